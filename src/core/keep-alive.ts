@@ -1,0 +1,255 @@
+import { LeaseLostError, type LeaseLostReason } from '../errors.js';
+import type { LockStore, ResourceKey } from '../store.js';
+import type { Clock, ClockTimer } from './clock.js';
+
+/**
+ * LeaseRecord is the mutable state behind one `Lease`. It is kept small because a process
+ * may hold many: the AbortController is made only when someone reads `lease.signal`.
+ */
+export interface LeaseRecord {
+  readonly key: ResourceKey;
+  readonly owner: string;
+  readonly token: bigint | null;
+  ttlMs: number;
+  /** Local instant (clock ms) by which the store's TTL has surely not run out: the grant's start + TTL - drift. */
+  deadline: number;
+  /** Local instant of the next renewal when `autoRenew` is on. */
+  renewAt: number;
+  autoRenew: boolean;
+  state: 'held' | 'releasing' | 'released' | 'lost';
+  lostError: LeaseLostError | null;
+  controller: AbortController | null;
+  /** The renewal in flight, awaited before a release. */
+  inflight: Promise<void> | null;
+  /** Last renewal error, kept as the `cause` if the lease then expires. */
+  lastError: unknown;
+  readonly acquiredAt: number;
+  /** Place in the scheduler's heap, -1 when not scheduled. */
+  heapIndex: number;
+  due: number;
+}
+
+/** KeepAliveHooks: what the scheduler reports back to its baton instance. */
+export interface KeepAliveHooks {
+  extended(record: LeaseRecord, ttlMs: number): void;
+  lost(record: LeaseRecord, error: LeaseLostError): void;
+}
+
+/**
+ * KeepAlive is the one renewal scheduler of a baton instance: a single timer armed for the
+ * earliest due lease in a binary heap, whatever the number of leases. A lease is due at its
+ * next renewal (auto-renewing leases) and in any case at its deadline, when it is declared
+ * lost. Renewal failures are retried until the deadline; nothing is ever thrown from the timer.
+ */
+export class KeepAlive {
+  readonly #clock: Clock;
+  readonly #store: LockStore;
+  readonly #hooks: KeepAliveHooks;
+  readonly #driftFactor: number;
+  readonly #heap: LeaseRecord[] = [];
+  #timer: ClockTimer | null = null;
+  #timerDue = Infinity;
+
+  constructor(clock: Clock, store: LockStore, hooks: KeepAliveHooks, driftFactor: number) {
+    this.#clock = clock;
+    this.#store = store;
+    this.#hooks = hooks;
+    this.#driftFactor = driftFactor;
+  }
+
+  /** size: leases currently tracked. */
+  get size(): number {
+    return this.#heap.length;
+  }
+
+  /** records: every tracked lease, in no particular order. */
+  records(): readonly LeaseRecord[] {
+    return this.#heap;
+  }
+
+  /** deadlineFor: the local deadline of a TTL that the store started no earlier than `startedAt`. */
+  deadlineFor(startedAt: number, ttlMs: number): number {
+    return startedAt + ttlMs - Math.floor(ttlMs * this.#driftFactor);
+  }
+
+  /** track starts watching a newly granted lease. */
+  track(record: LeaseRecord): void {
+    this.#reschedule(record);
+  }
+
+  /** untrack stops watching a lease (released or lost). */
+  untrack(record: LeaseRecord): void {
+    if (record.heapIndex >= 0) this.#remove(record.heapIndex);
+    if (this.#heap.length === 0) this.#disarm();
+  }
+
+  /** check declares the lease lost if its deadline has passed; true while it is still held. Used on every read of `lease.signal`. */
+  check(record: LeaseRecord): boolean {
+    if (record.state !== 'held') return false;
+    if (this.#clock.now() >= record.deadline) {
+      this.lose(record, 'expired', record.lastError);
+      return false;
+    }
+    return true;
+  }
+
+  /** lose marks a lease lost, aborts its signal and reports it, once. */
+  lose(record: LeaseRecord, reason: LeaseLostReason, cause?: unknown): void {
+    if (record.state === 'lost' || record.state === 'released') return;
+    record.state = 'lost';
+    const error = new LeaseLostError(record.key.name, reason, record.token, cause === undefined ? undefined : { cause });
+    record.lostError = error;
+    this.untrack(record);
+    record.controller?.abort(error);
+    this.#hooks.lost(record, error);
+  }
+
+  /**
+   * extend sets a new TTL through the store. It is what both `lease.extend()` and the
+   * scheduler call, so only one extension is in flight per lease.
+   */
+  async extend(record: LeaseRecord, ttlMs: number): Promise<void> {
+    while (record.inflight) await record.inflight.catch(() => undefined);
+    if (!this.check(record)) return;
+    const run = this.#extend(record, ttlMs);
+    record.inflight = run;
+    this.#reschedule(record);
+    try {
+      await run;
+    } finally {
+      if (record.inflight === run) record.inflight = null;
+      this.#reschedule(record);
+    }
+  }
+
+  async #extend(record: LeaseRecord, ttlMs: number): Promise<void> {
+    const startedAt = this.#clock.now();
+    let ok: boolean;
+    try {
+      ok = await this.#store.extend(record.key, record.owner, ttlMs);
+    } catch (error) {
+      record.lastError = error;
+      throw error;
+    }
+    if (record.state !== 'held') {
+      // Lost while the extension was in flight: whatever the store now says, the holder was
+      // told the lease is gone, so give it back rather than block others until it expires.
+      if (ok) await this.#store.release(record.key, record.owner).catch(() => undefined);
+      return;
+    }
+    if (!ok) {
+      this.lose(record, this.#clock.now() >= record.deadline ? 'expired' : 'revoked', record.lastError);
+      return;
+    }
+    record.lastError = undefined;
+    record.ttlMs = ttlMs;
+    record.deadline = this.deadlineFor(startedAt, ttlMs);
+    record.renewAt = startedAt + Math.max(1, Math.floor(ttlMs / 3));
+    this.#hooks.extended(record, ttlMs);
+  }
+
+  #reschedule(record: LeaseRecord): void {
+    if (record.state !== 'held') {
+      this.untrack(record);
+      return;
+    }
+    const due = record.autoRenew && !record.inflight ? Math.min(record.renewAt, record.deadline) : record.deadline;
+    if (record.heapIndex >= 0) {
+      const old = record.due;
+      record.due = due;
+      if (due < old) this.#up(record.heapIndex);
+      else this.#down(record.heapIndex);
+    } else {
+      record.due = due;
+      record.heapIndex = this.#heap.length;
+      this.#heap.push(record);
+      this.#up(record.heapIndex);
+    }
+    this.#arm();
+  }
+
+  #arm(): void {
+    const first = this.#heap[0];
+    if (!first) return this.#disarm();
+    if (this.#timer && this.#timerDue <= first.due) return;
+    this.#disarm();
+    this.#timerDue = first.due;
+    this.#timer = this.#clock.setTimeout(() => this.#tick(), Math.max(0, first.due - this.#clock.now()));
+  }
+
+  #disarm(): void {
+    if (this.#timer) this.#clock.clearTimeout(this.#timer);
+    this.#timer = null;
+    this.#timerDue = Infinity;
+  }
+
+  #tick(): void {
+    this.#timer = null;
+    this.#timerDue = Infinity;
+    const now = this.#clock.now();
+    const due: LeaseRecord[] = [];
+    while (this.#heap.length > 0 && this.#heap[0]!.due <= now) {
+      const record = this.#heap[0]!;
+      this.#remove(0);
+      due.push(record);
+    }
+    for (const record of due) {
+      if (!this.check(record)) continue;
+      if (record.autoRenew && !record.inflight && now >= record.renewAt) {
+        this.extend(record, record.ttlMs).catch(() => {
+          // Retry soon, but never past the deadline, where `check` declares the lease lost.
+          record.renewAt = Math.min(record.deadline, this.#clock.now() + Math.max(1, Math.floor(record.ttlMs / 10)));
+          this.#reschedule(record);
+        });
+      } else {
+        this.#reschedule(record);
+      }
+    }
+    this.#arm();
+  }
+
+  // A binary min-heap on `due`, with each record's index kept for O(log n) updates.
+  #swap(i: number, j: number): void {
+    const a = this.#heap[i]!;
+    const b = this.#heap[j]!;
+    this.#heap[i] = b;
+    this.#heap[j] = a;
+    b.heapIndex = i;
+    a.heapIndex = j;
+  }
+
+  #up(i: number): void {
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (this.#heap[parent]!.due <= this.#heap[i]!.due) break;
+      this.#swap(i, parent);
+      i = parent;
+    }
+  }
+
+  #down(i: number): void {
+    const n = this.#heap.length;
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      if (l < n && this.#heap[l]!.due < this.#heap[m]!.due) m = l;
+      if (r < n && this.#heap[r]!.due < this.#heap[m]!.due) m = r;
+      if (m === i) return;
+      this.#swap(i, m);
+      i = m;
+    }
+  }
+
+  #remove(i: number): void {
+    const last = this.#heap.length - 1;
+    const record = this.#heap[i]!;
+    if (i !== last) this.#swap(i, last);
+    this.#heap.pop();
+    record.heapIndex = -1;
+    if (i < this.#heap.length) {
+      this.#up(i);
+      this.#down(i);
+    }
+  }
+}

@@ -1,0 +1,113 @@
+import { LockNotHeldError } from '../errors.js';
+import type { LockKind } from '../store.js';
+import type { LeaseRecord } from './keep-alive.js';
+
+/** LeaseOwner: what a lease needs from the baton instance that granted it. */
+export interface LeaseOwner {
+  now(): number;
+  check(record: LeaseRecord): boolean;
+  extend(record: LeaseRecord, ttlMs: number): Promise<void>;
+  release(record: LeaseRecord): Promise<void>;
+}
+
+/**
+ * Lease is one grant of a lock: who holds it (`owner`), the fencing token, and how long it
+ * lasts. It is lost when its TTL runs out without renewal or the store drops it; then
+ * `signal` aborts with a `LeaseLostError`. Reading `signal` (or `held`) re-checks the deadline,
+ * so code that checks `lease.signal.aborted` right before a write never writes after the
+ * deadline, even if its process was paused and no timer has run yet.
+ *
+ * `token` is a bigint that strictly increases per lock on every grant; pass it to the
+ * resource you protect and have the resource refuse tokens lower than the highest it has
+ * seen (see docs/fencing.md). It is `null` only on stores that cannot give a safe token.
+ */
+export class Lease<Token extends bigint | null = bigint> implements AsyncDisposable {
+  readonly #record: LeaseRecord;
+  readonly #owner: LeaseOwner;
+
+  /** @internal */
+  constructor(record: LeaseRecord, owner: LeaseOwner) {
+    this.#record = record;
+    this.#owner = owner;
+  }
+
+  /** name of the lock. */
+  get name(): string {
+    return this.#record.key.name;
+  }
+
+  /** kind of the lock: `mutex`, `semaphore`, ... */
+  get kind(): LockKind {
+    return this.#record.key.kind;
+  }
+
+  /** owner is this grant's 128-bit random id (32 hex characters). */
+  get owner(): string {
+    return this.#record.owner;
+  }
+
+  /** token is the fencing token. */
+  get token(): Token {
+    return this.#record.token as Token;
+  }
+
+  /** ttlMs is the TTL of the last grant or extension. */
+  get ttlMs(): number {
+    return this.#record.ttlMs;
+  }
+
+  /** expiresAt is a wall-clock instant (ms since the epoch) by which the lease ends unless extended; conservative by the clock-drift margin. */
+  get expiresAt(): number {
+    return Date.now() + Math.round(this.#record.deadline - this.#owner.now());
+  }
+
+  /** held is true until the lease is released or lost; it re-checks the deadline. */
+  get held(): boolean {
+    return this.#owner.check(this.#record);
+  }
+
+  /** signal aborts, with a `LeaseLostError` as its reason, when the lease is lost. It does not abort on a normal release. */
+  get signal(): AbortSignal {
+    const record = this.#record;
+    this.#owner.check(record);
+    if (!record.controller) {
+      record.controller = new AbortController();
+      if (record.lostError) record.controller.abort(record.lostError);
+    }
+    return record.controller.signal;
+  }
+
+  /**
+   * extend sets the lease's TTL to `ttlMs` from now (default: its current TTL). Rejects with
+   * `LeaseLostError` if the lease was lost, `LockNotHeldError` if it was released.
+   */
+  extend(ttlMs?: number): Promise<void> {
+    return this.#owner.extend(this.#record, ttlMs ?? this.#record.ttlMs);
+  }
+
+  /**
+   * release gives the lock back: it stops renewal, waits for a renewal in flight, then
+   * removes the grant from the store. Rejects with `LeaseLostError` if the lease had been
+   * lost (nothing of anyone else's is freed), and with `LockNotHeldError` when called twice.
+   */
+  release(): Promise<void> {
+    return this.#owner.release(this.#record);
+  }
+
+  /** Symbol.asyncDispose releases the lease if it is still held; a lost lease was already reported through `signal`, so it does not throw. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (this.#record.state === 'held') await this.release().catch((error: unknown) => {
+      if (!(error instanceof Error && 'code' in error && (error.code === 'LEASE_LOST' || error.code === 'NOT_HELD'))) throw error;
+    });
+  }
+
+  /** toJSON: a plain view for logs; the token is a string because JSON has no bigint. */
+  toJSON(): { name: string; kind: LockKind; owner: string; token: string | null; expiresAt: number; held: boolean } {
+    return { name: this.name, kind: this.kind, owner: this.owner, token: this.token === null ? null : String(this.token), expiresAt: this.expiresAt, held: this.#record.state === 'held' };
+  }
+}
+
+/** notHeld builds the error for using a lease after it was released. */
+export function releasedError(record: LeaseRecord): LockNotHeldError {
+  return new LockNotHeldError(record.key.name, `Lease on "${record.key.name}"${record.token === null ? '' : ` (token ${record.token})`} was already released`);
+}

@@ -1,0 +1,109 @@
+/**
+ * One error hierarchy for baton. Every error has a stable `code` (match on it, not on
+ * the message), a `name` equal to its class name, and keeps the original error as `cause`.
+ */
+
+/** Stable codes of every error baton throws. */
+export type BatonErrorCode =
+  | 'LOCK_TIMEOUT'
+  | 'NOT_HELD'
+  | 'LEASE_LOST'
+  | 'INVALID_ARGUMENT'
+  | 'STORE_UNAVAILABLE'
+  | 'CLOSED';
+
+/** BatonError is the base class of every error baton throws on purpose. */
+export class BatonError extends Error {
+  readonly code: BatonErrorCode;
+
+  constructor(code: BatonErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** LockTimeoutError: `acquire({ timeoutMs })` gave up waiting for a busy lock. */
+export class LockTimeoutError extends BatonError {
+  readonly lockName: string;
+  readonly timeoutMs: number;
+
+  constructor(lockName: string, timeoutMs: number) {
+    super('LOCK_TIMEOUT', `Timed out after ${timeoutMs} ms waiting for lock "${lockName}"`);
+    this.lockName = lockName;
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+/** LockNotHeldError: an operation needs a lease that this handle no longer holds (for example a second `release()`). */
+export class LockNotHeldError extends BatonError {
+  readonly lockName: string;
+
+  constructor(lockName: string, message: string) {
+    super('NOT_HELD', message);
+    this.lockName = lockName;
+  }
+}
+
+/**
+ * Why a lease was lost.
+ * - `expired`: its TTL ran out before a renewal succeeded (the process was paused, the store was
+ *   slow or unreachable, or auto-renewal was off).
+ * - `revoked`: the store no longer lists it although its TTL had not run out: an admin's
+ *   `release --force`, or a store that lost its data.
+ * - `closed`: the owning baton instance was closed while the lease was held.
+ */
+export type LeaseLostReason = 'expired' | 'revoked' | 'closed';
+
+/** LeaseLostError is the `reason` of an aborted `lease.signal`, and what a late `release()` or `extend()` rejects with. */
+export class LeaseLostError extends BatonError {
+  readonly lockName: string;
+  readonly reason: LeaseLostReason;
+  readonly token: bigint | null;
+
+  constructor(lockName: string, reason: LeaseLostReason, token: bigint | null, options?: { cause?: unknown }) {
+    const why = {
+      expired: 'its TTL ran out before it was renewed',
+      revoked: 'the store no longer lists it (released by an admin, or the store lost its data)',
+      closed: 'the baton instance was closed',
+    }[reason];
+    super('LEASE_LOST', `Lease on "${lockName}"${token === null ? '' : ` (token ${token})`} was lost: ${why}`, options);
+    this.lockName = lockName;
+    this.reason = reason;
+    this.token = token;
+  }
+}
+
+/** InvalidArgumentError: a name, duration, option or URL was rejected up front; `argument` names which. */
+export class InvalidArgumentError extends BatonError {
+  readonly argument: string;
+
+  constructor(argument: string, message: string) {
+    super('INVALID_ARGUMENT', message);
+    this.argument = argument;
+  }
+}
+
+/** StoreUnavailableError: the store could not answer (connection refused, database locked for too long, driver missing). */
+export class StoreUnavailableError extends BatonError {
+  readonly store: string;
+
+  constructor(store: string, message: string, options?: { cause?: unknown }) {
+    super('STORE_UNAVAILABLE', message, options);
+    this.store = store;
+  }
+}
+
+/** ClosedError: the baton instance or store was used after `close()`. */
+export class ClosedError extends BatonError {
+  constructor(what: string) {
+    super('CLOSED', `${what} is closed`);
+  }
+}
+
+/** isBatonError tells a baton error from any other, across duplicated package copies too. */
+export function isBatonError(error: unknown): error is BatonError {
+  return error instanceof BatonError || (error instanceof Error && typeof (error as { code?: unknown }).code === 'string' && error.name.endsWith('Error') && 'code' in error && BATON_CODES.has((error as BatonError).code));
+}
+
+const BATON_CODES = new Set<string>(['LOCK_TIMEOUT', 'NOT_HELD', 'LEASE_LOST', 'INVALID_ARGUMENT', 'STORE_UNAVAILABLE', 'CLOSED']);

@@ -1,0 +1,40 @@
+export { Baton, Lock, DEFAULTS, createBaton, newOwnerId } from './core/baton.js';
+export type {
+  AcquireOptions,
+  BatonEvents,
+  BatonOptions,
+  LockInfo,
+  SemaphoreOptions,
+  TokenOf,
+  TryAcquireOptions,
+  WithLockOptions,
+} from './core/baton.js';
+export { Lease } from './core/lease.js';
+export { ManualClock, systemClock, monotonicNow } from './core/clock.js';
+export type { Clock, ClockTimer } from './core/clock.js';
+export { MAX_DURATION_MS, MAX_NAME_LENGTH } from './core/validate.js';
+export { canHold } from './core/queue.js';
+export {
+  BatonError,
+  ClosedError,
+  InvalidArgumentError,
+  LeaseLostError,
+  LockNotHeldError,
+  LockTimeoutError,
+  StoreUnavailableError,
+  isBatonError,
+} from './errors.js';
+export type { BatonErrorCode, LeaseLostReason } from './errors.js';
+export { storageKey } from './store.js';
+export type {
+  GrantRequest,
+  GrantResult,
+  HoldMode,
+  HolderInfo,
+  LockKind,
+  LockStore,
+  ResourceKey,
+  ResourceState,
+  StoreGuarantees,
+  WaiterInfo,
+} from './store.js';

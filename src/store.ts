@@ -1,0 +1,151 @@
+/**
+ * The store contract: the narrow set of questions every store answers. Retries, deadlines,
+ * keep-alive, lost-lease detection and events live once in `core/`; a store only decides,
+ * atomically and on its own clock, who holds a resource.
+ *
+ * The model, shared by every primitive:
+ * - A resource (`ResourceKey`) has a set of entries, one per owner, ordered by arrival (`seq`).
+ *   An entry is either holding (it has a fencing token) or queued (waiting its turn).
+ * - An entry may hold when `canHold` in `core/queue.ts` says so, looking only at the live
+ *   entries ahead of it: a mutex is one exclusive permit, a semaphore N shared permits, a
+ *   read-write lock mixes shared readers with exclusive writers, an election is a mutex whose
+ *   holder carries a `value`.
+ * - Each resource has a fence counter that the store increments on every grant, keeps
+ *   durably, and never resets (not on release, expiry, `forceRelease`, or restart).
+ * - Every entry has a TTL on the store's clock. Holders are kept alive by `extend`; queued
+ *   entries by asking again (each `grant` with `enqueue` refreshes the entry).
+ */
+
+/** LockKind: the primitive a resource belongs to. A mutex and a semaphore of the same name never collide. */
+export type LockKind = 'mutex' | 'semaphore' | 'rwlock' | 'election';
+
+/** HoldMode: exclusive entries exclude everyone; shared entries exclude only exclusive ones. */
+export type HoldMode = 'exclusive' | 'shared';
+
+/** ResourceKey names one lockable resource in a store. */
+export interface ResourceKey {
+  readonly kind: LockKind;
+  readonly name: string;
+}
+
+/** GrantRequest asks the store to let `owner` hold `key`. */
+export interface GrantRequest {
+  readonly key: ResourceKey;
+  /** 128-bit random id, unique per acquisition. */
+  readonly owner: string;
+  readonly mode: HoldMode;
+  /** Most entries that may hold at once: 1 for a mutex, the permits of a semaphore. */
+  readonly limit: number;
+  /** The lease TTL if granted, on the store's clock. */
+  readonly ttlMs: number;
+  /**
+   * When not granted: true keeps (or creates) a queued entry so that later arrivals cannot
+   * overtake this owner; false leaves nothing behind (`tryAcquire`).
+   */
+  readonly enqueue: boolean;
+  /** TTL of the queued entry; the waiter refreshes it by asking again before it runs out. */
+  readonly queueTtlMs: number;
+  /** Optional payload stored with the entry (a leader's proclaimed value). */
+  readonly value?: string;
+}
+
+/** GrantResult: granted with a fresh fencing token, or busy with a hint of when to ask again. */
+export type GrantResult =
+  | { readonly granted: true; readonly token: bigint }
+  | {
+      readonly granted: false;
+      /** 0-based place among the live entries, when the store keeps a queue. */
+      readonly position?: number;
+      /** Time until the earliest entry ahead can expire: asking again before then cannot succeed unless someone releases. */
+      readonly retryAfterMs?: number;
+    };
+
+/** HolderInfo describes one entry that holds a resource. */
+export interface HolderInfo {
+  readonly owner: string;
+  readonly mode: HoldMode;
+  readonly token: bigint;
+  readonly ttlMs: number;
+  /** Time left on the store's clock. */
+  readonly expiresInMs: number;
+  readonly value?: string;
+}
+
+/** WaiterInfo describes one queued entry. */
+export interface WaiterInfo {
+  readonly owner: string;
+  readonly mode: HoldMode;
+  /** 0-based place in the queue among waiters. */
+  readonly position: number;
+  readonly expiresInMs: number;
+}
+
+/** ResourceState is a snapshot of one resource, as `inspect` and `list` report it. */
+export interface ResourceState {
+  readonly key: ResourceKey;
+  /** The last fencing token issued for this resource (0n if never granted). */
+  readonly fence: bigint;
+  readonly holders: readonly HolderInfo[];
+  readonly waiters: readonly WaiterInfo[];
+}
+
+/** StoreGuarantees: what a store promises, stated as data so that docs, types and tests agree. */
+export interface StoreGuarantees {
+  /** Whose clock enforces TTLs. */
+  readonly clock: 'process' | 'host' | 'server' | 'quorum';
+  /** Who can share locks through this store. */
+  readonly scope: 'process' | 'host' | 'network';
+  /** Tokens strictly increase per resource and survive restarts of clients and of the store. */
+  readonly fencing: boolean;
+  /** Queued waiters are granted in arrival order. */
+  readonly fifo: boolean;
+  /** The store implements `wait`, so a release wakes the next waiter instead of waiting for a poll. */
+  readonly notify: boolean;
+}
+
+/**
+ * LockStore is the contract every store implements. All methods are atomic on the store.
+ * Method names follow baton's verbs; `grant` is the single try that `acquire` loops over.
+ */
+export interface LockStore {
+  /** Short store name for messages and metrics, such as `sqlite` or `memory`. */
+  readonly name: string;
+  readonly guarantees: StoreGuarantees;
+
+  /**
+   * grant tries to make `owner` a holder of `key`. A queued `owner` keeps its place; a
+   * holder asking again is an error of the caller and is answered with its current token.
+   */
+  grant(request: GrantRequest): Promise<GrantResult>;
+
+  /** extend resets the TTL of a holding entry; false when `owner` does not hold `key` (expired or removed). */
+  extend(key: ResourceKey, owner: string, ttlMs: number): Promise<boolean>;
+
+  /** release removes `owner`'s entry, holding or queued, and wakes the entries that may now hold. False if there was none. */
+  release(key: ResourceKey, owner: string): Promise<boolean>;
+
+  /** inspect reports one resource; a resource never used reports fence 0n and no entries. */
+  inspect(key: ResourceKey): Promise<ResourceState>;
+
+  /** list reports every resource with a fence, holders or waiters, optionally of one kind. */
+  list(filter?: { kind?: LockKind }): Promise<ResourceState[]>;
+
+  /** forceRelease removes every holder of `key` (an admin action) and returns how many; the fence is kept. */
+  forceRelease(key: ResourceKey): Promise<number>;
+
+  /**
+   * wait resolves when a queued `owner` may be able to hold `key`, or after `timeoutMs`,
+   * whichever is first; rejects with `signal.reason` when `signal` aborts. A wake-up that
+   * arrives before `wait` is called is kept, so none is lost between `grant` and `wait`.
+   * Stores that cannot notify leave it out, and core falls back to backoff with jitter.
+   */
+  wait?(key: ResourceKey, owner: string, timeoutMs: number, signal?: AbortSignal): Promise<void>;
+
+  /** close frees the store's resources; a store given a caller's client leaves that client open. */
+  close(): Promise<void>;
+}
+
+/** storageKey is the one string form of a key: `${prefix}:${kind}:${name}`. */
+export function storageKey(prefix: string, key: ResourceKey): string {
+  return `${prefix}:${key.kind}:${key.name}`;
+}

@@ -1,0 +1,67 @@
+/**
+ * The SQLite store's schema and statements. Every statement runs inside one
+ * `BEGIN IMMEDIATE` transaction of the store, so the rule in core/queue.ts sees a
+ * consistent resource and its writes land together or not at all (a process SIGKILLed
+ * mid-transaction leaves nothing behind: WAL recovery discards the unfinished transaction).
+ *
+ * Time columns hold milliseconds of the host's CLOCK_MONOTONIC, the one clock that every
+ * process on the host shares and that NTP cannot step.
+ */
+
+/** SCHEMA_VERSION is kept in `PRAGMA user_version`. */
+export const SCHEMA_VERSION = 1;
+
+export const SCHEMA = `
+-- One row per lock ever used. The fence only grows, so a token is never issued twice, also
+-- across releases, expiries, forced releases and restarts.
+CREATE TABLE IF NOT EXISTS baton_resource (
+  key      TEXT PRIMARY KEY,      -- prefix:kind:name
+  kind     TEXT NOT NULL,
+  name     TEXT NOT NULL,
+  fence    INTEGER NOT NULL,      -- last token issued
+  next_seq INTEGER NOT NULL       -- arrival counter for entries
+) WITHOUT ROWID;
+
+-- One row per holder or queued waiter.
+CREATE TABLE IF NOT EXISTS baton_entry (
+  key        TEXT NOT NULL,
+  owner      TEXT NOT NULL,       -- 128-bit random id, hex
+  seq        INTEGER NOT NULL,    -- arrival order within key
+  mode       TEXT NOT NULL,       -- 'exclusive' | 'shared'
+  lim        INTEGER NOT NULL,    -- most holders at once, as the entry asked
+  held       INTEGER NOT NULL,    -- 1 holder, 0 queued
+  token      INTEGER,             -- fencing token when held
+  ttl_ms     INTEGER NOT NULL,
+  expires_at REAL NOT NULL,       -- monotonic ms
+  value      TEXT,
+  wake_port  INTEGER,             -- loopback UDP port of the waiter's process
+  PRIMARY KEY (key, owner)
+) WITHOUT ROWID;
+
+CREATE INDEX IF NOT EXISTS baton_entry_by_seq ON baton_entry (key, seq);
+`;
+
+/** Statements, each with what goes in and what comes out. */
+export const SQL = {
+  /** in: key, kind, name. out: nothing; makes the resource row on first use. */
+  ensureResource: `INSERT OR IGNORE INTO baton_resource (key, kind, name, fence, next_seq) VALUES (?, ?, ?, 0, 0)`,
+  /** in: key. out: fence, the new token. */
+  nextToken: `UPDATE baton_resource SET fence = fence + 1 WHERE key = ? RETURNING fence`,
+  /** in: key. out: next_seq, a fresh arrival number. */
+  nextSeq: `UPDATE baton_resource SET next_seq = next_seq + 1 WHERE key = ? RETURNING next_seq`,
+  /** in: key. out: fence, or no row for a lock never used. */
+  fence: `SELECT fence FROM baton_resource WHERE key = ?`,
+  /** in: key. out: every entry of the resource, in arrival order. */
+  entries: `SELECT owner, seq, mode, lim, held, token, ttl_ms, expires_at, value, wake_port FROM baton_entry WHERE key = ? ORDER BY seq`,
+  /** in: key, owner, seq, mode, lim, held, token, ttl_ms, expires_at, value, wake_port. out: nothing; inserts or replaces the entry. */
+  upsertEntry: `INSERT OR REPLACE INTO baton_entry (key, owner, seq, mode, lim, held, token, ttl_ms, expires_at, value, wake_port)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  /** in: ttl_ms, expires_at, key, owner. out: changes = 1 if the holder was found. */
+  extendEntry: `UPDATE baton_entry SET ttl_ms = ?, expires_at = ? WHERE key = ? AND owner = ? AND held = 1`,
+  /** in: key, owner. out: changes = 1 if an entry was removed. */
+  deleteEntry: `DELETE FROM baton_entry WHERE key = ? AND owner = ?`,
+  /** in: key. out: changes = holders removed. */
+  deleteHolders: `DELETE FROM baton_entry WHERE key = ? AND held = 1`,
+  /** in: key prefix, its length. out: key, kind, name of every resource under the prefix. */
+  resources: `SELECT key, kind, name FROM baton_resource WHERE substr(key, 1, ?) = ? ORDER BY key`,
+} as const;

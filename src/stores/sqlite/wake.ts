@@ -1,0 +1,95 @@
+import { createSocket, type Socket } from 'node:dgram';
+import { systemClock } from '../../core/clock.js';
+
+/**
+ * WakeSocket carries wake-ups between processes that share one SQLite file. A waiter's row
+ * records the loopback UDP port of its process; whoever frees a place sends one datagram,
+ * holding the waiter's owner id, to exactly the waiters that may now hold. A datagram that is
+ * lost (a process died, a buffer was full) costs one poll period, never correctness: the
+ * waiter also asks again on a timer. Unknown owners are ignored, so a stray datagram is harmless.
+ */
+export class WakeSocket {
+  #socket: Socket | null = null;
+  #port: Promise<number> | null = null;
+  readonly #latches = new Map<string, { woken: boolean; wake: (() => void) | null }>();
+
+  /** port binds the socket on first use and returns its port. */
+  port(): Promise<number> {
+    this.#port ??= new Promise<number>((resolve, reject) => {
+      const socket = createSocket('udp4');
+      socket.once('error', reject);
+      socket.on('message', (message) => this.#receive(message.toString('latin1')));
+      socket.bind(0, '127.0.0.1', () => {
+        socket.removeListener('error', reject);
+        socket.on('error', () => undefined);
+        socket.unref();
+        this.#socket = socket;
+        resolve(socket.address().port);
+      });
+    });
+    return this.#port;
+  }
+
+  /** expect registers a local waiter so that a wake-up for it is kept even if it arrives before `wait`. */
+  expect(owner: string): void {
+    if (!this.#latches.has(owner)) this.#latches.set(owner, { woken: false, wake: null });
+  }
+
+  /** forget drops a local waiter (granted, gave up, or released). */
+  forget(owner: string): void {
+    this.#latches.delete(owner);
+  }
+
+  /** send wakes `owner` in the process listening on `port`; fire and forget. */
+  send(port: number, owner: string): void {
+    if (!this.#socket) {
+      // This process has never waited; bind now and send once bound.
+      this.port().then(() => this.send(port, owner), () => undefined);
+      return;
+    }
+    this.#socket.send(owner, port, '127.0.0.1', () => undefined);
+  }
+
+  /** wait resolves on a wake-up for `owner` or after `timeoutMs`; rejects with `signal.reason`. */
+  wait(owner: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      if (signal?.aborted) return reject(signal.reason);
+      const latch = this.#latches.get(owner);
+      if (!latch || latch.woken) {
+        if (latch) latch.woken = false;
+        return resolve();
+      }
+      const finish = (): void => {
+        systemClock.clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        latch.wake = null;
+        latch.woken = false;
+      };
+      const onAbort = (): void => {
+        finish();
+        reject(signal!.reason);
+      };
+      latch.wake = () => {
+        finish();
+        resolve();
+      };
+      const timer = systemClock.setTimeout(latch.wake, timeoutMs, true);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  /** close wakes every local waiter and closes the socket. */
+  close(): void {
+    for (const latch of this.#latches.values()) latch.wake?.();
+    this.#latches.clear();
+    this.#socket?.close();
+    this.#socket = null;
+  }
+
+  #receive(owner: string): void {
+    const latch = this.#latches.get(owner);
+    if (!latch) return;
+    if (latch.wake) latch.wake();
+    else latch.woken = true;
+  }
+}
