@@ -1,0 +1,444 @@
+/**
+ * The store contract suite. Every store runs it from one short file:
+ *
+ *   runContractSuite({ name: 'sqlite', backing: async () => ({ connect, cleanup }) });
+ *
+ * `backing()` makes a fresh, empty place to keep locks (a new file, a new key prefix);
+ * `connect()` opens one more client on it, as another process would. Tests that a store
+ * cannot pass are declared in `skip`, each with the reason, and reported as skipped.
+ */
+import assert from 'node:assert/strict';
+import { afterEach, describe, it } from 'node:test';
+import {
+  ClosedError,
+  InvalidArgumentError,
+  LeaseLostError,
+  LockNotHeldError,
+  LockTimeoutError,
+  createBaton,
+  monotonicNow,
+  type Baton,
+  type BatonOptions,
+  type GrantRequest,
+  type LockStore,
+} from '../../src/index.js';
+
+export interface Backing {
+  connect(): LockStore;
+  cleanup(): Promise<void>;
+}
+
+export interface ContractTarget {
+  name: string;
+  backing(): Promise<Backing>;
+  /** Test titles that this store skips, each with the reason. */
+  skip?: Readonly<Record<string, string>>;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * aborted resolves with the signal's reason. baton's keep-alive timer is unref'd (a held lease
+ * does not keep a process alive), so the wait holds a ref'd timer of its own, which also bounds it.
+ */
+function aborted(signal: AbortSignal, withinMs = 10_000): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const guard = setTimeout(() => reject(new Error(`signal not aborted within ${withinMs} ms`)), withinMs);
+    signal.addEventListener('abort', () => {
+      clearTimeout(guard);
+      resolve(signal.reason);
+    }, { once: true });
+    if (signal.aborted) {
+      clearTimeout(guard);
+      resolve(signal.reason);
+    }
+  });
+}
+
+/** Counts the store calls a baton instance makes, to check that a release wakes one waiter and not all. */
+function counting(store: LockStore): { store: LockStore; grants: () => number } {
+  let grants = 0;
+  const wrapped: LockStore = Object.create(store) as LockStore;
+  Object.defineProperty(wrapped, 'grant', {
+    value: (request: GrantRequest) => {
+      grants++;
+      return store.grant(request);
+    },
+  });
+  for (const method of ['extend', 'release', 'inspect', 'list', 'forceRelease', 'wait', 'close'] as const) {
+    const original = store[method];
+    if (original) Object.defineProperty(wrapped, method, { value: original.bind(store) });
+  }
+  return { store: wrapped, grants: () => grants };
+}
+
+export function runContractSuite(target: ContractTarget): void {
+  describe(`store contract: ${target.name}`, () => {
+    let backing: Backing | null = null;
+    const open: Baton[] = [];
+
+    /** A new baton instance on a new connection to this test's backing, as another process would have. */
+    async function client(options?: BatonOptions): Promise<Baton> {
+      backing ??= await target.backing();
+      const baton = createBaton(backing.connect(), options) as Baton;
+      open.push(baton);
+      return baton;
+    }
+
+    afterEach(async () => {
+      await Promise.allSettled(open.splice(0).map((baton) => baton.close()));
+      await backing?.cleanup();
+      backing = null;
+    });
+
+    const titles = new Set<string>();
+    function t(title: string, body: () => Promise<void>): void {
+      titles.add(title);
+      const reason = target.skip?.[title];
+      if (reason) it(title, { skip: reason }, body);
+      else it(title, body);
+    }
+
+    t('a mutex excludes other clients until released', async () => {
+      const a = await client();
+      const b = await client();
+      const lease = await a.mutex('m').acquire({ ttlMs: 5000 });
+      assert.equal(await b.mutex('m').tryAcquire(), null);
+      await lease.release();
+      const next = await b.mutex('m').tryAcquire({ ttlMs: 5000 });
+      assert.ok(next);
+      assert.ok(next.token > lease.token);
+      await next.release();
+    });
+
+    t('a semaphore grants exactly its permits', async () => {
+      const a = await client();
+      const b = await client();
+      const leases = await Promise.all([1, 2, 3].map(() => a.semaphore('s', { permits: 3 }).acquire({ ttlMs: 5000 })));
+      assert.equal(await b.semaphore('s', { permits: 3 }).tryAcquire(), null);
+      assert.equal((await b.inspect('s', 'semaphore')).holders.length, 3);
+      await leases[0]!.release();
+      const fourth = await b.semaphore('s', { permits: 3 }).tryAcquire({ ttlMs: 5000 });
+      assert.ok(fourth);
+      assert.equal(await a.semaphore('s', { permits: 3 }).tryAcquire(), null);
+    });
+
+    t('a mutex and a semaphore of the same name do not collide', async () => {
+      const a = await client();
+      const m = await a.mutex('same').acquire({ ttlMs: 5000 });
+      const s = await a.semaphore('same', { permits: 1 }).tryAcquire({ ttlMs: 5000 });
+      assert.ok(s, 'the semaphore is free although the mutex of the same name is held');
+      assert.ok(m.held);
+    });
+
+    t('a lease that is not renewed expires after its TTL, not before', async () => {
+      const a = await client();
+      const b = await client();
+      const ttlMs = 300;
+      const before = monotonicNow();
+      const lease = await a.mutex('ttl').acquire({ ttlMs });
+      const granted = monotonicNow();
+      const next = await b.mutex('ttl').acquire({ ttlMs: 5000, timeoutMs: 5000 });
+      const acquired = monotonicNow();
+      assert.ok(acquired - before >= ttlMs, `re-acquired ${(acquired - before).toFixed(1)} ms after the first grant began, before its TTL of ${ttlMs} ms`);
+      assert.ok(acquired - granted <= ttlMs + 1000, `re-acquired only ${(acquired - granted).toFixed(1)} ms after the grant`);
+      assert.ok(next.token > lease.token);
+      assert.equal(lease.held, false);
+    });
+
+    t('lease.signal aborts with reason expired when the TTL runs out', async () => {
+      const a = await client();
+      const started = monotonicNow();
+      const lease = await a.mutex('sig').acquire({ ttlMs: 200 });
+      const reason = await aborted(lease.signal);
+      const elapsed = monotonicNow() - started;
+      assert.ok(reason instanceof LeaseLostError);
+      assert.equal(reason.reason, 'expired');
+      assert.equal(reason.code, 'LEASE_LOST');
+      assert.equal(reason.token, lease.token);
+      assert.ok(elapsed <= 200, `aborted ${elapsed.toFixed(1)} ms after the grant began, after the store's TTL`);
+    });
+
+    t('extend keeps the lock past its first TTL, for the owner only', async () => {
+      const a = await client();
+      const b = await client();
+      const lease = await a.mutex('ext').acquire({ ttlMs: 200 });
+      await lease.extend(2000);
+      await sleep(300);
+      assert.equal(await b.mutex('ext').tryAcquire(), null, 'the extended lease still holds the lock');
+      assert.equal(lease.held, true);
+      assert.equal(await b.store.extend({ kind: 'mutex', name: 'ext' }, 'f'.repeat(32), 5000), false, 'a stranger cannot extend');
+      assert.equal(await b.store.release({ kind: 'mutex', name: 'ext' }, 'f'.repeat(32)), false, 'a stranger cannot release');
+      assert.equal((await b.inspect('ext')).holders[0]?.owner, lease.owner);
+    });
+
+    t('a stale lease cannot release or extend the lock its successor holds', async () => {
+      const a = await client();
+      const b = await client();
+      const stale = await a.mutex('stale').acquire({ ttlMs: 150 });
+      const fresh = await b.mutex('stale').acquire({ ttlMs: 5000, timeoutMs: 5000 });
+      await assert.rejects(stale.extend(5000), (error: unknown) => error instanceof LeaseLostError && error.reason === 'expired');
+      await assert.rejects(stale.release(), (error: unknown) => error instanceof LeaseLostError);
+      const state = await b.inspect('stale');
+      assert.deepEqual(state.holders.map((h) => h.owner), [fresh.owner], 'the successor still holds the lock');
+      assert.equal(fresh.held, true);
+    });
+
+    t('tokens strictly increase across clients, releases, expiries and forced releases', async () => {
+      const a = await client();
+      const b = await client();
+      const tokens: bigint[] = [];
+      for (let i = 0; i < 10; i++) {
+        const lease = await (i % 2 ? a : b).mutex('tok').acquire({ ttlMs: 5000 });
+        tokens.push(lease.token);
+        await lease.release();
+      }
+      tokens.push((await a.mutex('tok').acquire({ ttlMs: 50 })).token);
+      await sleep(80);
+      tokens.push((await b.mutex('tok').acquire({ ttlMs: 5000 })).token);
+      assert.equal(await a.forceRelease('tok'), 1);
+      const last = await b.mutex('tok').acquire({ ttlMs: 5000 });
+      tokens.push(last.token);
+      for (let i = 1; i < tokens.length; i++) assert.ok(tokens[i]! > tokens[i - 1]!, `token ${tokens[i]} after ${tokens[i - 1]}`);
+      assert.equal((await a.inspect('tok')).fence, last.token);
+    });
+
+    t('tokens keep increasing after every client and the store restart', async () => {
+      const a = await client();
+      const first = await a.mutex('restart').acquire({ ttlMs: 5000 });
+      await first.release();
+      await Promise.all(open.splice(0).map((baton) => baton.close()));
+      const b = await client();
+      const second = await b.mutex('restart').acquire({ ttlMs: 5000 });
+      assert.ok(second.token > first.token, `token ${second.token} after restart, ${first.token} before`);
+    });
+
+    t('a forced release aborts the holder signal with reason revoked at its next renewal', async () => {
+      const a = await client();
+      const admin = await client();
+      const lease = await a.mutex('rev').acquire({ ttlMs: 600, autoRenew: true });
+      const lost = aborted(lease.signal);
+      assert.equal(await admin.forceRelease('rev'), 1);
+      const reason = await lost;
+      assert.ok(reason instanceof LeaseLostError);
+      assert.equal(reason.reason, 'revoked');
+      const next = await admin.mutex('rev').acquire({ ttlMs: 5000 });
+      assert.ok(next.token > lease.token);
+      await assert.rejects(lease.release(), LeaseLostError);
+      assert.deepEqual((await admin.inspect('rev')).holders.map((h) => h.owner), [next.owner]);
+    });
+
+    t('auto-renewal keeps a lease alive for several TTLs', async () => {
+      const a = await client();
+      const b = await client();
+      let extended = 0;
+      a.on('extended', () => extended++);
+      const result = await a.withLock('renew', async (lease) => {
+        for (let i = 0; i < 6; i++) {
+          await sleep(100);
+          assert.equal(await b.mutex('renew').tryAcquire(), null);
+          assert.equal(lease.signal.aborted, false);
+        }
+        return lease.token;
+      }, { ttlMs: 200 });
+      assert.equal(typeof result, 'bigint');
+      assert.ok(extended >= 3, `renewed ${extended} times in 600 ms with a TTL of 200 ms`);
+      assert.ok(await b.mutex('renew').tryAcquire(), 'released after withLock');
+    });
+
+    t('acquire rejects with LockTimeoutError and leaves no waiter behind', async () => {
+      const a = await client();
+      const b = await client();
+      await a.mutex('busy').acquire({ ttlMs: 5000 });
+      const started = monotonicNow();
+      await assert.rejects(b.mutex('busy').acquire({ timeoutMs: 150 }), (error: unknown) => error instanceof LockTimeoutError && error.code === 'LOCK_TIMEOUT' && error.timeoutMs === 150);
+      assert.ok(monotonicNow() - started >= 150);
+      assert.deepEqual((await a.inspect('busy')).waiters, []);
+      await assert.rejects(b.mutex('busy').acquire({ timeoutMs: 0 }), LockTimeoutError);
+    });
+
+    t('acquire rejects with the signal reason when aborted, and leaves no waiter behind', async () => {
+      const a = await client();
+      const b = await client();
+      await a.mutex('abort').acquire({ ttlMs: 5000 });
+      const controller = new AbortController();
+      const pending = b.mutex('abort').acquire({ signal: controller.signal });
+      await sleep(50);
+      assert.equal((await a.inspect('abort')).waiters.length, 1);
+      const reason = new Error('caller gave up');
+      controller.abort(reason);
+      await assert.rejects(pending, (error: unknown) => error === reason);
+      assert.deepEqual((await a.inspect('abort')).waiters, []);
+      await assert.rejects(b.mutex('abort').acquire({ signal: AbortSignal.abort() }), (error: unknown) => error instanceof DOMException && error.name === 'AbortError');
+    });
+
+    t('waiters are granted in arrival order', async () => {
+      const a = await client();
+      const holder = await a.mutex('fifo').acquire({ ttlMs: 5000 });
+      const order: number[] = [];
+      const waiters: Promise<void>[] = [];
+      const others = await Promise.all([1, 2, 3, 4, 5].map(() => client()));
+      for (let i = 0; i < others.length; i++) {
+        waiters.push(others[i]!.mutex('fifo').acquire({ ttlMs: 5000 }).then(async (lease) => {
+          order.push(i);
+          await sleep(5);
+          await lease.release();
+        }));
+        // Let each waiter take its place before the next arrives.
+        while ((await a.inspect('fifo')).waiters.length < i + 1) await sleep(5);
+      }
+      await holder.release();
+      await Promise.all(waiters);
+      assert.deepEqual(order, [0, 1, 2, 3, 4]);
+    });
+
+    t('tryAcquire does not overtake a queued waiter', async () => {
+      const a = await client();
+      const b = await client();
+      const holder = await a.mutex('overtake').acquire({ ttlMs: 5000 });
+      const waiting = b.mutex('overtake').acquire({ ttlMs: 5000 });
+      while ((await a.inspect('overtake')).waiters.length < 1) await sleep(5);
+      await holder.release();
+      assert.equal(await a.mutex('overtake').tryAcquire(), null);
+      const lease = await waiting;
+      assert.ok(lease.token > holder.token);
+    });
+
+    t('a release wakes the next waiter without waiting for a poll', async () => {
+      const a = await client();
+      const b = await client({ queuePollMs: 10_000 });
+      const holder = await a.mutex('wake').acquire({ ttlMs: 20_000 });
+      const waiting = b.mutex('wake').acquire({ ttlMs: 5000 });
+      while ((await a.inspect('wake')).waiters.length < 1) await sleep(5);
+      const released = monotonicNow();
+      await holder.release();
+      await waiting;
+      const handoff = monotonicNow() - released;
+      assert.ok(handoff < 5000, `handoff took ${handoff.toFixed(0)} ms: the waiter was not woken, it polled`);
+    });
+
+    t('a release wakes one waiter, not all of them', async () => {
+      const a = await client();
+      const holder = await a.mutex('herd').acquire({ ttlMs: 20_000 });
+      const counted = counting(backing!.connect());
+      const b = createBaton(counted.store, { queuePollMs: 10_000 }) as Baton;
+      open.push(b);
+      const waiters = Array.from({ length: 10 }, () => b.mutex('herd').acquire({ ttlMs: 20_000 }));
+      while ((await a.inspect('herd')).waiters.length < 10) await sleep(5);
+      await sleep(50);
+      const before = counted.grants();
+      await holder.release();
+      const first = await Promise.race(waiters);
+      await sleep(200);
+      const woken = counted.grants() - before;
+      assert.equal(woken, 1, `${woken} waiters asked again after one release`);
+      await first.release();
+    });
+
+    t('a crashed waiter leaves the queue after its queue TTL', async () => {
+      const a = await client();
+      const key = { kind: 'mutex', name: 'ghost' } as const;
+      const holder = await a.mutex('ghost').acquire({ ttlMs: 5000 });
+      const ghost = await a.store.grant({ key, owner: 'a'.repeat(32), mode: 'exclusive', limit: 1, ttlMs: 5000, enqueue: true, queueTtlMs: 100 });
+      assert.equal(ghost.granted, false);
+      await holder.release();
+      await sleep(150);
+      const next = await a.mutex('ghost').tryAcquire({ ttlMs: 5000 });
+      assert.ok(next, 'the lock is free once the silent waiter expired');
+    });
+
+    t('inspect and list report holders, waiters and the last token', async () => {
+      const a = await client();
+      const b = await client();
+      const lease = await a.mutex('seen').acquire({ ttlMs: 5000 });
+      const waiting = b.mutex('seen').acquire({ ttlMs: 5000 });
+      while ((await a.inspect('seen')).waiters.length < 1) await sleep(5);
+      await a.semaphore('pool', { permits: 2 }).acquire({ ttlMs: 5000 });
+      const state = await b.inspect('seen');
+      assert.equal(state.name, 'seen');
+      assert.equal(state.kind, 'mutex');
+      assert.equal(state.fence, lease.token);
+      assert.equal(state.holders.length, 1);
+      const [holder] = state.holders;
+      assert.equal(holder!.owner, lease.owner);
+      assert.equal(holder!.token, lease.token);
+      assert.equal(holder!.mode, 'exclusive');
+      assert.ok(holder!.expiresInMs > 4000 && holder!.expiresInMs <= 5000);
+      assert.equal(state.waiters.length, 1);
+      assert.equal(state.waiters[0]!.position, 0);
+      const all = await b.list();
+      assert.deepEqual(all.map((lock) => `${lock.kind}:${lock.name}`).sort(), ['mutex:seen', 'semaphore:pool']);
+      assert.deepEqual((await b.list({ kind: 'semaphore' })).map((lock) => lock.name), ['pool']);
+      assert.deepEqual((await b.inspect('never-used')).holders, []);
+      assert.equal((await b.inspect('never-used')).fence, 0n);
+      await lease.release();
+      await (await waiting).release();
+    });
+
+    t('withLock returns the result, releases, and rethrows errors after releasing', async () => {
+      const a = await client();
+      assert.equal(await a.withLock('wl', async () => 42), 42);
+      assert.ok(await a.mutex('wl').tryAcquire());
+      const failure = new Error('inside');
+      await assert.rejects(a.withLock('wl2', async () => { throw failure; }), (error: unknown) => error === failure);
+      assert.deepEqual((await a.inspect('wl2')).holders, []);
+    });
+
+    t('a second release rejects with LockNotHeldError', async () => {
+      const a = await client();
+      const lease = await a.mutex('twice').acquire({ ttlMs: 5000 });
+      await lease.release();
+      await assert.rejects(lease.release(), (error: unknown) => error instanceof LockNotHeldError && error.code === 'NOT_HELD');
+      await assert.rejects(lease.extend(), LockNotHeldError);
+    });
+
+    t('close rejects pending acquires, releases held leases and refuses further use', async () => {
+      const a = await client();
+      const b = await client();
+      const held = await a.mutex('closing').acquire({ ttlMs: 20_000 });
+      const otherHeld = await b.mutex('other').acquire({ ttlMs: 20_000 });
+      const pending = a.mutex('other').acquire();
+      while ((await b.inspect('other')).waiters.length < 1) await sleep(5);
+      await a.close();
+      await assert.rejects(pending, ClosedError);
+      assert.ok(held.signal.aborted);
+      assert.equal((held.signal.reason as LeaseLostError).reason, 'closed');
+      assert.ok(await b.mutex('closing').tryAcquire(), 'close released the lease');
+      assert.deepEqual((await b.inspect('other')).waiters, [], 'close left no waiter');
+      assert.throws(() => a.mutex('x'), ClosedError);
+      await assert.rejects(a.withLock('x', async () => 1), ClosedError);
+      await otherHeld.release();
+    });
+
+    t('bad input is rejected with InvalidArgumentError before the store is touched', async () => {
+      const a = await client();
+      assert.throws(() => a.mutex(''), InvalidArgumentError);
+      assert.throws(() => a.mutex('x'.repeat(257)), InvalidArgumentError);
+      for (const ttlMs of [0, -1, Number.NaN, 1.5, 2 ** 31]) {
+        await assert.rejects(a.mutex('bad').acquire({ ttlMs }), InvalidArgumentError, `ttlMs ${ttlMs}`);
+      }
+      assert.throws(() => a.semaphore('bad', { permits: 0 }), InvalidArgumentError);
+      assert.deepEqual(await a.list(), []);
+    });
+
+    for (const title of Object.keys(target.skip ?? {})) {
+      if (!titles.has(title)) throw new Error(`${target.name} skips "${title}", which is not a test of the contract suite`);
+    }
+  });
+}
+
+/** sharedView: a connection to a store object that several clients share; closing it leaves the store open for the others. */
+export function sharedView(store: LockStore): LockStore {
+  return {
+    name: store.name,
+    guarantees: store.guarantees,
+    grant: (request) => store.grant(request),
+    extend: (key, owner, ttlMs) => store.extend(key, owner, ttlMs),
+    release: (key, owner) => store.release(key, owner),
+    inspect: (key) => store.inspect(key),
+    list: (filter) => store.list(filter),
+    forceRelease: (key) => store.forceRelease(key),
+    ...(store.wait ? { wait: store.wait.bind(store) } : {}),
+    close: async () => undefined,
+  };
+}
