@@ -1,0 +1,64 @@
+/** Runs test fixtures as real processes and reads the JSON lines they print. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { resolve } from 'node:path';
+
+export type Event = Record<string, unknown> & { e: string; at: number };
+
+export class Fixture {
+  readonly child: ChildProcess;
+  readonly events: Event[] = [];
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  stderr = '';
+  #waiters: (() => void)[] = [];
+
+  constructor(script: string, args: string[], env: NodeJS.ProcessEnv = {}) {
+    this.child = spawn(process.execPath, [resolve('build/test/fixtures', script), ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    let buffer = '';
+    this.child.stdout!.on('data', (chunk: Buffer) => {
+      buffer += chunk.toString();
+      let newline: number;
+      while ((newline = buffer.indexOf('\n')) >= 0) {
+        const line = buffer.slice(0, newline);
+        buffer = buffer.slice(newline + 1);
+        if (line.startsWith('{')) this.events.push(JSON.parse(line) as Event);
+        for (const wake of this.#waiters.splice(0)) wake();
+      }
+    });
+    this.child.stderr!.on('data', (chunk: Buffer) => (this.stderr += chunk.toString()));
+    this.exited = new Promise((done) => this.child.once('exit', (code, signal) => {
+      done({ code, signal });
+      for (const wake of this.#waiters.splice(0)) wake();
+    }));
+  }
+
+  /** waitFor resolves with the first event matching `match`, already seen or still to come. */
+  async waitFor(match: (event: Event) => boolean, timeoutMs = 15_000): Promise<Event> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = this.events.find(match);
+      if (found) return found;
+      if (this.child.exitCode !== null || this.child.signalCode !== null) {
+        throw new Error(`fixture exited (${this.child.exitCode ?? this.child.signalCode}) before the event; stderr: ${this.stderr}`);
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timed out waiting for an event; seen: ${JSON.stringify(this.events.slice(-5))}; stderr: ${this.stderr}`);
+      await new Promise<void>((wake) => {
+        const timer = setTimeout(wake, left);
+        this.#waiters.push(() => {
+          clearTimeout(timer);
+          wake();
+        });
+      });
+    }
+  }
+
+  /** next resolves with the first event named `name` printed from now on. */
+  next(name: string, timeoutMs?: number): Promise<Event> {
+    const from = this.events.length;
+    return this.waitFor((event) => event.e === name && this.events.indexOf(event) >= from, timeoutMs);
+  }
+
+  kill(signal: NodeJS.Signals = 'SIGKILL'): void {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
+  }
+}
