@@ -131,12 +131,14 @@ export class KeepAlive {
       record.lastError = error;
       throw error;
     }
-    if (record.state !== 'held') {
+    if (record.state === 'lost') {
       // Lost while the extension was in flight: whatever the store now says, the holder was
       // told the lease is gone, so give it back rather than block others until it expires.
       if (ok) await this.#store.release(record.key, record.owner).catch(() => undefined);
       return;
     }
+    // A release waiting for this extension removes the entry itself.
+    if (record.state !== 'held') return;
     if (!ok) {
       this.lose(record, this.#clock.now() >= record.deadline ? 'expired' : 'revoked', record.lastError);
       return;

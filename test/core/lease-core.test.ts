@@ -1,0 +1,243 @@
+/**
+ * The lease core on the memory store with a ManualClock: time moves only when the test says,
+ * so renewal cadence, deadlines and event timings are exact.
+ */
+import assert from 'node:assert/strict';
+import type { EventEmitter } from 'node:events';
+import { describe, it } from 'node:test';
+import {
+  LeaseLostError,
+  ManualClock,
+  StoreUnavailableError,
+  createBaton,
+  type BatonEvents,
+  type LockStore,
+} from '../../src/index.js';
+import { createMemoryStore } from '../../src/stores/memory/index.js';
+
+/** A real memory store with faults the test switches on: extend failing, extend or release slow. */
+function faulty(clock: ManualClock) {
+  const store = createMemoryStore({ clock });
+  const calls: string[] = [];
+  const faults = { extendFails: false, extendGate: null as Promise<void> | null };
+  const wrapped = {
+    name: store.name,
+    guarantees: store.guarantees,
+    grant: (request) => store.grant(request),
+    extend: async (key, owner, ttlMs) => {
+      calls.push('extend:start');
+      if (faults.extendGate) await faults.extendGate;
+      if (faults.extendFails) {
+        calls.push('extend:fail');
+        throw new StoreUnavailableError('memory', 'injected fault');
+      }
+      const ok = await store.extend(key, owner, ttlMs);
+      calls.push(`extend:${ok ? 'ok' : 'gone'}`);
+      return ok;
+    },
+    release: async (key, owner) => {
+      calls.push('release');
+      return store.release(key, owner);
+    },
+    inspect: (key) => store.inspect(key),
+    list: (filter) => store.list(filter),
+    forceRelease: (key) => store.forceRelease(key),
+    wait: (key, owner, timeoutMs, signal) => store.wait(key, owner, timeoutMs, signal),
+    close: () => store.close(),
+  } satisfies LockStore;
+  return { store: wrapped, calls, faults, inner: store };
+}
+
+function record<E extends keyof BatonEvents>(baton: EventEmitter, event: E): BatonEvents[E][0][] {
+  const seen: BatonEvents[E][0][] = [];
+  baton.on(event, (payload: BatonEvents[E][0]) => seen.push(payload));
+  return seen;
+}
+
+describe('lease core', () => {
+  it('one scheduler timer serves every held lease', async () => {
+    const clock = new ManualClock();
+    const baton = createBaton(createMemoryStore({ clock }), { clock });
+    const leases = [];
+    for (let i = 0; i < 1000; i++) leases.push(await baton.mutex(`lock-${i}`).acquire({ ttlMs: 3000 + i, autoRenew: true }));
+    assert.equal(baton.heldCount, 1000);
+    assert.equal(clock.pending, 1, 'a single timer for 1000 leases');
+    await clock.advance(10_000);
+    assert.ok(leases.every((lease) => lease.held));
+    assert.equal(clock.pending, 1);
+    for (const lease of leases) await lease.release();
+    assert.equal(clock.pending, 0, 'no timer left once every lease is released');
+    await baton.close();
+  });
+
+  it('renews every TTL/3 and keeps the lease past many TTLs', async () => {
+    const clock = new ManualClock();
+    const { store, calls } = faulty(clock);
+    const baton = createBaton(store, { clock });
+    const extended = record(baton, 'extended');
+    const lease = await baton.mutex('r').acquire({ ttlMs: 300, autoRenew: true });
+    await clock.advance(99);
+    assert.equal(calls.length, 0);
+    await clock.advance(1);
+    assert.deepEqual(calls, ['extend:start', 'extend:ok']);
+    await clock.advance(900);
+    assert.equal(extended.length, 10, 'one renewal every 100 ms for 1000 ms');
+    assert.equal(lease.held, true);
+    await lease.release();
+    await baton.close();
+  });
+
+  it('retries failed renewals until the deadline, then reports the lease lost with the error as cause', async () => {
+    const clock = new ManualClock();
+    const { store, calls, faults } = faulty(clock);
+    const baton = createBaton(store, { clock });
+    const lost = record(baton, 'lost');
+    const lease = await baton.mutex('f').acquire({ ttlMs: 1000, autoRenew: true });
+    faults.extendFails = true;
+    await clock.advance(989);
+    assert.equal(lease.signal.aborted, false, 'still held before the deadline (TTL - 1% drift)');
+    assert.ok(calls.filter((c) => c === 'extend:fail').length >= 5, `retried: ${calls.join(' ')}`);
+    await clock.advance(1);
+    assert.equal(lease.signal.aborted, true);
+    const reason = lease.signal.reason as LeaseLostError;
+    assert.ok(reason instanceof LeaseLostError);
+    assert.equal(reason.reason, 'expired');
+    assert.ok(reason.cause instanceof StoreUnavailableError, 'the last renewal error is kept as the cause');
+    assert.equal(lost.length, 1);
+    assert.equal(lost[0]!.holdMs, 990);
+    await assert.rejects(lease.release(), LeaseLostError);
+    await baton.close();
+  });
+
+  it('release stops renewal, waits for the renewal in flight, then releases', async () => {
+    const clock = new ManualClock();
+    const { store, calls, faults } = faulty(clock);
+    const baton = createBaton(store, { clock });
+    const lease = await baton.mutex('order').acquire({ ttlMs: 300, autoRenew: true });
+    let open!: () => void;
+    faults.extendGate = new Promise((resolve) => (open = resolve));
+    await clock.advance(100);
+    assert.deepEqual(calls, ['extend:start']);
+    const releasing = lease.release();
+    await clock.advance(1);
+    assert.deepEqual(calls, ['extend:start'], 'release waits for the renewal in flight');
+    faults.extendGate = null;
+    open();
+    await releasing;
+    assert.deepEqual(calls, ['extend:start', 'extend:ok', 'release']);
+    await clock.advance(1000);
+    assert.deepEqual(calls, ['extend:start', 'extend:ok', 'release'], 'no renewal after release');
+    await baton.close();
+  });
+
+  it('a lease lost while a renewal is in flight is aborted at its deadline, and the late renewal is given back', async () => {
+    const clock = new ManualClock();
+    const { store, calls, faults, inner } = faulty(clock);
+    const baton = createBaton(store, { clock });
+    const lease = await baton.mutex('slow').acquire({ ttlMs: 300, autoRenew: true });
+    let open!: () => void;
+    faults.extendGate = new Promise((resolve) => (open = resolve));
+    await clock.advance(297);
+    assert.equal(lease.signal.aborted, true, 'aborted at the deadline even though a renewal is still in flight');
+    faults.extendGate = null;
+    open();
+    await clock.advance(1);
+    assert.ok(calls.includes('release'), `the renewal landed after the loss and was released: ${calls.join(' ')}`);
+    assert.deepEqual((await inner.inspect({ kind: 'mutex', name: 'slow' })).holders, []);
+    await baton.close();
+  });
+
+  it('reading lease.signal re-checks the deadline, even if no timer has run yet', async () => {
+    const clock = new ManualClock();
+    const baton = createBaton(createMemoryStore({ clock }), { clock });
+    const lease = await baton.mutex('lazy').acquire({ ttlMs: 100 });
+    clock.jump(1000);
+    assert.equal(lease.signal.aborted, true);
+    assert.equal((lease.signal.reason as LeaseLostError).reason, 'expired');
+    assert.equal(lease.held, false);
+    await baton.close();
+  });
+
+  it('emits acquired, contended, extended, released, lost and failed with timings', async () => {
+    const clock = new ManualClock();
+    const baton = createBaton(createMemoryStore({ clock }), { clock });
+    const events = {
+      acquired: record(baton, 'acquired'),
+      contended: record(baton, 'contended'),
+      extended: record(baton, 'extended'),
+      released: record(baton, 'released'),
+      lost: record(baton, 'lost'),
+      failed: record(baton, 'failed'),
+    };
+    const first = await baton.mutex('e').acquire({ ttlMs: 1000 });
+    const waiting = baton.mutex('e').acquire({ ttlMs: 1000 });
+    await clock.advance(250);
+    await first.extend(2000);
+    await first.release();
+    const second = await waiting;
+    assert.deepEqual(events.acquired.map((e) => [e.waitMs, e.contended]), [[0, false], [250, true]]);
+    assert.equal(events.contended.length, 1);
+    assert.equal(events.contended[0]!.position, 1);
+    assert.deepEqual(events.extended.map((e) => e.ttlMs), [2000]);
+    assert.deepEqual(events.released.map((e) => e.holdMs), [250]);
+    const timingOut = assert.rejects(baton.mutex('e').acquire({ timeoutMs: 100 }), { code: 'LOCK_TIMEOUT' });
+    await clock.advance(100);
+    await timingOut;
+    assert.equal(events.failed.length, 1);
+    assert.equal(events.failed[0]!.waitMs, 100);
+    await clock.advance(1900);
+    assert.equal(events.lost.length, 1);
+    assert.equal(events.lost[0]!.owner, second.owner);
+    assert.equal(events.lost[0]!.reason, 'expired');
+    await baton.close();
+  });
+
+  it('a throwing listener becomes a warning, not a crash or a failed acquire', async () => {
+    const clock = new ManualClock();
+    const baton = createBaton(createMemoryStore({ clock }), { clock });
+    baton.on('acquired', () => {
+      throw new Error('listener bug');
+    });
+    const warnings: string[] = [];
+    const onWarning = (warning: Error): void => void warnings.push(warning.message);
+    process.on('warning', onWarning);
+    const lease = await baton.mutex('w').acquire({ ttlMs: 100 });
+    await new Promise((resolve) => setImmediate(resolve));
+    process.off('warning', onWarning);
+    assert.ok(lease.held);
+    assert.ok(warnings.some((w) => w.includes('listener bug')));
+    await baton.close();
+  });
+
+  it('await using releases the lease at the end of the block', async () => {
+    const clock = new ManualClock();
+    const baton = createBaton(createMemoryStore({ clock }), { clock });
+    {
+      await using lease = await baton.mutex('using').acquire({ ttlMs: 1000 });
+      assert.ok(lease.held);
+      assert.equal(await baton.mutex('using').tryAcquire(), null);
+    }
+    assert.ok(await baton.mutex('using').tryAcquire(), 'released when the block ended');
+    await baton.close();
+  });
+
+  it('a semaphore waiter is granted as soon as one permit frees', async () => {
+    const clock = new ManualClock();
+    const baton = createBaton(createMemoryStore({ clock }), { clock });
+    const sem = baton.semaphore('pool', { permits: 2 });
+    const a = await sem.acquire({ ttlMs: 1000 });
+    await sem.acquire({ ttlMs: 1000 });
+    let granted = false;
+    const waiting = sem.acquire({ ttlMs: 1000 }).then((lease) => {
+      granted = true;
+      return lease;
+    });
+    await clock.advance(10);
+    assert.equal(granted, false);
+    await a.release();
+    await clock.advance(0);
+    assert.equal(granted, true);
+    assert.ok((await waiting).token > a.token);
+    await baton.close();
+  });
+});
