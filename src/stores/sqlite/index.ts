@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { monotonicNow } from '../../core/clock.js';
@@ -236,7 +236,7 @@ export class SqliteStore implements LockStore {
       }
       const path = this.path!;
       try {
-        mkdirSync(dirname(path), { recursive: true });
+        makeFolders(dirname(path));
         db = new Database(path, { timeout: 0 });
       } catch (error) {
         throw new StoreUnavailableError('sqlite', `Cannot open the SQLite database at ${path}: ${(error as Error).message}`, { cause: error });
@@ -350,6 +350,19 @@ export class SqliteStore implements LockStore {
   #send(wakes: readonly Row[], except: string | null): void {
     for (const row of wakes) if (row.wakePort !== null && row.owner !== except) this.#wake.send(row.wakePort, row.owner);
   }
+}
+
+/**
+ * makeFolders makes a folder and its missing parents one level at a time. (Node 20's
+ * `mkdirSync(..., { recursive: true })` never returns for some paths under /proc.)
+ */
+function makeFolders(folder: string): void {
+  const missing: string[] = [];
+  for (let current = folder; !existsSync(current); current = dirname(current)) {
+    if (dirname(current) === current) break;
+    missing.unshift(current);
+  }
+  for (const path of missing) mkdirSync(path);
 }
 
 function toRow(raw: RawRow): Row {

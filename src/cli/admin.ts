@@ -1,0 +1,91 @@
+/**
+ * The admin commands: `ls`, `inspect` and `release --force`. They read (or, for `release`,
+ * change) what the store holds, and never take a lock themselves.
+ */
+import { InvalidArgumentError, type Baton, type LockKind } from '../index.js';
+import { COMMON_FLAGS, booleanFlag, expectPositionals, parseKind, stringFlag, type FlagSpecs, type ParsedArgs } from './args.js';
+import { lockDetails, lockJson, lockListTable, quote } from './format.js';
+import type { Io } from './io.js';
+
+type AnyBaton = Baton<bigint | null>;
+
+export const LS_USAGE = 'baton ls [--kind KIND] [--json]';
+export const INSPECT_USAGE = 'baton inspect NAME [--kind KIND] [--json]';
+export const RELEASE_USAGE = 'baton release NAME --force [--kind KIND]';
+
+export const LS_FLAGS: FlagSpecs = Object.freeze({ ...COMMON_FLAGS, kind: { type: 'string' }, json: { type: 'boolean' } });
+export const INSPECT_FLAGS: FlagSpecs = LS_FLAGS;
+export const RELEASE_FLAGS: FlagSpecs = Object.freeze({ ...COMMON_FLAGS, kind: { type: 'string' }, force: { type: 'boolean' } });
+
+export interface LsOptions {
+  readonly kind: LockKind | undefined;
+  readonly json: boolean;
+}
+
+export interface InspectOptions extends LsOptions {
+  readonly name: string;
+}
+
+export interface ReleaseOptions {
+  readonly name: string;
+  readonly kind: LockKind | undefined;
+}
+
+export function parseLs(args: ParsedArgs): LsOptions {
+  expectPositionals(args, [], LS_USAGE);
+  return { kind: parseKind(stringFlag(args, 'kind')), json: booleanFlag(args, 'json') };
+}
+
+export function parseInspect(args: ParsedArgs): InspectOptions {
+  expectPositionals(args, ['NAME'], INSPECT_USAGE);
+  return { name: args.positionals[0]!, kind: parseKind(stringFlag(args, 'kind')), json: booleanFlag(args, 'json') };
+}
+
+/** parseRelease refuses to go on without `--force`: freeing someone else's lock must be deliberate. */
+export function parseRelease(args: ParsedArgs): ReleaseOptions {
+  expectPositionals(args, ['NAME'], RELEASE_USAGE);
+  if (!booleanFlag(args, 'force')) {
+    throw new InvalidArgumentError('force', `release frees lock ${quote(args.positionals[0]!)} even though someone else holds it: their command keeps running unprotected until its next renewal notices. Add --force to do it anyway`);
+  }
+  return { name: args.positionals[0]!, kind: parseKind(stringFlag(args, 'kind')) };
+}
+
+/** ls prints every lock, as a table or as a JSON array. */
+export async function ls(baton: AnyBaton, o: LsOptions, io: Io): Promise<number> {
+  const locks = await baton.list(o.kind === undefined ? undefined : { kind: o.kind });
+  if (o.json) io.out(JSON.stringify(locks.map(lockJson), null, 2));
+  else if (locks.length === 0) io.out('No locks.');
+  else io.out(lockListTable(locks));
+  return 0;
+}
+
+/** inspect prints one lock's holders and waiters. */
+export async function inspect(baton: AnyBaton, o: InspectOptions, io: Io): Promise<number> {
+  const info = await baton.inspect(o.name, o.kind ?? (await kindOf(baton, o.name, false)));
+  io.out(o.json ? JSON.stringify(lockJson(info), null, 2) : lockDetails(info));
+  return 0;
+}
+
+/** release removes every holder of a lock and says how many there were. */
+export async function release(baton: AnyBaton, o: ReleaseOptions, io: Io): Promise<number> {
+  const kind = o.kind ?? (await kindOf(baton, o.name, true));
+  const removed = await baton.forceRelease(o.name, kind);
+  const what = `${removed} holder${removed === 1 ? '' : 's'} of ${kind} ${quote(o.name)}`;
+  io.out(removed === 0 ? `Removed ${what} (it was not held).` : `Removed ${what}.`);
+  return 0;
+}
+
+/**
+ * kindOf picks the kind of lock NAME when `--kind` is not given: the one kind the store has
+ * for NAME, or mutex if it has none. Names of different kinds never collide, so when several
+ * kinds share NAME the user must choose; `release` counts only kinds that have holders.
+ */
+async function kindOf(baton: AnyBaton, name: string, heldOnly: boolean): Promise<LockKind> {
+  const found = (await baton.list()).filter((lock) => lock.name === name);
+  const held = found.filter((lock) => lock.holders.length > 0);
+  const candidates = heldOnly && held.length > 0 ? held : found;
+  if (candidates.length === 0) return 'mutex';
+  if (candidates.length === 1) return candidates[0]!.kind;
+  const kinds = candidates.map((lock) => lock.kind).join(', ');
+  throw new InvalidArgumentError('kind', `${quote(name)} names locks of several kinds (${kinds}): pass --kind to choose one`);
+}

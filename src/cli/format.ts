@@ -1,0 +1,75 @@
+/**
+ * Output of the admin commands: aligned text tables for people, JSON for scripts. JSON has
+ * no bigint, so every token is written as a decimal string.
+ */
+import type { LockInfo } from '../index.js';
+
+/** quote writes a lock name for a message, escaped so that odd characters stay visible. */
+export function quote(name: string): string {
+  return JSON.stringify(name);
+}
+
+/** seconds writes a time left as `12.3s`. */
+export function seconds(ms: number): string {
+  return `${(Math.max(0, ms) / 1000).toFixed(1)}s`;
+}
+
+/** table aligns rows into columns two spaces apart; the last column is not padded. */
+export function table(rows: readonly (readonly string[])[], indent = ''): string {
+  const widths: number[] = [];
+  for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
+  return rows
+    .map((row) => indent + row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  '))
+    .join('\n');
+}
+
+/** LockJson: the one JSON shape of a lock, printed by `inspect --json` and, in a list, by `ls --json`. */
+export interface LockJson {
+  kind: string;
+  name: string;
+  /** The last fencing token issued, as a decimal string. */
+  fence: string;
+  holders: { owner: string; token: string; mode: string; ttlMs: number; expiresInMs: number; value?: string }[];
+  waiters: { owner: string; mode: string; position: number }[];
+}
+
+export function lockJson(info: LockInfo): LockJson {
+  return {
+    kind: info.kind,
+    name: info.name,
+    fence: String(info.fence),
+    holders: info.holders.map((h) => ({
+      owner: h.owner,
+      token: String(h.token),
+      mode: h.mode,
+      ttlMs: h.ttlMs,
+      expiresInMs: Math.max(0, Math.round(h.expiresInMs)),
+      ...(h.value === undefined ? {} : { value: h.value }),
+    })),
+    waiters: info.waiters.map((w) => ({ owner: w.owner, mode: w.mode, position: w.position })),
+  };
+}
+
+/** lockListTable: one line per lock for `ls`. */
+export function lockListTable(locks: readonly LockInfo[]): string {
+  const rows = locks.map((l) => [l.kind, l.name, String(l.holders.length), String(l.waiters.length), String(l.fence)]);
+  return table([['KIND', 'NAME', 'HOLDERS', 'WAITERS', 'LAST TOKEN'], ...rows]);
+}
+
+/** lockDetails: the text report of `inspect`. */
+export function lockDetails(info: LockInfo): string {
+  const lines = [`${info.kind} ${quote(info.name)}: last token ${info.fence}`];
+  if (info.holders.length === 0) lines.push('Holders: none');
+  else {
+    lines.push(`Holders (${info.holders.length}):`);
+    const rows = info.holders.map((h) => [h.owner, String(h.token), seconds(h.expiresInMs), h.mode]);
+    lines.push(table([['OWNER', 'TOKEN', 'TIME LEFT', 'MODE'], ...rows], '  '));
+  }
+  if (info.waiters.length === 0) lines.push('Waiters: none');
+  else {
+    lines.push(`Waiters (${info.waiters.length}):`);
+    const rows = info.waiters.map((w) => [w.owner, String(w.position), w.mode]);
+    lines.push(table([['OWNER', 'POSITION', 'MODE'], ...rows], '  '));
+  }
+  return lines.join('\n');
+}

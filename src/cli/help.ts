@@ -1,0 +1,127 @@
+/** The CLI's help texts and version. */
+import { readFileSync } from 'node:fs';
+import { EXIT_CODES_HELP } from './exit-codes.js';
+
+const STORE_HELP = `  --store URL       where locks live (default: $BATON_STORE, else sqlite:)
+                      sqlite:PATH   a SQLite file shared by every process on this host
+                      sqlite:       the default file, $XDG_STATE_HOME/baton/locks.db
+                                    or ~/.local/state/baton/locks.db
+                      memory:       this process only (for trying things out)
+                    sqlite: takes ?prefix=NAME, ?durability=full|normal, ?busyTimeoutMs=N`;
+
+const DURATIONS_HELP = 'Durations: 500ms, 30s, 1.5s, 2m, 1h, or a bare whole number of milliseconds.';
+
+export const MAIN_HELP = `Usage: baton [--store URL] COMMAND [options]
+
+Run commands under distributed locks with fencing tokens, and look at or free those locks.
+
+Commands:
+  run NAME [options] -- COMMAND [ARGS...]   hold lock NAME while COMMAND runs
+  ls [--kind KIND] [--json]                 list every lock in the store
+  inspect NAME [--kind KIND] [--json]       show a lock's holders, waiters and last token
+  release NAME --force [--kind KIND]        free a lock whoever holds it (an admin action)
+  help [COMMAND]                            show help for a command
+
+Options:
+${STORE_HELP}
+  -h, --help        show help
+  -V, --version     show the version
+
+${DURATIONS_HELP}
+
+Environment:
+  BATON_STORE       the store URL when --store is not given
+  BATON_DEBUG       set to 1 to print stack traces of internal errors
+
+${EXIT_CODES_HELP}
+`;
+
+export const RUN_HELP = `Usage: baton run NAME [options] -- COMMAND [ARGS...]
+
+Take lock NAME, run COMMAND while renewing the lock, then release it and exit with
+COMMAND's exit code. COMMAND runs without a shell; write sh -c '...' for one.
+
+Options:
+  --ttl DURATION    lease TTL; renewed every TTL/3 while COMMAND runs (default 30s)
+  --wait DURATION   give up (exit 75) if the lock is not free within DURATION
+                    (default: wait as long as it takes); --wait 0 tries once
+  --no-wait         try once; exit 75 if the lock is busy
+  --permits N       take one of N permits of the semaphore NAME instead of the mutex NAME;
+                    every user of the semaphore must pass the same N
+  --grace DURATION  once the lock is lost, time between SIGTERM and SIGKILL (default 10s)
+${STORE_HELP}
+  -h, --help        show this help
+
+COMMAND gets these variables on top of baton's environment:
+  BATON_LOCK        the lock name
+  BATON_TOKEN       the fencing token, a decimal integer that grows on every grant: send it
+                    with every write to the resource the lock protects, and have the resource
+                    refuse tokens lower than the highest it has seen
+  BATON_OWNER       this grant's owner id (32 hex characters), as inspect shows it
+
+SIGINT, SIGTERM and SIGHUP sent to baton are passed on to COMMAND. If the lock is lost while
+COMMAND runs (renewal failed until the TTL ran out, or someone ran release --force), baton
+prints one line, sends COMMAND SIGTERM, then SIGKILL after the grace period, and exits 76.
+
+${DURATIONS_HELP}
+
+${EXIT_CODES_HELP}
+`;
+
+export const LS_HELP = `Usage: baton ls [--kind KIND] [--json]
+
+List every lock the store knows: its kind, name, holder and waiter counts, and the last
+fencing token issued.
+
+Options:
+  --kind KIND       only locks of this kind: mutex, semaphore, rwlock or election
+  --json            print a JSON array (the objects of inspect --json; tokens are strings)
+${STORE_HELP}
+  -h, --help        show this help
+
+${EXIT_CODES_HELP}
+`;
+
+export const INSPECT_HELP = `Usage: baton inspect NAME [--kind KIND] [--json]
+
+Show the holders of lock NAME (owner, token, time left, mode), its waiters (owner, position)
+and the last fencing token issued.
+
+Options:
+  --kind KIND       mutex, semaphore, rwlock or election; default: the kind the store has
+                    for NAME (mutex if none; an error if it has several)
+  --json            print JSON (tokens are strings)
+${STORE_HELP}
+  -h, --help        show this help
+
+${EXIT_CODES_HELP}
+`;
+
+export const RELEASE_HELP = `Usage: baton release NAME --force [--kind KIND]
+
+Free lock NAME whoever holds it, for a holder that is gone or stuck. The holders find out at
+their next renewal (a baton run then stops its command and exits 76); the next grant still
+gets a higher fencing token. Waiters are not removed. Prints how many holders were removed.
+
+Options:
+  --force           required: confirms that you mean to free a lock held by someone else
+  --kind KIND       mutex, semaphore, rwlock or election; default: the kind the store has
+                    for NAME (mutex if none; an error if it has several)
+${STORE_HELP}
+  -h, --help        show this help
+
+${EXIT_CODES_HELP}
+`;
+
+/**
+ * version reads the package's version. Compiled, this file is dist/esm/cli/help.js (or
+ * build/src/cli/help.js in tests): package.json is three levels up either way.
+ */
+export function version(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version?: unknown };
+    return typeof pkg.version === 'string' ? pkg.version : 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}

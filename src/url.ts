@@ -1,0 +1,177 @@
+/**
+ * Store URLs: one string that says where locks live, for configuration files, environment
+ * variables (`BATON_STORE`) and the `baton` CLI.
+ *
+ *   sqlite:                      the default file, `defaultSqlitePath()`
+ *   sqlite:/var/lib/app/locks.db an absolute path (also `sqlite:///var/lib/app/locks.db`)
+ *   sqlite:locks.db              a path relative to the current directory (also `sqlite:./locks.db`)
+ *   sqlite:locks.db?prefix=app&durability=normal&busyTimeoutMs=2000
+ *   memory:                      a fresh in-process store
+ *
+ * Store modules are loaded only when their scheme is used, so that importing `baton/url`
+ * never loads better-sqlite3 for a program that only uses `memory:`.
+ */
+import { resolve } from 'node:path';
+import { InvalidArgumentError } from './errors.js';
+import type { LockStore } from './store.js';
+
+/** SqliteStoreUrl: a parsed `sqlite:` URL; its options map one to one onto `SqliteStoreOptions`. */
+export interface SqliteStoreUrl {
+  readonly scheme: 'sqlite';
+  /** Absolute path of the database file; undefined means `defaultSqlitePath()`. */
+  readonly path?: string;
+  readonly prefix?: string;
+  readonly durability?: 'full' | 'normal';
+  readonly busyTimeoutMs?: number;
+}
+
+/** MemoryStoreUrl: a parsed `memory:` URL. */
+export interface MemoryStoreUrl {
+  readonly scheme: 'memory';
+}
+
+/** StoreUrl: a parsed store URL, told apart by `scheme`. */
+export type StoreUrl = SqliteStoreUrl | MemoryStoreUrl;
+
+/** The schemes `openStore` can open. */
+export const SUPPORTED_SCHEMES = Object.freeze(['sqlite', 'memory'] as const);
+
+/** Schemes of stores that are planned, with the form their error message names. */
+const PLANNED: Readonly<Record<string, string>> = {
+  redis: 'redis://',
+  rediss: 'redis://',
+  postgres: 'postgres://',
+  postgresql: 'postgres://',
+  etcd: 'etcd://',
+  zk: 'zk://',
+  zookeeper: 'zk://',
+};
+
+const SQLITE_OPTIONS = ['prefix', 'durability', 'busyTimeoutMs'] as const;
+const MAX_BUSY_TIMEOUT_MS = 2 ** 31 - 1;
+const SUPPORTED_TEXT = 'sqlite: (for example sqlite:/var/lib/app/locks.db, or sqlite: alone for the default file) and memory:';
+
+/**
+ * parseStoreUrl reads a store URL without opening anything. It throws
+ * `InvalidArgumentError('url', ...)` for a malformed URL, an unknown option, or a scheme baton
+ * does not support; messages never repeat a URL's credentials.
+ */
+export function parseStoreUrl(url: string): StoreUrl {
+  if (typeof url !== 'string' || url.trim() === '') {
+    throw new InvalidArgumentError('url', `Expected a store URL such as ${SUPPORTED_TEXT}, got ${typeof url === 'string' ? 'an empty string' : String(url)}`);
+  }
+  const match = /^([A-Za-z][A-Za-z0-9+.-]*):(.*)$/s.exec(url);
+  if (!match) throw new InvalidArgumentError('url', `Expected a store URL with a scheme, got "${redactUrl(url)}"${pathHint(url)}; baton supports ${SUPPORTED_TEXT}`);
+  const scheme = match[1]!.toLowerCase();
+  const rest = match[2]!;
+  if (scheme === 'sqlite') return parseSqlite(rest, url);
+  if (scheme === 'memory') return parseMemory(rest, url);
+  throw unsupportedScheme(scheme);
+}
+
+/**
+ * openStore makes the store a URL names and opens it, so that a wrong path or a missing
+ * driver fails here (with `StoreUnavailableError`) rather than on the first lock. The caller
+ * owns the store: pass it to `createBaton`, whose `close()` closes it.
+ */
+export async function openStore(url: string): Promise<LockStore> {
+  const parsed = parseStoreUrl(url);
+  switch (parsed.scheme) {
+    case 'memory': {
+      const { createMemoryStore } = await import('./stores/memory/index.js');
+      return createMemoryStore();
+    }
+    case 'sqlite': {
+      const { createSqliteStore } = await import('./stores/sqlite/index.js');
+      const { scheme: _scheme, ...options } = parsed;
+      const store = createSqliteStore(options);
+      try {
+        await store.open();
+      } catch (error) {
+        await store.close().catch(() => undefined);
+        throw error;
+      }
+      return store;
+    }
+  }
+}
+
+/** redactUrl drops the `user:password@` part of a URL, for messages and logs. */
+export function redactUrl(url: string): string {
+  return url.replace(/^([A-Za-z][A-Za-z0-9+.-]*:\/\/)?[^/?#]*@/, '$1');
+}
+
+function parseSqlite(rest: string, url: string): SqliteStoreUrl {
+  const q = rest.indexOf('?');
+  let location = q < 0 ? rest : rest.slice(0, q);
+  const options = parseSqliteOptions(q < 0 ? '' : rest.slice(q + 1), url);
+  if (location.startsWith('//')) {
+    // sqlite://HOST/PATH: only an empty host (or localhost) makes sense for a local file.
+    const slash = location.indexOf('/', 2);
+    const host = slash < 0 ? location.slice(2) : location.slice(2, slash);
+    if (host !== '' && host.toLowerCase() !== 'localhost') {
+      throw new InvalidArgumentError('url', `A sqlite: URL names a local file and has no host, got "${redactUrl(url)}": write sqlite:${host}${slash < 0 ? '' : location.slice(slash)} for a path relative to the current directory, or sqlite:///absolute/path.db`);
+    }
+    location = slash < 0 ? '' : location.slice(slash);
+  }
+  const path = decodePath(location, url);
+  return { scheme: 'sqlite', ...(path === '' ? {} : { path: resolve(path) }), ...options };
+}
+
+function parseSqliteOptions(query: string, url: string): Omit<SqliteStoreUrl, 'scheme' | 'path'> {
+  const options: { prefix?: string; durability?: 'full' | 'normal'; busyTimeoutMs?: number } = {};
+  const seen = new Set<string>();
+  for (const [key, value] of new URLSearchParams(query)) {
+    if (seen.has(key)) throw new InvalidArgumentError('url', `The store URL option "${key}" is given twice in "${redactUrl(url)}"`);
+    seen.add(key);
+    switch (key) {
+      case 'prefix':
+        if (value === '' || value.includes(':')) throw new InvalidArgumentError('url', `The store URL option "prefix" must be a non-empty string without ":", got "${value}"`);
+        options.prefix = value;
+        break;
+      case 'durability':
+        if (value !== 'full' && value !== 'normal') throw new InvalidArgumentError('url', `The store URL option "durability" must be "full" or "normal", got "${value}"`);
+        options.durability = value;
+        break;
+      case 'busyTimeoutMs':
+        if (!/^\d+$/.test(value) || Number(value) > MAX_BUSY_TIMEOUT_MS) {
+          throw new InvalidArgumentError('url', `The store URL option "busyTimeoutMs" must be a whole number of milliseconds up to ${MAX_BUSY_TIMEOUT_MS}, got "${value}"`);
+        }
+        options.busyTimeoutMs = Number(value);
+        break;
+      default:
+        throw new InvalidArgumentError('url', `Unknown store URL option "${key}" for sqlite:; expected ${SQLITE_OPTIONS.join(', ')}`);
+    }
+  }
+  return options;
+}
+
+function parseMemory(rest: string, url: string): MemoryStoreUrl {
+  // memory: takes no path and no options; accept the common memory:// spelling too.
+  if (rest !== '' && rest !== '//') throw new InvalidArgumentError('url', `A memory: URL takes no path or options, got "${redactUrl(url)}"; write memory:`);
+  return { scheme: 'memory' };
+}
+
+/** Percent-decodes a path, as URLs require (`%20` for a space, `%25` for `%`). */
+function decodePath(path: string, url: string): string {
+  if (!path.includes('%')) return path;
+  try {
+    return decodeURIComponent(path);
+  } catch {
+    throw new InvalidArgumentError('url', `Malformed percent-escape in the store URL "${redactUrl(url)}": write %25 for a literal %`);
+  }
+}
+
+/** A message that names only the scheme: the rest of an unknown URL may hold credentials. */
+function unsupportedScheme(scheme: string): InvalidArgumentError {
+  const planned = PLANNED[scheme];
+  if (planned) {
+    return new InvalidArgumentError('url', `The ${planned} store is not supported yet; baton supports ${SUPPORTED_TEXT}`);
+  }
+  return new InvalidArgumentError('url', `Unknown store URL scheme "${scheme}:"; baton supports ${SUPPORTED_TEXT} (redis://, postgres://, etcd:// and zk:// are not supported yet)`);
+}
+
+/** A bare file path is a common mistake for a store URL: suggest the sqlite: form. */
+function pathHint(url: string): string {
+  return /^[./~]/.test(url) ? ` (for a SQLite file write sqlite:${url})` : '';
+}

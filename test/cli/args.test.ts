@@ -1,0 +1,105 @@
+/** The CLI's parser and value types, in-process. */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { InvalidArgumentError } from '../../src/index.js';
+import { COMMON_FLAGS, formatDuration, parseArgs, parseCount, parseDuration, parseKind } from '../../src/cli/args.js';
+import { RUN_FLAGS, parseRun } from '../../src/cli/run.js';
+
+const invalid = (argument?: string) => (error: unknown): boolean => {
+  assert.ok(error instanceof InvalidArgumentError, String(error));
+  if (argument !== undefined) assert.equal(error.argument, argument);
+  return true;
+};
+
+describe('parseDuration', () => {
+  it('reads units and bare milliseconds', () => {
+    assert.equal(parseDuration('500ms', 'ttl'), 500);
+    assert.equal(parseDuration('30s', 'ttl'), 30_000);
+    assert.equal(parseDuration('1.5s', 'ttl'), 1500);
+    assert.equal(parseDuration('2m', 'ttl'), 120_000);
+    assert.equal(parseDuration('1h', 'ttl'), 3_600_000);
+    assert.equal(parseDuration('250', 'ttl'), 250);
+    assert.equal(parseDuration('0', 'wait'), 0);
+  });
+
+  it('rejects anything else, naming the flag', () => {
+    for (const text of ['', '1.5x', '1.5', '-1s', '10 s', 's', '1e3', '2d', ' 1s']) {
+      assert.throws(() => parseDuration(text, 'ttl'), invalid('ttl'), text);
+    }
+    assert.throws(() => parseDuration('0', 'ttl', 1), /--ttl must be from 1ms/);
+    assert.throws(() => parseDuration('25d', 'ttl'), invalid('ttl'));
+    assert.throws(() => parseDuration(String(2 ** 31), 'ttl'), invalid('ttl'));
+  });
+
+  it('formats durations the way it reads them', () => {
+    for (const ms of [0, 200, 1000, 1500, 10_000, 120_000, 90_000, 3_600_000]) {
+      assert.equal(parseDuration(formatDuration(ms), 'x'), ms);
+    }
+    assert.equal(formatDuration(10_000), '10s');
+    assert.equal(formatDuration(200), '200ms');
+  });
+});
+
+describe('parseArgs', () => {
+  const specs = { ...COMMON_FLAGS, ttl: { type: 'string' }, json: { type: 'boolean' } } as const;
+
+  it('reads flags in any order, both value forms, and keeps what follows -- verbatim', () => {
+    const args = parseArgs(['a', '--ttl', '5s', '--json', 'b', '--store=memory:', '-h', '--', 'cmd', '--ttl', '--'], specs, 'test');
+    assert.deepEqual(args.positionals, ['a', 'b']);
+    assert.equal(args.flags.get('ttl'), '5s');
+    assert.equal(args.flags.get('store'), 'memory:');
+    assert.equal(args.flags.get('json'), true);
+    assert.equal(args.flags.get('help'), true);
+    assert.deepEqual(args.rest, ['cmd', '--ttl', '--']);
+    assert.equal(parseArgs(['x'], specs, 'test').rest, null);
+  });
+
+  it('rejects unknown, repeated and valueless flags', () => {
+    assert.throws(() => parseArgs(['--nope'], specs, 'test'), /unknown option --nope for "test"/);
+    assert.throws(() => parseArgs(['-x'], specs, 'test'), /unknown option -x/);
+    assert.throws(() => parseArgs(['--ttl', '1s', '--ttl=2s'], specs, 'test'), /--ttl is given twice/);
+    assert.throws(() => parseArgs(['--ttl'], specs, 'test'), /--ttl needs a value/);
+    assert.throws(() => parseArgs(['--ttl', '--', 'x'], specs, 'test'), /--ttl needs a value/);
+    assert.throws(() => parseArgs(['--json=yes'], specs, 'test'), /takes no value/);
+    assert.throws(() => parseArgs(['--constructor'], specs, 'test'), /unknown option/);
+  });
+});
+
+describe('parseRun', () => {
+  const parse = (argv: string[]) => parseRun(parseArgs(argv, RUN_FLAGS, 'baton run'));
+
+  it('applies the defaults: 30s TTL, wait forever, a mutex, 10s grace', () => {
+    assert.deepEqual(parse(['job', '--', 'make', 'all']), {
+      name: 'job', ttlMs: 30_000, waitMs: Infinity, permits: undefined, graceMs: 10_000, command: 'make', args: ['all'],
+    });
+  });
+
+  it('reads every option', () => {
+    const o = parse(['job', '--ttl', '5s', '--wait=2m', '--permits', '3', '--grace', '300ms', '--', 'x']);
+    assert.equal(o.ttlMs, 5000);
+    assert.equal(o.waitMs, 120_000);
+    assert.equal(o.permits, 3);
+    assert.equal(o.graceMs, 300);
+    assert.equal(parse(['job', '--no-wait', '--', 'x']).waitMs, 0);
+    assert.equal(parse(['job', '--wait', '0', '--', 'x']).waitMs, 0);
+  });
+
+  it('needs a name, a -- and a command', () => {
+    assert.throws(() => parse(['job', 'make']), /expected -- and a command before "make"/);
+    assert.throws(() => parse(['job']), /expected -- and a command/);
+    assert.throws(() => parse(['job', '--']), /expected a command after --/);
+    assert.throws(() => parse(['--', 'make']), /missing NAME/);
+    assert.throws(() => parse(['a', 'b', '--', 'make']), /unexpected argument "b"/);
+    assert.throws(() => parse(['job', '--permits', '1.5', '--', 'x']), invalid('permits'));
+  });
+});
+
+describe('parseCount and parseKind', () => {
+  it('reads counts and kinds', () => {
+    assert.equal(parseCount('2', 'permits'), 2);
+    for (const bad of ['0', '-1', '1.0', 'two', '', String(2 ** 31)]) assert.throws(() => parseCount(bad, 'permits'), invalid('permits'), bad);
+    assert.equal(parseKind('semaphore'), 'semaphore');
+    assert.equal(parseKind(undefined), undefined);
+    assert.throws(() => parseKind('Mutex'), invalid('kind'));
+  });
+});

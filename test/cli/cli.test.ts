@@ -1,0 +1,421 @@
+/**
+ * The `baton` CLI, run as real processes on a SQLite file of each test's own. Holders are
+ * commands that print a line once they run (`echo ready`), so the tests wait on output, not
+ * on guessed delays; shell commands `exec` their last step so that a signal to the command
+ * reaches the process that matters and nothing is left behind.
+ */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { after, afterEach, beforeEach, describe, it } from 'node:test';
+
+const MAIN = resolve('build/src/cli/main.js');
+
+interface Result {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  /** Wall time from start to exit. */
+  ms: number;
+}
+
+const running = new Set<Cli>();
+const dirs: string[] = [];
+let env: NodeJS.ProcessEnv = {};
+let dir = '';
+
+/** Cli is one `baton` process with its output collected. */
+class Cli {
+  readonly child: ChildProcess;
+  readonly done: Promise<Result>;
+  readonly startedAt = Date.now();
+  stdout = '';
+  stderr = '';
+
+  constructor(args: readonly string[], extraEnv: NodeJS.ProcessEnv = {}) {
+    this.child = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env, ...extraEnv } });
+    this.child.stdout!.on('data', (chunk: Buffer) => (this.stdout += chunk.toString()));
+    this.child.stderr!.on('data', (chunk: Buffer) => (this.stderr += chunk.toString()));
+    running.add(this);
+    this.done = new Promise((done) => {
+      this.child.once('exit', (code, signal) => {
+        const ms = Date.now() - this.startedAt;
+        running.delete(this);
+        // Let the pipes drain, but do not wait on a grandchild that might still hold them.
+        const finish = (): void => done({ code, signal, stdout: this.stdout, stderr: this.stderr, ms });
+        const timer = setTimeout(finish, 300);
+        this.child.once('close', () => {
+          clearTimeout(timer);
+          finish();
+        });
+      });
+    });
+  }
+
+  get exited(): boolean {
+    return this.child.exitCode !== null || this.child.signalCode !== null;
+  }
+
+  /** waitFor resolves once stdout contains `text`. */
+  async waitFor(text: string, timeoutMs = 8000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.stdout.includes(text)) {
+      if (this.exited) throw new Error(`baton exited (${this.child.exitCode ?? this.child.signalCode}) before printing ${JSON.stringify(text)}; stderr: ${this.stderr}`);
+      if (Date.now() > deadline) throw new Error(`baton did not print ${JSON.stringify(text)} within ${timeoutMs} ms; stdout: ${this.stdout}; stderr: ${this.stderr}`);
+      await sleep(20);
+    }
+  }
+
+  /** stop ends the process: SIGTERM (which baton passes to its command), then SIGKILL. */
+  async stop(): Promise<void> {
+    if (!this.exited) {
+      this.child.kill('SIGTERM');
+      const killer = setTimeout(() => this.child.kill('SIGKILL'), 3000);
+      await this.done;
+      clearTimeout(killer);
+    }
+    this.child.stdout!.destroy();
+    this.child.stderr!.destroy();
+  }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((done) => setTimeout(done, ms));
+
+/** baton runs one command line to its end, killing it if it takes longer than `timeoutMs`. */
+async function baton(args: readonly string[], extraEnv?: NodeJS.ProcessEnv, timeoutMs = 15_000): Promise<Result> {
+  const cli = new Cli(args, extraEnv);
+  const killer = setTimeout(() => cli.child.kill('SIGKILL'), timeoutMs);
+  try {
+    return await cli.done;
+  } finally {
+    clearTimeout(killer);
+  }
+}
+
+/** A user error: its exit code, a `baton: ` line, and no stack trace. */
+function assertUserError(result: Result, code: number, pattern?: RegExp): void {
+  assert.equal(result.code, code, `exit code; stderr: ${result.stderr}`);
+  assert.match(result.stderr, /^baton: /);
+  assert.doesNotMatch(result.stderr, / {4}at /);
+  if (pattern) assert.match(result.stderr, pattern);
+}
+
+/** inspectJson reads `inspect --json`. */
+async function inspectJson(name: string, ...flags: string[]): Promise<{ fence: string; holders: { owner: string; token: string; mode: string; expiresInMs: number }[]; waiters: { owner: string; position: number }[] }> {
+  const result = await baton(['inspect', name, '--json', ...flags]);
+  assert.equal(result.code, 0, result.stderr);
+  return JSON.parse(result.stdout);
+}
+
+/** waitUntil polls `check` until it is true. */
+async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs = 8000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await sleep(50);
+  }
+}
+
+/** The env line a command prints: `sh -c 'echo "$PRINT_ENV"'`. */
+const PRINT_ENV = 'echo "lock=$BATON_LOCK token=$BATON_TOKEN owner=$BATON_OWNER"';
+const ENV_LINE = /lock=(.*) token=(\d+) owner=([0-9a-f]{32})/;
+
+function tokenOf(output: string): bigint {
+  const match = ENV_LINE.exec(output);
+  assert.ok(match, `no env line in ${JSON.stringify(output)}`);
+  return BigInt(match[2]!);
+}
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'baton-cli-'));
+  dirs.push(dir);
+  env = { BATON_STORE: `sqlite:${join(dir, 'locks.db')}`, BATON_DEBUG: '' };
+});
+
+afterEach(async () => {
+  await Promise.all([...running].map((cli) => cli.stop()));
+});
+
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+describe('baton run', () => {
+  it('passes BATON_LOCK, BATON_TOKEN and BATON_OWNER and exits with the command\'s code', async () => {
+    const result = await baton(['run', 'job', '--', 'sh', '-c', `${PRINT_ENV}; exit 3`]);
+    assert.equal(result.code, 3, result.stderr);
+    const match = ENV_LINE.exec(result.stdout);
+    assert.ok(match, result.stdout);
+    assert.equal(match[1], 'job');
+    assert.ok(BigInt(match[2]!) > 0n);
+    assert.equal(result.stderr, '');
+  });
+
+  it('gives strictly increasing tokens to consecutive runs', async () => {
+    const tokens: bigint[] = [];
+    for (let i = 0; i < 3; i++) {
+      const result = await baton(['run', 'job', '--', 'sh', '-c', PRINT_ENV]);
+      assert.equal(result.code, 0, result.stderr);
+      tokens.push(tokenOf(result.stdout));
+    }
+    assert.ok(tokens[0]! < tokens[1]! && tokens[1]! < tokens[2]!, tokens.join(' '));
+  });
+
+  it('passes arguments through verbatim, without a shell', async () => {
+    const result = await baton(['run', 'job', '--', 'printf', '%s|', 'a b', '$HOME', '--ttl', '--']);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout, 'a b|$HOME|--ttl|--|');
+  });
+
+  it('exits 75 at once with --no-wait while the lock is held', async () => {
+    const holder = new Cli(['run', 'busy', '--', 'sh', '-c', 'echo ready; exec sleep 5']);
+    await holder.waitFor('ready');
+    const result = await baton(['run', 'busy', '--no-wait', '--', 'echo', 'never']);
+    assertUserError(result, 75, /lock "busy" is busy/);
+    assert.equal(result.stdout, '');
+    assert.ok(result.ms < 5000, `took ${result.ms} ms`);
+    const zero = await baton(['run', 'busy', '--wait', '0', '--', 'echo', 'never']);
+    assertUserError(zero, 75, /is busy/);
+  });
+
+  it('exits 75 when --wait runs out', async () => {
+    const holder = new Cli(['run', 'busy', '--', 'sh', '-c', 'echo ready; exec sleep 5']);
+    await holder.waitFor('ready');
+    const result = await baton(['run', 'busy', '--wait', '200ms', '--', 'echo', 'never']);
+    assertUserError(result, 75, /lock "busy" is busy: gave up after 200ms/);
+    assert.equal(result.stdout, '');
+    assert.ok(result.ms >= 150 && result.ms < 8000, `took ${result.ms} ms`);
+  });
+
+  it('lets a waiting run take the lock once the holder finishes', async () => {
+    const holder = new Cli(['run', 'turns', '--', 'sh', '-c', `${PRINT_ENV}; echo ready; sleep 1`]);
+    await holder.waitFor('ready');
+    const waiter = await baton(['run', 'turns', '--wait', '10s', '--', 'sh', '-c', PRINT_ENV]);
+    const held = await holder.done;
+    assert.equal(held.code, 0, held.stderr);
+    assert.equal(waiter.code, 0, waiter.stderr);
+    assert.ok(tokenOf(waiter.stdout) > tokenOf(held.stdout));
+  });
+
+  it('stops the command and exits 76 when the lock is released by force', async () => {
+    const holder = new Cli(['run', 'lost', '--ttl', '1s', '--', 'sh', '-c', 'echo ready; exec sleep 30']);
+    await holder.waitFor('ready');
+    const released = await baton(['release', 'lost', '--force']);
+    assert.equal(released.code, 0, released.stderr);
+    const releasedAt = Date.now();
+    const result = await holder.done;
+    assert.equal(result.code, 76, result.stderr);
+    assert.match(result.stderr, /^baton: lock "lost" was lost \(revoked\); stopping the command\n$/);
+    assert.ok(Date.now() - releasedAt < 5000, 'noticed within a few renewals');
+  });
+
+  it('SIGKILLs a command that ignores SIGTERM after --grace', async () => {
+    const holder = new Cli(['run', 'stubborn', '--ttl', '1s', '--grace', '300ms', '--', 'sh', '-c', 'trap "" TERM; echo ready; exec sleep 30']);
+    await holder.waitFor('ready');
+    assert.equal((await baton(['release', 'stubborn', '--force'])).code, 0);
+    await waitUntil('the holder reports the loss', async () => holder.stderr.includes('was lost (revoked); stopping the command'));
+    const lostAt = Date.now();
+    const result = await holder.done;
+    assert.equal(result.code, 76, result.stderr);
+    // SIGTERM was ignored, so the command lived on until SIGKILL, a grace period later.
+    const took = Date.now() - lostAt;
+    assert.ok(took >= 250 && took < 8000, `took ${took} ms`);
+  });
+
+  it('passes SIGTERM on to the command and exits 128+15 when it dies of it', async () => {
+    const holder = new Cli(['run', 'sig', '--', 'sh', '-c', 'echo ready; exec sleep 30']);
+    await holder.waitFor('ready');
+    holder.child.kill('SIGTERM');
+    const result = await holder.done;
+    assert.equal(result.code, 143, result.stderr);
+    assert.equal(result.signal, null);
+    // The lock was released on the way out.
+    assert.equal((await inspectJson('sig')).holders.length, 0);
+  });
+
+  it('leaves the queue and exits 130 on SIGINT while waiting', async () => {
+    const holder = new Cli(['run', 'queue', '--', 'sh', '-c', 'echo ready; exec sleep 30']);
+    await holder.waitFor('ready');
+    const waiter = new Cli(['run', 'queue', '--', 'echo', 'never']);
+    await waitUntil('the waiter is queued', async () => (await inspectJson('queue')).waiters.length === 1);
+    waiter.child.kill('SIGINT');
+    const result = await waiter.done;
+    assertUserError(result, 130, /SIGINT while waiting for lock "queue"/);
+    assert.equal(result.stdout, '');
+    assert.equal((await inspectJson('queue')).waiters.length, 0);
+  });
+
+  it('shares a semaphore between --permits holders', async () => {
+    const first = new Cli(['run', 'pool', '--permits', '2', '--', 'sh', '-c', 'echo ready; exec sleep 5']);
+    const second = new Cli(['run', 'pool', '--permits', '2', '--', 'sh', '-c', 'echo ready; exec sleep 5']);
+    await Promise.all([first.waitFor('ready'), second.waitFor('ready')]);
+    const third = await baton(['run', 'pool', '--permits', '2', '--no-wait', '--', 'echo', 'never']);
+    assertUserError(third, 75, /lock "pool" is busy/);
+    // A semaphore and a mutex of one name are different locks.
+    const mutex = await baton(['run', 'pool', '--no-wait', '--', 'echo', 'mutex']);
+    assert.equal(mutex.code, 0, mutex.stderr);
+    const state = await inspectJson('pool', '--kind', 'semaphore');
+    assert.equal(state.holders.length, 2);
+    assert.ok(state.holders.every((h) => h.mode === 'shared'));
+  });
+
+  it('exits 127 when the command is not found, and 126 when it cannot be executed', async () => {
+    const missing = await baton(['run', 'job', '--', 'baton-test-no-such-command']);
+    assertUserError(missing, 127, /command not found: baton-test-no-such-command/);
+    const script = join(dir, 'not-executable.sh');
+    writeFileSync(script, 'echo hi\n');
+    chmodSync(script, 0o644);
+    const denied = await baton(['run', 'job', '--', script]);
+    assertUserError(denied, 126, /permission denied/);
+    // The lock was given back each time.
+    const state = await inspectJson('job');
+    assert.equal(state.holders.length, 0);
+    assert.equal(state.fence, '2');
+  });
+});
+
+describe('baton ls, inspect and release', () => {
+  it('lists and inspects holders and waiters, as text and JSON', async () => {
+    const holder = new Cli(['run', 'deploy', '--', 'sh', '-c', `${PRINT_ENV}; echo ready; exec sleep 30`]);
+    await holder.waitFor('ready');
+    const [, , token, owner] = ENV_LINE.exec(holder.stdout)!;
+    const waiter = new Cli(['run', 'deploy', '--', 'echo', 'waited']);
+    await waitUntil('the waiter is queued', async () => (await inspectJson('deploy')).waiters.length === 1);
+    assert.equal((await baton(['run', 'pool', '--permits', '3', '--', 'true'])).code, 0);
+
+    const json = await inspectJson('deploy');
+    assert.equal(json.fence, token);
+    assert.equal(json.holders.length, 1);
+    assert.equal(json.holders[0]!.owner, owner);
+    assert.equal(json.holders[0]!.token, token);
+    assert.equal(json.holders[0]!.mode, 'exclusive');
+    assert.ok(json.holders[0]!.expiresInMs > 0 && json.holders[0]!.expiresInMs <= 30_000);
+    assert.equal(json.waiters[0]!.position, 0);
+
+    const text = await baton(['inspect', 'deploy']);
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, new RegExp(`^mutex "deploy": last token ${token}$`, 'm'));
+    assert.match(text.stdout, new RegExp(`${owner} +${token} +\\d+\\.\\ds +exclusive`));
+    assert.match(text.stdout, /Waiters \(1\):\n.*OWNER +POSITION +MODE\n +[0-9a-f]{32} +0 +exclusive/);
+
+    const list = await baton(['ls']);
+    assert.equal(list.code, 0, list.stderr);
+    assert.match(list.stdout, /^KIND +NAME +HOLDERS +WAITERS +LAST TOKEN$/m);
+    assert.match(list.stdout, new RegExp(`^mutex +deploy +1 +1 +${token}$`, 'm'));
+    assert.match(list.stdout, /^semaphore +pool +0 +0 +1$/m);
+
+    const listJson = await baton(['ls', '--json']);
+    const locks = JSON.parse(listJson.stdout) as { kind: string; name: string; fence: string; holders: unknown[] }[];
+    assert.deepEqual(locks.map((l) => `${l.kind}:${l.name}:${l.fence}:${l.holders.length}`).sort(), [`mutex:deploy:${token}:1`, 'semaphore:pool:1:0']);
+    const semaphores = JSON.parse((await baton(['ls', '--kind', 'semaphore', '--json'])).stdout) as unknown[];
+    assert.equal(semaphores.length, 1);
+
+    // Without --kind, inspect finds the one kind the store has for a name.
+    assert.match((await baton(['inspect', 'pool'])).stdout, /^semaphore "pool": last token 1$/m);
+
+    await holder.stop();
+    const waited = await waiter.done;
+    assert.equal(waited.code, 0, waited.stderr);
+    assert.equal(waited.stdout, 'waited\n');
+  });
+
+  it('prints an empty list and a never-used lock', async () => {
+    assert.equal((await baton(['ls'])).stdout, 'No locks.\n');
+    assert.equal((await baton(['ls', '--json'])).stdout, '[]\n');
+    const json = await inspectJson('nothing');
+    assert.deepEqual(json, { kind: 'mutex', name: 'nothing', fence: '0', holders: [], waiters: [] });
+  });
+
+  it('release --force frees a held lock and the next token is still higher', async () => {
+    const first = await baton(['run', 'admin', '--', 'sh', '-c', PRINT_ENV]);
+    const holder = new Cli(['run', 'admin', '--ttl', '2s', '--', 'sh', '-c', `${PRINT_ENV}; echo ready; exec sleep 30`]);
+    await holder.waitFor('ready');
+
+    const refused = await baton(['release', 'admin']);
+    assertUserError(refused, 64, /--force/);
+    assert.equal((await inspectJson('admin')).holders.length, 1);
+
+    const released = await baton(['release', 'admin', '--force']);
+    assert.equal(released.code, 0, released.stderr);
+    assert.equal(released.stdout, 'Removed 1 holder of mutex "admin".\n');
+    assert.equal((await inspectJson('admin')).holders.length, 0);
+
+    const next = await baton(['run', 'admin', '--no-wait', '--', 'sh', '-c', PRINT_ENV]);
+    assert.equal(next.code, 0, next.stderr);
+    assert.ok(tokenOf(next.stdout) > tokenOf(holder.stdout));
+    assert.ok(tokenOf(holder.stdout) > tokenOf(first.stdout));
+    assert.equal((await holder.done).code, 76);
+
+    const again = await baton(['release', 'admin', '--force']);
+    assert.equal(again.stdout, 'Removed 0 holders of mutex "admin" (it was not held).\n');
+  });
+});
+
+describe('baton usage and errors', () => {
+  it('prints help and version', async () => {
+    const help = await baton(['--help']);
+    assert.equal(help.code, 0);
+    assert.match(help.stdout, /^Usage: baton/);
+    for (const code of ['64', '69', '70', '75', '76', '126', '127']) assert.match(help.stdout, new RegExp(`^ {2}${code} `, 'm'));
+    assert.equal((await baton(['help'])).stdout, help.stdout);
+    const runHelp = await baton(['run', '--help']);
+    assert.equal(runHelp.code, 0);
+    assert.match(runHelp.stdout, /^Usage: baton run NAME/);
+    assert.match(runHelp.stdout, /BATON_TOKEN/);
+    assert.equal((await baton(['help', 'run'])).stdout, runHelp.stdout);
+    const version = await baton(['--version']);
+    assert.equal(version.code, 0);
+    assert.match(version.stdout, /^\d+\.\d+\.\d+\S*\n$/);
+    const bare = await baton([]);
+    assert.equal(bare.code, 64);
+    assert.match(bare.stderr, /^Usage: baton/);
+  });
+
+  it('exits 64 with one message and no stack trace for usage errors', async () => {
+    const cases: [string[], RegExp][] = [
+      [['frobnicate'], /unknown command "frobnicate"/],
+      [['run', 'job', '--ttl', '1.5x', '--', 'true'], /invalid duration for --ttl: "1\.5x"/],
+      [['run', 'job', '--ttl', '0', '--', 'true'], /--ttl must be from 1ms/],
+      [['run', 'job', 'true'], /expected -- and a command/],
+      [['run', 'job', '--'], /expected a command after --/],
+      [['run', '--', 'true'], /missing NAME/],
+      [['run', '', '--', 'true'], /non-empty/],
+      [['run', 'job', '--wait', '1s', '--no-wait', '--', 'true'], /cannot be used together/],
+      [['run', 'job', '--permits', '0', '--', 'true'], /--permits must be a whole number/],
+      [['run', 'job', '--bogus', '--', 'true'], /unknown option --bogus/],
+      [['run', 'job', '--ttl'], /--ttl needs a value/],
+      [['ls', '--kind', 'queue'], /--kind must be one of/],
+      [['inspect'], /missing NAME/],
+      [['--store', 'nope://x', 'ls'], /Unknown store URL scheme "nope:".*not supported yet/],
+      [['ls', '--store', 'redis://user:hunter2@db:6379/0'], /redis:\/\/ store is not supported yet/],
+      [['--store', 'memory:', 'ls', '--store', 'memory:'], /--store is given twice/],
+    ];
+    for (const [args, pattern] of cases) {
+      const result = await baton(args);
+      assertUserError(result, 64, pattern);
+      assert.doesNotMatch(result.stderr, /hunter2/);
+      assert.equal(result.stdout, '', args.join(' '));
+    }
+  });
+
+  it('exits 69 when the store cannot be opened', async () => {
+    const file = join(dir, 'a-file');
+    writeFileSync(file, '');
+    const result = await baton(['ls'], { BATON_STORE: `sqlite:${file}/locks.db` });
+    assertUserError(result, 69, /Cannot open the SQLite database/);
+    const run = await baton(['run', 'job', '--', 'echo', 'never'], { BATON_STORE: `sqlite:${file}/locks.db` });
+    assertUserError(run, 69);
+    assert.equal(run.stdout, '');
+  });
+
+  it('takes the store from --store over BATON_STORE', async () => {
+    const other = `sqlite:${join(dir, 'other.db')}`;
+    assert.equal((await baton(['--store', other, 'run', 'here', '--', 'true'])).code, 0);
+    assert.equal((await baton(['ls'])).stdout, 'No locks.\n');
+    assert.match((await baton(['ls', '--store', other])).stdout, /^mutex +here +0 +0 +1$/m);
+    assert.equal((await baton(['ls', '--store', 'memory:'])).stdout, 'No locks.\n');
+  });
+});

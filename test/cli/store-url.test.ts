@@ -1,0 +1,101 @@
+/** Store URLs (`baton/url`), which the CLI's --store and BATON_STORE use. */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { InvalidArgumentError, StoreUnavailableError, createBaton } from '../../src/index.js';
+import { SqliteStore } from '../../src/stores/sqlite/index.js';
+import { openStore, parseStoreUrl, redactUrl } from '../../src/url.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'baton-url-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+const invalidUrl = (pattern?: RegExp) => (error: unknown): boolean => {
+  assert.ok(error instanceof InvalidArgumentError, String(error));
+  assert.equal(error.argument, 'url');
+  if (pattern) assert.match(error.message, pattern);
+  return true;
+};
+
+describe('parseStoreUrl', () => {
+  it('reads every form of sqlite: path', () => {
+    assert.deepEqual(parseStoreUrl('sqlite:/var/lib/app/locks.db'), { scheme: 'sqlite', path: '/var/lib/app/locks.db' });
+    assert.deepEqual(parseStoreUrl('sqlite:///var/lib/app/locks.db'), { scheme: 'sqlite', path: '/var/lib/app/locks.db' });
+    assert.deepEqual(parseStoreUrl('sqlite://localhost/var/locks.db'), { scheme: 'sqlite', path: '/var/locks.db' });
+    assert.deepEqual(parseStoreUrl('sqlite:locks/x.db'), { scheme: 'sqlite', path: resolve('locks/x.db') });
+    assert.deepEqual(parseStoreUrl('sqlite:./x.db'), { scheme: 'sqlite', path: resolve('x.db') });
+    assert.deepEqual(parseStoreUrl('SQLite:/a%20b.db'), { scheme: 'sqlite', path: '/a b.db' });
+    assert.deepEqual(parseStoreUrl('sqlite:'), { scheme: 'sqlite' });
+    assert.deepEqual(parseStoreUrl('sqlite:?prefix=app'), { scheme: 'sqlite', prefix: 'app' });
+  });
+
+  it('maps query options onto SqliteStoreOptions', () => {
+    assert.deepEqual(parseStoreUrl('sqlite:/x.db?prefix=app&durability=normal&busyTimeoutMs=2000'), {
+      scheme: 'sqlite', path: '/x.db', prefix: 'app', durability: 'normal', busyTimeoutMs: 2000,
+    });
+    assert.throws(() => parseStoreUrl('sqlite:/x.db?durability=fast'), invalidUrl(/"durability" must be "full" or "normal"/));
+    assert.throws(() => parseStoreUrl('sqlite:/x.db?busyTimeoutMs=-1'), invalidUrl(/busyTimeoutMs/));
+    assert.throws(() => parseStoreUrl('sqlite:/x.db?prefix=a:b'), invalidUrl(/prefix/));
+    assert.throws(() => parseStoreUrl('sqlite:/x.db?prefix=a&prefix=b'), invalidUrl(/given twice/));
+    assert.throws(() => parseStoreUrl('sqlite:/x.db?timeout=5'), invalidUrl(/Unknown store URL option "timeout"/));
+  });
+
+  it('reads memory:', () => {
+    assert.deepEqual(parseStoreUrl('memory:'), { scheme: 'memory' });
+    assert.deepEqual(parseStoreUrl('memory://'), { scheme: 'memory' });
+    assert.throws(() => parseStoreUrl('memory:x'), invalidUrl(/takes no path/));
+  });
+
+  it('rejects other schemes, naming the supported and planned ones', () => {
+    assert.throws(() => parseStoreUrl('nope://x'), invalidUrl(/Unknown store URL scheme "nope:".*sqlite:.*memory:.*redis:\/\/, postgres:\/\/, etcd:\/\/ and zk:\/\/ are not supported yet/));
+    for (const url of ['redis://localhost:6379', 'postgres://db/app', 'postgresql://db/app', 'etcd://e:2379', 'zk://z:2181']) {
+      assert.throws(() => parseStoreUrl(url), invalidUrl(/store is not supported yet/), url);
+    }
+    assert.throws(() => parseStoreUrl('sqlite://host/x.db'), invalidUrl(/has no host/));
+    assert.throws(() => parseStoreUrl('/tmp/locks.db'), invalidUrl(/write sqlite:\/tmp\/locks\.db/));
+    assert.throws(() => parseStoreUrl(''), invalidUrl());
+    assert.throws(() => parseStoreUrl('sqlite:/50%.db'), invalidUrl(/%25/));
+  });
+
+  it('never repeats credentials', () => {
+    for (const url of ['redis://admin:hunter2@cache:6379/0', 'postgres://app:hunter2@db/app', 'nope://u:hunter2@h', 'u:hunter2@host', 'hunter2@host']) {
+      assert.throws(() => parseStoreUrl(url), (error: Error) => {
+        assert.ok(error instanceof InvalidArgumentError);
+        assert.doesNotMatch(error.message, /hunter2/, url);
+        return true;
+      });
+    }
+    assert.equal(redactUrl('redis://admin:hunter2@cache:6379/0'), 'redis://cache:6379/0');
+    assert.equal(redactUrl('sqlite:/x@y.db'), 'sqlite:/x@y.db');
+  });
+});
+
+describe('openStore', () => {
+  it('opens a memory store', async () => {
+    const store = await openStore('memory:');
+    assert.equal(store.name, 'memory');
+    const baton = createBaton(store);
+    const lease = await baton.mutex('m').acquire();
+    assert.equal(lease.token, 1n);
+    await baton.close();
+  });
+
+  it('opens a SQLite file with the URL options', async () => {
+    const path = join(dir, 'sub', 'locks.db');
+    const store = await openStore(`sqlite:${path}?prefix=app&durability=normal`);
+    assert.ok(store instanceof SqliteStore);
+    assert.equal(store.path, path);
+    const baton = createBaton(store);
+    await baton.mutex('m').withLock(() => undefined);
+    await baton.close();
+    // The prefix keeps apps apart in one file.
+    const other = createBaton(await openStore(`sqlite:${path}`));
+    assert.deepEqual(await other.list(), []);
+    await other.close();
+  });
+
+  it('fails early with StoreUnavailableError when the file cannot be opened', async () => {
+    await assert.rejects(openStore(`sqlite:${join(dir, 'sub', 'locks.db', 'x.db')}`), StoreUnavailableError);
+  });
+});

@@ -1,0 +1,173 @@
+/**
+ * Bad input: every case in docs/errors.md gets its typed error, and none leaves an
+ * unhandled rejection behind. The test fails if a case is added to the doc without a check
+ * here, or the other way round.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import {
+  ClosedError,
+  InvalidArgumentError,
+  LeaseLostError,
+  LockNotHeldError,
+  LockTimeoutError,
+  StoreUnavailableError,
+  createBaton,
+  type Baton,
+} from '../../src/index.js';
+import { createMemoryStore } from '../../src/stores/memory/index.js';
+import { createSqliteStore } from '../../src/stores/sqlite/index.js';
+import { openStore } from '../../src/url.js';
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+const fresh = (): Baton => createBaton(createMemoryStore());
+const anyArg = (value: unknown): never => value as never;
+
+/** Each case returns after checking its own outcome. */
+const cases: Record<string, () => Promise<void>> = {
+  'name-empty': async () => assert.throws(() => fresh().mutex(''), InvalidArgumentError),
+  'name-too-long': async () => assert.throws(() => fresh().mutex('n'.repeat(257)), InvalidArgumentError),
+  'name-not-string': async () => assert.throws(() => fresh().mutex(anyArg(42)), InvalidArgumentError),
+  'name-control-character': async () => assert.throws(() => fresh().mutex('a\nb'), InvalidArgumentError),
+  'ttl-zero': async () => void (await assert.rejects(fresh().mutex('x').acquire({ ttlMs: 0 }), InvalidArgumentError)),
+  'ttl-negative': async () => void (await assert.rejects(fresh().mutex('x').acquire({ ttlMs: -1 }), InvalidArgumentError)),
+  'ttl-nan': async () => void (await assert.rejects(fresh().mutex('x').acquire({ ttlMs: Number.NaN }), InvalidArgumentError)),
+  'ttl-non-integer': async () => void (await assert.rejects(fresh().mutex('x').acquire({ ttlMs: 1.5 }), InvalidArgumentError)),
+  'ttl-too-large': async () => void (await assert.rejects(fresh().mutex('x').acquire({ ttlMs: 2 ** 31 }), InvalidArgumentError)),
+  'ttl-infinite': async () => void (await assert.rejects(fresh().mutex('x').acquire({ ttlMs: Infinity }), InvalidArgumentError)),
+  'extend-ttl-invalid': async () => {
+    const lease = await fresh().mutex('x').acquire({ ttlMs: 5000 });
+    const before = lease.ttlMs;
+    await assert.rejects(lease.extend(0), InvalidArgumentError);
+    assert.equal(lease.ttlMs, before);
+    assert.ok(lease.held);
+  },
+  'timeout-negative': async () => void (await assert.rejects(fresh().mutex('x').acquire({ timeoutMs: -1 }), InvalidArgumentError)),
+  'timeout-nan': async () => void (await assert.rejects(fresh().mutex('x').acquire({ timeoutMs: Number.NaN }), InvalidArgumentError)),
+  'permits-invalid': async () => {
+    assert.throws(() => fresh().semaphore('s', { permits: 0 }), InvalidArgumentError);
+    assert.throws(() => fresh().semaphore('s', { permits: 1.5 }), InvalidArgumentError);
+    assert.throws(() => fresh().semaphore('s', anyArg(undefined)), InvalidArgumentError);
+  },
+  'unknown-option': async () => {
+    await assert.rejects(fresh().mutex('x').acquire(anyArg({ ttl: 5000 })), (error: unknown) => error instanceof InvalidArgumentError && /`ttl`/.test(error.message));
+  },
+  'options-not-object': async () => void (await assert.rejects(fresh().mutex('x').acquire(anyArg('fast')), InvalidArgumentError)),
+  'signal-not-signal': async () => void (await assert.rejects(fresh().mutex('x').acquire({ signal: anyArg({}) }), InvalidArgumentError)),
+  'signal-already-aborted': async () => {
+    const baton = fresh();
+    const reason = new Error('stop');
+    await assert.rejects(baton.mutex('x').acquire({ signal: AbortSignal.abort(reason) }), (error: unknown) => error === reason);
+    assert.deepEqual(await baton.list(), [], 'the store was not touched');
+  },
+  'signal-aborted-while-waiting': async () => {
+    const baton = fresh();
+    await baton.mutex('x').acquire({ ttlMs: 5000 });
+    const controller = new AbortController();
+    const waiting = baton.mutex('x').acquire({ signal: controller.signal });
+    await sleep(10);
+    controller.abort();
+    await assert.rejects(waiting, (error: unknown) => error instanceof DOMException && error.name === 'AbortError');
+    assert.deepEqual((await baton.inspect('x')).waiters, []);
+  },
+  timeout: async () => {
+    const baton = fresh();
+    await baton.mutex('x').acquire({ ttlMs: 5000 });
+    await assert.rejects(baton.mutex('x').acquire({ timeoutMs: 20 }), LockTimeoutError);
+    assert.deepEqual((await baton.inspect('x')).waiters, []);
+  },
+  'fn-not-function': async () => void (await assert.rejects(fresh().withLock('x', anyArg(42)), InvalidArgumentError)),
+  'use-after-close': async () => {
+    const baton = fresh();
+    const handle = baton.mutex('x');
+    await baton.close();
+    assert.throws(() => baton.mutex('x'), ClosedError);
+    await assert.rejects(handle.acquire(), ClosedError);
+    await assert.rejects(handle.tryAcquire(), ClosedError);
+    await assert.rejects(baton.withLock('x', async () => 1), ClosedError);
+    await assert.rejects(baton.inspect('x'), ClosedError);
+    await assert.rejects(baton.list(), ClosedError);
+    await assert.rejects(baton.forceRelease('x'), ClosedError);
+  },
+  'acquire-pending-at-close': async () => {
+    const baton = fresh();
+    await baton.mutex('x').acquire({ ttlMs: 5000 });
+    const waiting = baton.mutex('x').acquire();
+    await sleep(10);
+    await baton.close();
+    await assert.rejects(waiting, ClosedError);
+  },
+  'double-release': async () => {
+    const lease = await fresh().mutex('x').acquire({ ttlMs: 5000 });
+    await lease.release();
+    await assert.rejects(lease.release(), LockNotHeldError);
+  },
+  'extend-after-release': async () => {
+    const lease = await fresh().mutex('x').acquire({ ttlMs: 5000 });
+    await lease.release();
+    await assert.rejects(lease.extend(1000), LockNotHeldError);
+  },
+  'release-after-loss': async () => {
+    const baton = fresh();
+    const old = await baton.mutex('x').acquire({ ttlMs: 30 });
+    const next = await baton.mutex('x').acquire({ ttlMs: 5000 });
+    await assert.rejects(old.release(), LeaseLostError);
+    assert.deepEqual((await baton.inspect('x')).holders.map((h) => h.owner), [next.owner]);
+  },
+  'extend-after-loss': async () => {
+    const lease = await fresh().mutex('x').acquire({ ttlMs: 20 });
+    await sleep(40);
+    await assert.rejects(lease.extend(1000), (error: unknown) => error instanceof LeaseLostError && error.reason === 'expired');
+  },
+  'store-unreachable': async () => {
+    const baton = createBaton(createSqliteStore({ path: '/proc/baton-cannot-be-here/locks.db' }));
+    await assert.rejects(baton.mutex('x').acquire(), StoreUnavailableError);
+    await baton.close();
+  },
+  'store-locked': async () => {
+    // Two connections: one holds the write lock in an open transaction, the other gives up after busyTimeoutMs.
+    const path = join(dir, 'locked.db');
+    const holder = createBaton(createSqliteStore({ path }));
+    await holder.mutex('x').acquire({ ttlMs: 5000 });
+    const Database = (await import('better-sqlite3')).default;
+    const raw = new Database(path);
+    raw.exec('BEGIN IMMEDIATE');
+    const blocked = createBaton(createSqliteStore({ path, busyTimeoutMs: 100 }));
+    await assert.rejects(blocked.mutex('x').tryAcquire(), (error: unknown) => error instanceof StoreUnavailableError && error.code === 'STORE_UNAVAILABLE' && /locked/.test(error.message));
+    raw.exec('ROLLBACK');
+    raw.close();
+    await Promise.all([holder.close(), blocked.close()]);
+  },
+  'store-option-invalid': async () => assert.throws(() => createSqliteStore({ prefix: 'a:b' }), InvalidArgumentError),
+  'store-url-invalid': async () => {
+    await assert.rejects(openStore('nope://admin:hunter2@host/x'), (error: unknown) => error instanceof InvalidArgumentError && !error.message.includes('hunter2'));
+  },
+};
+
+let dir: string;
+const unhandled: unknown[] = [];
+const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
+
+describe('bad input gets a typed error (docs/errors.md)', () => {
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'baton-errors-'));
+    process.on('unhandledRejection', onUnhandled);
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('docs/errors.md lists exactly the cases checked here', () => {
+    const documented = [...readFileSync('docs/errors.md', 'utf8').matchAll(/^\| `([a-z0-9-]+)` \|/gm)].map((m) => m[1]!);
+    assert.deepEqual([...documented].sort(), Object.keys(cases).sort());
+  });
+
+  for (const [name, check] of Object.entries(cases)) it(name, check);
+
+  it('no case left an unhandled rejection', async () => {
+    await sleep(50);
+    process.off('unhandledRejection', onUnhandled);
+    assert.deepEqual(unhandled, []);
+  });
+});
