@@ -141,6 +141,14 @@ export interface LockStore {
    */
   wait?(key: ResourceKey, owner: string, timeoutMs: number, signal?: AbortSignal): Promise<void>;
 
+  /**
+   * watchLost lets a store report holders it dropped on its own (a forced release, an etcd
+   * session lease or ZooKeeper session that expired), so that their signals abort at once
+   * instead of at the next renewal. Returns a function that stops the reports. Optional: a
+   * store without it reports losses through `extend` returning false.
+   */
+  watchLost?(listener: (key: ResourceKey, owner: string) => void): () => void;
+
   /** close frees the store's resources; a store given a caller's client leaves that client open. */
   close(): Promise<void>;
 }

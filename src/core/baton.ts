@@ -137,6 +137,7 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
   readonly #closeController = new AbortController();
   readonly #pending = new Set<Promise<unknown>>();
   #closing: Promise<void> | null = null;
+  readonly #unwatch: (() => void) | null;
 
   constructor(store: LockStore, options?: BatonOptions) {
     super();
@@ -164,6 +165,10 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
       lost: (record, error) =>
         this.#emit('lost', { ...describe(record), holdMs: this.#clock.now() - record.acquiredAt, reason: error.reason, error }),
     }, driftFactor);
+    this.#unwatch = store.watchLost?.((key, owner) => {
+      const record = this.#keepAlive.find(owner);
+      if (record && record.key.kind === key.kind && record.key.name === key.name) this.#keepAlive.lose(record, 'revoked');
+    }) ?? null;
     this.#leaseOwner = {
       now: () => this.#clock.now(),
       check: (record) => this.#keepAlive.check(record),
@@ -248,6 +253,7 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
           this.#keepAlive.lose(record, 'closed');
         }),
       );
+      this.#unwatch?.();
       await this.store.close();
     })();
     return this.#closing;

@@ -47,6 +47,7 @@ export class KeepAlive {
   readonly #hooks: KeepAliveHooks;
   readonly #driftFactor: number;
   readonly #heap: LeaseRecord[] = [];
+  readonly #byOwner = new Map<string, LeaseRecord>();
   #timer: ClockTimer | null = null;
   #timerDue = Infinity;
 
@@ -74,13 +75,20 @@ export class KeepAlive {
 
   /** track starts watching a newly granted lease. */
   track(record: LeaseRecord): void {
+    this.#byOwner.set(record.owner, record);
     this.#reschedule(record);
   }
 
   /** untrack stops watching a lease (released or lost). */
   untrack(record: LeaseRecord): void {
+    this.#byOwner.delete(record.owner);
     if (record.heapIndex >= 0) this.#remove(record.heapIndex);
     if (this.#heap.length === 0) this.#disarm();
+  }
+
+  /** find returns the held lease of `owner`, if this scheduler tracks it. */
+  find(owner: string): LeaseRecord | undefined {
+    return this.#byOwner.get(owner);
   }
 
   /** check declares the lease lost if its deadline has passed; true while it is still held. Used on every read of `lease.signal`. */

@@ -65,7 +65,7 @@ function counting(store: LockStore): { store: LockStore; grants: () => number } 
       return store.grant(request);
     },
   });
-  for (const method of ['extend', 'release', 'inspect', 'list', 'forceRelease', 'wait', 'close'] as const) {
+  for (const method of ['extend', 'release', 'inspect', 'list', 'forceRelease', 'wait', 'watchLost', 'close'] as const) {
     const original = store[method];
     if (original) Object.defineProperty(wrapped, method, { value: original.bind(store) });
   }
@@ -439,6 +439,7 @@ export function sharedView(store: LockStore): LockStore {
     list: (filter) => store.list(filter),
     forceRelease: (key) => store.forceRelease(key),
     ...(store.wait ? { wait: store.wait.bind(store) } : {}),
+    ...(store.watchLost ? { watchLost: store.watchLost.bind(store) } : {}),
     close: async () => undefined,
   };
 }

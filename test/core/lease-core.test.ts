@@ -158,6 +158,21 @@ describe('lease core', () => {
     await baton.close();
   });
 
+  it('a store that reports a dropped holder (watchLost) aborts its signal at once, without waiting for a renewal', async () => {
+    const clock = new ManualClock();
+    const store = createMemoryStore({ clock });
+    const holder = createBaton(store, { clock });
+    const lost = record(holder, 'lost');
+    const lease = await holder.mutex('admin').acquire({ ttlMs: 60_000 });
+    const other = await holder.mutex('other').acquire({ ttlMs: 60_000 });
+    assert.equal(await holder.forceRelease('admin'), 1);
+    assert.equal(lease.signal.aborted, true);
+    assert.equal((lease.signal.reason as LeaseLostError).reason, 'revoked');
+    assert.deepEqual(lost.map((e) => e.name), ['admin']);
+    assert.equal(other.held, true, 'only the dropped holder is told');
+    await holder.close();
+  });
+
   it('emits acquired, contended, extended, released, lost and failed with timings', async () => {
     const clock = new ManualClock();
     const baton = createBaton(createMemoryStore({ clock }), { clock });

@@ -42,6 +42,7 @@ export class MemoryStore implements LockStore {
   readonly #clock: Clock;
   readonly #resources = new Map<string, MemoryResource>();
   #closed = false;
+  readonly #lostListeners = new Set<(key: ResourceKey, owner: string) => void>();
 
   constructor(options?: MemoryStoreOptions) {
     const o = checkOptions<MemoryStoreOptions>(options, 'options', ['clock']);
@@ -98,10 +99,16 @@ export class MemoryStore implements LockStore {
       if (entry.held) {
         resource.entries.delete(owner);
         removed++;
+        for (const listener of this.#lostListeners) listener(resource.key, owner);
       }
     }
     if (removed > 0) this.#wakeGrantable(resource);
     return removed;
+  }
+
+  watchLost(listener: (key: ResourceKey, owner: string) => void): () => void {
+    this.#lostListeners.add(listener);
+    return () => void this.#lostListeners.delete(listener);
   }
 
   async inspect(key: ResourceKey): Promise<ResourceState> {
