@@ -22,6 +22,7 @@ import {
   type GrantRequest,
   type LockStore,
 } from '../../src/index.js';
+import { wrapStore } from '../helpers/wrap-store.js';
 
 export interface Backing {
   connect(): LockStore;
@@ -58,17 +59,12 @@ function aborted(signal: AbortSignal, withinMs = 10_000): Promise<unknown> {
 /** Counts the store calls a baton instance makes, to check that a release wakes one waiter and not all. */
 function counting(store: LockStore): { store: LockStore; grants: () => number } {
   let grants = 0;
-  const wrapped: LockStore = Object.create(store) as LockStore;
-  Object.defineProperty(wrapped, 'grant', {
-    value: (request: GrantRequest) => {
+  const wrapped = wrapStore(store, {
+    grant: (request: GrantRequest) => {
       grants++;
       return store.grant(request);
     },
   });
-  for (const method of ['extend', 'release', 'inspect', 'list', 'forceRelease', 'wait', 'watchLost', 'close'] as const) {
-    const original = store[method];
-    if (original) Object.defineProperty(wrapped, method, { value: original.bind(store) });
-  }
   return { store: wrapped, grants: () => grants };
 }
 
@@ -429,17 +425,5 @@ export function runContractSuite(target: ContractTarget): void {
 
 /** sharedView: a connection to a store object that several clients share; closing it leaves the store open for the others. */
 export function sharedView(store: LockStore): LockStore {
-  return {
-    name: store.name,
-    guarantees: store.guarantees,
-    grant: (request) => store.grant(request),
-    extend: (key, owner, ttlMs) => store.extend(key, owner, ttlMs),
-    release: (key, owner) => store.release(key, owner),
-    inspect: (key) => store.inspect(key),
-    list: (filter) => store.list(filter),
-    forceRelease: (key) => store.forceRelease(key),
-    ...(store.wait ? { wait: store.wait.bind(store) } : {}),
-    ...(store.watchLost ? { watchLost: store.watchLost.bind(store) } : {}),
-    close: async () => undefined,
-  };
+  return wrapStore(store, { close: async () => undefined });
 }

@@ -11,8 +11,8 @@ import {
   StoreUnavailableError,
   createBaton,
   type BatonEvents,
-  type LockStore,
 } from '../../src/index.js';
+import { wrapStore } from '../helpers/wrap-store.js';
 import { createMemoryStore } from '../../src/stores/memory/index.js';
 
 /** A real memory store with faults the test switches on: extend failing, extend or release slow. */
@@ -20,10 +20,7 @@ function faulty(clock: ManualClock) {
   const store = createMemoryStore({ clock });
   const calls: string[] = [];
   const faults = { extendFails: false, extendGate: null as Promise<void> | null };
-  const wrapped = {
-    name: store.name,
-    guarantees: store.guarantees,
-    grant: (request) => store.grant(request),
+  const wrapped = wrapStore(store, {
     extend: async (key, owner, ttlMs) => {
       calls.push('extend:start');
       if (faults.extendGate) await faults.extendGate;
@@ -39,12 +36,7 @@ function faulty(clock: ManualClock) {
       calls.push('release');
       return store.release(key, owner);
     },
-    inspect: (key) => store.inspect(key),
-    list: (filter) => store.list(filter),
-    forceRelease: (key) => store.forceRelease(key),
-    wait: (key, owner, timeoutMs, signal) => store.wait(key, owner, timeoutMs, signal),
-    close: () => store.close(),
-  } satisfies LockStore;
+  });
   return { store: wrapped, calls, faults, inner: store };
 }
 

@@ -1,6 +1,7 @@
-import { systemClock, type Clock, type ClockTimer } from '../../core/clock.js';
+import { systemClock, type Clock } from '../../core/clock.js';
 import { decide, grantable, type QueueEntry } from '../../core/queue.js';
 import { checkOptions } from '../../core/validate.js';
+import { WakeLatch } from '../../core/wake-latch.js';
 import { ClosedError } from '../../errors.js';
 import type { GrantRequest, GrantResult, LockKind, LockStore, ResourceKey, ResourceState } from '../../store.js';
 
@@ -18,10 +19,7 @@ interface MemoryEntry extends QueueEntry {
   ttlMs: number;
   expiresAt: number;
   token: bigint | null;
-  /** A wake-up arrived (possibly before anyone waited). */
-  woken: boolean;
-  /** The pending `wait`, if one is waiting. */
-  wake: (() => void) | null;
+  readonly latch: WakeLatch;
 }
 
 interface MemoryResource {
@@ -59,7 +57,7 @@ export class MemoryStore implements LockStore {
     if (decision.grant) {
       resource.fence += 1n;
       const entry = mine ?? this.#newEntry(resource, request);
-      Object.assign(entry, { held: true, token: resource.fence, ttlMs: request.ttlMs, expiresAt: now + request.ttlMs, woken: false, value: request.value });
+      Object.assign(entry, { held: true, token: resource.fence, ttlMs: request.ttlMs, expiresAt: now + request.ttlMs, value: request.value });
       resource.entries.set(request.owner, entry);
       return { granted: true, token: resource.fence };
     }
@@ -125,37 +123,15 @@ export class MemoryStore implements LockStore {
   }
 
   wait(key: ResourceKey, owner: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      if (signal?.aborted) return reject(signal.reason);
-      const entry = this.#resources.get(storeKey(key))?.entries.get(owner);
-      if (!entry || entry.woken || this.#closed) {
-        if (entry) entry.woken = false;
-        return resolve();
-      }
-      let timer: ClockTimer | null = null;
-      const done = (): void => {
-        if (timer) this.#clock.clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-        if (entry.wake === done) entry.wake = null;
-        entry.woken = false;
-      };
-      const onAbort = (): void => {
-        done();
-        reject(signal!.reason);
-      };
-      entry.wake = () => {
-        done();
-        resolve();
-      };
-      timer = this.#clock.setTimeout(entry.wake, timeoutMs, true);
-      signal?.addEventListener('abort', onAbort, { once: true });
-    });
+    const entry = this.#resources.get(storeKey(key))?.entries.get(owner);
+    if (!entry || this.#closed) return signal?.aborted ? Promise.reject(signal.reason) : Promise.resolve();
+    return entry.latch.wait(this.#clock, timeoutMs, signal);
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    for (const resource of this.#resources.values()) for (const entry of resource.entries.values()) entry.wake?.();
+    for (const resource of this.#resources.values()) for (const entry of resource.entries.values()) entry.latch.fire();
   }
 
   #assertOpen(): void {
@@ -176,7 +152,7 @@ export class MemoryStore implements LockStore {
   #newEntry(resource: MemoryResource, request: GrantRequest): MemoryEntry {
     return {
       owner: request.owner, seq: resource.nextSeq++, mode: request.mode, limit: request.limit, held: false,
-      ttlMs: request.queueTtlMs, expiresAt: 0, token: null, woken: false, wake: null, value: request.value,
+      ttlMs: request.queueTtlMs, expiresAt: 0, token: null, latch: new WakeLatch(), value: request.value,
     };
   }
 
@@ -195,10 +171,7 @@ export class MemoryStore implements LockStore {
 
   #wakeGrantable(resource: MemoryResource): void {
     const live = [...resource.entries.values()].sort((a, b) => a.seq - b.seq);
-    for (const entry of grantable(live) as MemoryEntry[]) {
-      if (entry.wake) entry.wake();
-      else entry.woken = true;
-    }
+    for (const entry of grantable(live) as MemoryEntry[]) entry.latch.fire();
   }
 
   #state(resource: MemoryResource, now: number): ResourceState {

@@ -1,5 +1,6 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { systemClock } from '../../core/clock.js';
+import { WakeLatch } from '../../core/wake-latch.js';
 
 /**
  * WakeSocket carries wake-ups between processes that share one SQLite file. A waiter's row
@@ -11,7 +12,7 @@ import { systemClock } from '../../core/clock.js';
 export class WakeSocket {
   #socket: Socket | null = null;
   #port: Promise<number> | null = null;
-  readonly #latches = new Map<string, { woken: boolean; wake: (() => void) | null }>();
+  readonly #latches = new Map<string, WakeLatch>();
 
   /** port binds the socket on first use and returns its port. */
   port(): Promise<number> {
@@ -32,7 +33,7 @@ export class WakeSocket {
 
   /** expect registers a local waiter so that a wake-up for it is kept even if it arrives before `wait`. */
   expect(owner: string): void {
-    if (!this.#latches.has(owner)) this.#latches.set(owner, { woken: false, wake: null });
+    if (!this.#latches.has(owner)) this.#latches.set(owner, new WakeLatch());
   }
 
   /** forget drops a local waiter (granted, gave up, or released). */
@@ -52,44 +53,20 @@ export class WakeSocket {
 
   /** wait resolves on a wake-up for `owner` or after `timeoutMs`; rejects with `signal.reason`. */
   wait(owner: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      if (signal?.aborted) return reject(signal.reason);
-      const latch = this.#latches.get(owner);
-      if (!latch || latch.woken) {
-        if (latch) latch.woken = false;
-        return resolve();
-      }
-      const finish = (): void => {
-        systemClock.clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-        latch.wake = null;
-        latch.woken = false;
-      };
-      const onAbort = (): void => {
-        finish();
-        reject(signal!.reason);
-      };
-      latch.wake = () => {
-        finish();
-        resolve();
-      };
-      const timer = systemClock.setTimeout(latch.wake, timeoutMs, true);
-      signal?.addEventListener('abort', onAbort, { once: true });
-    });
+    const latch = this.#latches.get(owner);
+    if (!latch) return signal?.aborted ? Promise.reject(signal.reason) : Promise.resolve();
+    return latch.wait(systemClock, timeoutMs, signal);
   }
 
   /** close wakes every local waiter and closes the socket. */
   close(): void {
-    for (const latch of this.#latches.values()) latch.wake?.();
+    for (const latch of this.#latches.values()) latch.fire();
     this.#latches.clear();
     this.#socket?.close();
     this.#socket = null;
   }
 
   #receive(owner: string): void {
-    const latch = this.#latches.get(owner);
-    if (!latch) return;
-    if (latch.wake) latch.wake();
-    else latch.woken = true;
+    this.#latches.get(owner)?.fire();
   }
 }
