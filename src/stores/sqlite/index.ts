@@ -134,19 +134,17 @@ export class SqliteStore implements LockStore {
     const port = request.enqueue && this.guarantees.notify ? await this.#wake.port() : null;
     if (request.enqueue) this.#wake.expect(request.owner);
     const { result, wakes } = await this.#transaction<GrantResult>('IMMEDIATE', (sql, now) => {
-      sql.ensureResource.run(id, request.key.kind, request.key.name);
       const { live, wakes } = this.#live(sql, id, now);
       const mine = live.find((entry) => entry.owner === request.owner);
       if (mine?.held) return { result: { granted: true, token: mine.token! } as const, wakes };
       const decision = decide(live, request, mine, now);
       if (decision.grant) {
-        const token = (sql.nextToken.get(id) as { fence: bigint }).fence;
-        const seq = mine?.seq ?? this.#nextSeq(sql, id);
-        sql.upsertEntry.run(id, request.owner, seq, request.mode, request.limit, 1, token, request.ttlMs, now + request.ttlMs, request.value ?? null, null);
-        return { result: { granted: true, token } as const, wakes };
+        const { fence, seq } = this.#bump(sql, request.key, id, 1, mine ? 0 : 1);
+        sql.upsertEntry.run(id, request.owner, mine?.seq ?? seq, request.mode, request.limit, 1, fence, request.ttlMs, now + request.ttlMs, request.value ?? null, null);
+        return { result: { granted: true, token: fence } as const, wakes };
       }
       if (request.enqueue) {
-        const seq = mine?.seq ?? this.#nextSeq(sql, id);
+        const seq = mine?.seq ?? this.#bump(sql, request.key, id, 0, 1).seq;
         sql.upsertEntry.run(id, request.owner, seq, request.mode, request.limit, 0, null, request.queueTtlMs, now + request.queueTtlMs, request.value ?? null, port);
       }
       return { result: { granted: false, position: decision.position, retryAfterMs: decision.retryAfterMs } as const, wakes };
@@ -317,8 +315,10 @@ export class SqliteStore implements LockStore {
     }
   }
 
-  #nextSeq(sql: Statements, id: string): number {
-    return Number((sql.nextSeq.get(id) as { next_seq: bigint }).next_seq);
+  /** Issues `tokens` (0 or 1) new tokens and takes `arrivals` (0 or 1) new arrival numbers for a resource. */
+  #bump(sql: Statements, key: ResourceKey, id: string, tokens: 0 | 1, arrivals: 0 | 1): { fence: bigint; seq: number } {
+    const row = sql.bump.get(id, key.kind, key.name, tokens, arrivals) as { fence: bigint; next_seq: bigint };
+    return { fence: row.fence, seq: Number(row.next_seq) };
   }
 
   /** Reads a resource's entries, deletes the dead ones, and lists whom their removal lets hold. */

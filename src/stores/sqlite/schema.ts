@@ -43,12 +43,14 @@ CREATE INDEX IF NOT EXISTS baton_entry_by_seq ON baton_entry (key, seq);
 
 /** Statements, each with what goes in and what comes out. */
 export const SQL = {
-  /** in: key, kind, name. out: nothing; makes the resource row on first use. */
-  ensureResource: `INSERT OR IGNORE INTO baton_resource (key, kind, name, fence, next_seq) VALUES (?, ?, ?, 0, 0)`,
-  /** in: key. out: fence, the new token. */
-  nextToken: `UPDATE baton_resource SET fence = fence + 1 WHERE key = ? RETURNING fence`,
-  /** in: key. out: next_seq, a fresh arrival number. */
-  nextSeq: `UPDATE baton_resource SET next_seq = next_seq + 1 WHERE key = ? RETURNING next_seq`,
+  /**
+   * in: key, kind, name, tokens to issue (0 or 1), arrival numbers to take (0 or 1).
+   * out: fence (the new token when 1 was issued), next_seq (the new arrival number when 1 was taken).
+   * Makes the resource row on first use, so a grant is this statement and one insert.
+   */
+  bump: `INSERT INTO baton_resource (key, kind, name, fence, next_seq) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (key) DO UPDATE SET fence = fence + excluded.fence, next_seq = next_seq + excluded.next_seq
+         RETURNING fence, next_seq`,
   /** in: key. out: fence, or no row for a lock never used. */
   fence: `SELECT fence FROM baton_resource WHERE key = ?`,
   /** in: key. out: every entry of the resource, in arrival order. */
