@@ -316,6 +316,20 @@ export function runContractSuite(target: ContractTarget): void {
       assert.ok(handoff < 5000, `handoff took ${handoff.toFixed(0)} ms: the waiter was not woken, it polled`);
     });
 
+    t('a release right before close still wakes the next waiter', async () => {
+      const a = await client();
+      const b = await client({ queuePollMs: 10_000 });
+      const holder = await a.mutex('last-words').acquire({ ttlMs: 20_000 });
+      const waiting = b.mutex('last-words').acquire({ ttlMs: 5000 });
+      while ((await b.inspect('last-words')).waiters.length < 1) await sleep(5);
+      const released = monotonicNow();
+      await holder.release();
+      await a.close();
+      await waiting;
+      const handoff = monotonicNow() - released;
+      assert.ok(handoff < 5000, `handoff took ${handoff.toFixed(0)} ms: the wake-up was lost when the releaser closed`);
+    });
+
     t('a release wakes one waiter, not all of them', async () => {
       const a = await client();
       const holder = await a.mutex('herd').acquire({ ttlMs: 20_000 });

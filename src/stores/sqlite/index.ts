@@ -216,7 +216,7 @@ export class SqliteStore implements LockStore {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    this.#wake.close();
+    await this.#wake.close();
     await this.#opening?.catch(() => undefined);
     if (this.#db && !this.#given) this.#db.close();
     this.#db = null;

@@ -13,6 +13,9 @@ export class WakeSocket {
   #socket: Socket | null = null;
   #port: Promise<number> | null = null;
   readonly #latches = new Map<string, WakeLatch>();
+  /** Datagrams handed to the socket but not yet sent; `close` waits for them. */
+  #sending = 0;
+  #drained: (() => void) | null = null;
 
   /** port binds the socket on first use and returns its port. */
   port(): Promise<number> {
@@ -43,12 +46,15 @@ export class WakeSocket {
 
   /** send wakes `owner` in the process listening on `port`; fire and forget. */
   send(port: number, owner: string): void {
-    if (!this.#socket) {
-      // This process has never waited; bind now and send once bound.
-      this.port().then(() => this.send(port, owner), () => undefined);
-      return;
-    }
-    this.#socket.send(owner, port, '127.0.0.1', () => undefined);
+    this.#sending++;
+    const sent = (): void => {
+      if (--this.#sending === 0) this.#drained?.();
+    };
+    // A process that has never waited binds on its first send.
+    this.port().then((): void => {
+      if (this.#socket) this.#socket.send(owner, port, '127.0.0.1', sent);
+      else sent();
+    }, sent);
   }
 
   /** wait resolves on a wake-up for `owner` or after `timeoutMs`; rejects with `signal.reason`. */
@@ -58,10 +64,19 @@ export class WakeSocket {
     return latch.wait(systemClock, timeoutMs, signal);
   }
 
-  /** close wakes every local waiter and closes the socket. */
-  close(): void {
+  /**
+   * close wakes every local waiter, lets the datagrams already handed over go out (a release
+   * just before close must still wake the next waiter; waits at most 100 ms), then closes.
+   */
+  async close(): Promise<void> {
     for (const latch of this.#latches.values()) latch.fire();
     this.#latches.clear();
+    if (this.#sending > 0) {
+      await new Promise<void>((resolve) => {
+        this.#drained = resolve;
+        setTimeout(resolve, 100).unref();
+      });
+    }
     this.#socket?.close();
     this.#socket = null;
   }
