@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { ClosedError, LeaseLostError, LockTimeoutError, type LeaseLostReason } from '../errors.js';
 import type { GrantResult, HoldMode, LockKind, LockStore, ResourceKey, ResourceState } from '../store.js';
@@ -118,9 +118,17 @@ const TRY_OPTIONS = ['ttlMs', 'autoRenew'] as const;
 const WITH_LOCK_OPTIONS = ['ttlMs', 'timeoutMs', 'signal'] as const;
 const BATON_OPTIONS = ['clock', 'ttlMs', 'driftFactor', 'minBackoffMs', 'maxBackoffMs', 'queuePollMs'] as const;
 
-/** newOwnerId: 128 random bits as 32 hex characters. */
+const OWNER_POOL = Buffer.alloc(16 * 256);
+let ownerOffset = OWNER_POOL.length;
+
+/** newOwnerId: 128 random bits from the CSPRNG as 32 hex characters (drawn from a pooled buffer, refilled every 256 ids). */
 export function newOwnerId(): string {
-  return randomBytes(16).toString('hex');
+  if (ownerOffset === OWNER_POOL.length) {
+    randomFillSync(OWNER_POOL);
+    ownerOffset = 0;
+  }
+  ownerOffset += 16;
+  return OWNER_POOL.toString('hex', ownerOffset - 16, ownerOffset);
 }
 
 /**

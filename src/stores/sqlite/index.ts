@@ -279,10 +279,11 @@ export class SqliteStore implements LockStore {
     return this.#retryBusy(() => {
       const db = this.#db;
       if (!db || this.#closed) throw new ClosedError('This SQLite store');
-      db.exec(`BEGIN ${mode}`);
+      const sql = this.#sql!;
+      (mode === 'IMMEDIATE' ? sql.beginImmediate : sql.beginDeferred).run();
       try {
-        const outcome = body(this.#sql!, monotonicNow());
-        db.exec('COMMIT');
+        const outcome = body(sql, monotonicNow());
+        sql.commit.run();
         return outcome;
       } catch (error) {
         if (db.inTransaction) db.exec('ROLLBACK');

@@ -43,6 +43,10 @@ CREATE INDEX IF NOT EXISTS baton_entry_by_seq ON baton_entry (key, seq);
 
 /** Statements, each with what goes in and what comes out. */
 export const SQL = {
+  /** Transaction control, prepared once. IMMEDIATE takes the write lock up front, so a transaction never fails half-way on a lock upgrade. */
+  beginImmediate: `BEGIN IMMEDIATE`,
+  beginDeferred: `BEGIN DEFERRED`,
+  commit: `COMMIT`,
   /**
    * in: key, kind, name, tokens to issue (0 or 1), arrival numbers to take (0 or 1).
    * out: fence (the new token when 1 was issued), next_seq (the new arrival number when 1 was taken).
