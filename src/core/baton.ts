@@ -1,6 +1,6 @@
 import { randomFillSync } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { ClosedError, LeaseLostError, LockTimeoutError, type LeaseLostReason } from '../errors.js';
+import { ClosedError, InvalidArgumentError, LeaseLostError, LockTimeoutError, type LeaseLostReason } from '../errors.js';
 import type { GrantResult, HoldMode, LockKind, LockStore, ResourceKey, ResourceState } from '../store.js';
 import { systemClock, type Clock } from './clock.js';
 import { KeepAlive, type LeaseRecord } from './keep-alive.js';
@@ -107,7 +107,7 @@ export interface BatonEvents {
   extended: [LockEventBase & { token: bigint | null; ttlMs: number }];
   /** A lease was lost; `error.reason` says why. */
   lost: [LockEventBase & { token: bigint | null; holdMs: number; reason: LeaseLostReason; error: LeaseLostError }];
-  /** An acquire found the lock busy and started waiting. */
+  /** An acquire found the lock busy and started waiting, or a tryAcquire found it busy. */
   contended: [LockEventBase & { position: number | undefined }];
   /** An acquire ended without a lease: timeout, abort, store error or close. */
   failed: [LockEventBase & { waitMs: number; error: unknown }];
@@ -151,13 +151,13 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
     super();
     const o = checkOptions<BatonOptions>(options, 'options', BATON_OPTIONS);
     if (!store || typeof store.grant !== 'function' || typeof store.release !== 'function') {
-      throw new TypeError('Expected `store` to be a baton store, such as createSqliteStore() or createMemoryStore()');
+      throw new InvalidArgumentError('store', 'Expected `store` to be a baton store, such as createSqliteStore() or createMemoryStore()');
     }
     this.store = store;
     this.#clock = o.clock ?? systemClock;
     const driftFactor = o.driftFactor ?? DEFAULTS.driftFactor;
     if (typeof driftFactor !== 'number' || !(driftFactor >= 0 && driftFactor <= 0.5)) {
-      throw new TypeError(`Expected \`driftFactor\` to be a number from 0 to 0.5, got ${String(driftFactor)}`);
+      throw new InvalidArgumentError('driftFactor', `Expected \`driftFactor\` to be a number from 0 to 0.5, got ${String(driftFactor)}`);
     }
     const queuePollMs = checkDuration(o.queuePollMs ?? DEFAULTS.queuePollMs, 'queuePollMs');
     this.#settings = {
@@ -294,13 +294,13 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
           });
           if (result.granted) {
             enqueued = false;
-            const lease = this.#newLease(key, owner, result.token, ttlMs, triedAt, autoRenew);
+            const record = this.#newRecord(key, owner, result.token, ttlMs, triedAt, autoRenew);
             if (signal.aborted) {
-              await this.#release(this.#recordOf(lease)).catch(() => undefined);
+              await this.#release(record).catch(() => undefined);
               throw signal.reason;
             }
-            this.#emit('acquired', { ...base, token: result.token, waitMs: this.#clock.now() - startedAt, contended });
-            return lease;
+            this.#emit('acquired', { ...base, token: record.token, waitMs: this.#clock.now() - startedAt, contended });
+            return new Lease<Token>(record, this.#leaseOwner);
           }
           if (mayWait) enqueued = true;
           if (!contended) {
@@ -324,13 +324,8 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
     });
   }
 
-  readonly #records = new WeakMap<Lease<Token>, LeaseRecord>();
-
-  #recordOf(lease: Lease<Token>): LeaseRecord {
-    return this.#records.get(lease)!;
-  }
-
-  #newLease(key: ResourceKey, owner: string, token: bigint, ttlMs: number, startedAt: number, autoRenew: boolean): Lease<Token> {
+  /** A granted lease's state, tracked by the keep-alive from now on. */
+  #newRecord(key: ResourceKey, owner: string, token: bigint, ttlMs: number, startedAt: number, autoRenew: boolean): LeaseRecord {
     const record: LeaseRecord = {
       key,
       owner,
@@ -348,10 +343,8 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
       heapIndex: -1,
       due: Infinity,
     };
-    const lease = new Lease<Token>(record, this.#leaseOwner);
-    this.#records.set(lease, record);
     this.#keepAlive.track(record);
-    return lease;
+    return record;
   }
 
   async #extend(record: LeaseRecord, ttlMs: number): Promise<void> {
