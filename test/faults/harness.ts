@@ -163,7 +163,7 @@ export async function runScenario(scenario: Scenario, seed = Date.now()): Promis
       slowExits,
       unhandled: events.filter((e) => e.e === 'unhandled').length,
       leftover,
-      workerFailures: failures.filter((f) => !nemesisLog.some((n) => n.fault === 'kill' && f.startsWith(`${n.worker} `))),
+      workerFailures: failures,
     };
   } finally {
     for (const worker of all) if (!worker.exited) worker.process.kill('SIGKILL');

@@ -1,12 +1,15 @@
 /**
  * The fenced register, in its own process: an HTTP server on loopback holding two
- * registers. `fenced` accepts a write only if its token is at least the highest it has
- * accepted; its `unfenced` twin accepts every write. Every write and its outcome is appended
- * to a JSONL history, in the order the register applied them.
+ * registers. `fenced` checks the token on every access, reads included: an access with a
+ * token lower than the highest it has seen is refused, and any other raises that highest
+ * token. (Checking only writes is not enough for a read-modify-write: a stale holder's write
+ * can land between the new holder's read and its write, and the new holder then overwrites
+ * it; the fault suite found exactly that.) Its `unfenced` twin accepts everything. Every
+ * write and its outcome is appended to a JSONL history, in the order the register applied them.
  *
  * Usage: node register-server.js <history.jsonl>; prints {"port": N} once listening.
+ *   GET  /state?token=T -> {"fenced": {"value", "token", "accepted"}, "unfenced": {"value"}}
  *   POST /write {"register": "fenced"|"unfenced", "worker", "token", "value"} -> {"accepted"}
- *   GET  /state -> {"fenced": {"value", "token"}, "unfenced": {"value"}}
  */
 import { appendFileSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -22,7 +25,10 @@ const server = createServer((request, response) => {
   request.on('end', () => {
     let answer: unknown;
     if (request.method === 'GET') {
-      answer = { fenced: { value: fenced.value, token: String(fenced.token) }, unfenced };
+      const token = BigInt(new URL(request.url ?? '/', 'http://register').searchParams.get('token') ?? '0');
+      const accepted = token >= fenced.token;
+      if (accepted) fenced.token = token;
+      answer = { fenced: { value: fenced.value, token: String(fenced.token), accepted }, unfenced };
     } else {
       const write = JSON.parse(body) as { register: 'fenced' | 'unfenced'; worker: string; token: string; value: number };
       const token = BigInt(write.token);

@@ -1,9 +1,10 @@
 /**
  * A fault-suite worker: a separate process that uses baton's public API the way a careless
- * client would. In a loop it takes the lock, reads both registers, works for `holdMs`, and
- * writes value + 1 to both, sending its token. It does NOT check `lease.signal` before
- * writing, so when it is paused or blocked past its TTL, only the fenced register's token
- * check stands between it and a lost update; the unfenced twin shows what happens without.
+ * client would. In a loop it takes the lock, reads both registers (the fenced one with its
+ * token), works for `holdMs`, and writes value + 1 to both, sending its token. It does NOT
+ * check `lease.signal` before writing, so when it is paused or blocked past its TTL, only
+ * the fenced register's token check stands between it and a lost update; the unfenced twin
+ * shows what happens without.
  *
  * SIGUSR1 / SIGUSR2 make the next critical section block the event loop for
  * `blockShortMs` / `blockLongMs` between the read and the write. SIGTERM closes the baton
@@ -84,7 +85,7 @@ while (!stopping) {
   const token = String(lease.token);
   log({ e: 'grant', token, owner: lease.owner, deadline: monotonicNow() + (lease.expiresAt - Date.now()) });
   try {
-    const state = await call('GET', '/state');
+    const state = await call('GET', `/state?token=${token}`);
     await new Promise((resolve) => setTimeout(resolve, config.holdMs));
     if (block > 0) {
       const until = monotonicNow() + block;
@@ -92,6 +93,7 @@ while (!stopping) {
       block = 0;
       while (monotonicNow() < until);
     }
+    // A refused read means a newer holder has been here: a careful client stops, this one writes anyway.
     const fenced = await call('POST', '/write', { register: 'fenced', worker: config.id, token, value: state.fenced.value + 1 });
     const unfenced = await call('POST', '/write', { register: 'unfenced', worker: config.id, token, value: state.unfenced.value + 1 });
     log({ e: 'write', token, fenced: fenced.accepted, unfenced: unfenced.accepted });
