@@ -47,7 +47,8 @@ export class KeepAlive {
   readonly #hooks: KeepAliveHooks;
   readonly #driftFactor: number;
   readonly #heap: LeaseRecord[] = [];
-  readonly #byOwner = new Map<string, LeaseRecord>();
+  /** Leases by owner, kept only for stores that report losses themselves (`watchLost`). */
+  readonly #byOwner: Map<string, LeaseRecord> | null;
   #timer: ClockTimer | null = null;
   #timerDue = Infinity;
 
@@ -56,6 +57,7 @@ export class KeepAlive {
     this.#store = store;
     this.#hooks = hooks;
     this.#driftFactor = driftFactor;
+    this.#byOwner = store.watchLost ? new Map() : null;
   }
 
   /** size: leases currently tracked. */
@@ -75,20 +77,20 @@ export class KeepAlive {
 
   /** track starts watching a newly granted lease. */
   track(record: LeaseRecord): void {
-    this.#byOwner.set(record.owner, record);
+    this.#byOwner?.set(record.owner, record);
     this.#reschedule(record);
   }
 
   /** untrack stops watching a lease (released or lost). */
   untrack(record: LeaseRecord): void {
-    this.#byOwner.delete(record.owner);
+    this.#byOwner?.delete(record.owner);
     if (record.heapIndex >= 0) this.#remove(record.heapIndex);
     if (this.#heap.length === 0) this.#disarm();
   }
 
   /** find returns the held lease of `owner`, if this scheduler tracks it. */
   find(owner: string): LeaseRecord | undefined {
-    return this.#byOwner.get(owner);
+    return this.#byOwner?.get(owner);
   }
 
   /** check declares the lease lost if its deadline has passed; true while it is still held. Used on every read of `lease.signal`. */
