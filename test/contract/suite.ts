@@ -26,6 +26,8 @@ import { wrapStore } from '../helpers/wrap-store.js';
 
 export interface Backing {
   connect(): LockStore;
+  /** Restarts the store's server, for stores that have one (a file-backed store has nothing to restart). */
+  restart?(): Promise<void>;
   cleanup(): Promise<void>;
 }
 
@@ -207,6 +209,7 @@ export function runContractSuite(target: ContractTarget): void {
       const first = await a.mutex('restart').acquire({ ttlMs: 5000 });
       await first.release();
       await Promise.all(open.splice(0).map((baton) => baton.close()));
+      await backing!.restart?.();
       const b = await client();
       const second = await b.mutex('restart').acquire({ ttlMs: 5000 });
       assert.ok(second.token > first.token, `token ${second.token} after restart, ${first.token} before`);

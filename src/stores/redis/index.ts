@@ -1,0 +1,197 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { systemClock } from '../../core/clock.js';
+import { checkOptions } from '../../core/validate.js';
+import { WakeLatch } from '../../core/wake-latch.js';
+import { ClosedError, InvalidArgumentError, StoreUnavailableError } from '../../errors.js';
+import type { GrantRequest, GrantResult, HoldMode, LockKind, LockStore, ResourceKey, ResourceState } from '../../store.js';
+import { EXTEND, FORCE_RELEASE, GRANT, INSPECT, RELEASE } from './scripts.js';
+
+/** RedisSubscriber: the part of a subscribed ioredis connection the store uses. */
+export interface RedisSubscriber {
+  subscribe(channel: string): Promise<unknown>;
+  on(event: 'message', listener: (channel: string, message: string) => void): unknown;
+  quit(): Promise<unknown>;
+}
+
+/** RedisClient: the part of an ioredis client the store uses, so you can pass your own. */
+export interface RedisClient {
+  evalsha(sha: string, numKeys: number, ...args: (string | number)[]): Promise<unknown>;
+  eval(script: string, numKeys: number, ...args: (string | number)[]): Promise<unknown>;
+  scan(cursor: string, patternToken: 'MATCH', pattern: string, countToken: 'COUNT', count: number): Promise<[string, string[]]>;
+  /** A second connection with the same options, for the wake-up subscription. */
+  duplicate(): RedisSubscriber;
+}
+
+/** RedisStoreOptions configures `createRedisStore`. */
+export interface RedisStoreOptions {
+  /** Prefix of every key. Default `baton`. */
+  prefix?: string;
+  /** Wake waiters by pub/sub when a lock frees. Default true; with false, waiters only poll. */
+  notify?: boolean;
+}
+
+/** A compiled script: its source and SHA1, run by EVALSHA with one fallback to EVAL. */
+interface Script {
+  readonly source: string;
+  readonly sha: string;
+}
+
+const script = (source: string): Script => ({ source, sha: createHash('sha1').update(source).digest('hex') });
+const SCRIPTS = { grant: script(GRANT), extend: script(EXTEND), release: script(RELEASE), forceRelease: script(FORCE_RELEASE), inspect: script(INSPECT) };
+
+/**
+ * RedisStore keeps locks on one Redis server, on the server's clock: every operation is one
+ * Lua script (one round trip), tokens come from a counter in the same script, waiting is
+ * FIFO, and a release publishes to exactly the processes whose waiters may now hold.
+ * It holds locks only as long as Redis keeps its data: see docs/guarantees.md.
+ */
+export class RedisStore implements LockStore {
+  readonly name = 'redis';
+  readonly guarantees: { readonly clock: 'server'; readonly scope: 'network'; readonly fencing: true; readonly fifo: true; readonly notify: boolean };
+  readonly #client: RedisClient;
+  readonly #prefix: string;
+  /** This store's wake-up channel; waiters record it in their entries. */
+  readonly #channel: string;
+  readonly #latches = new Map<string, WakeLatch>();
+  #subscriber: Promise<RedisSubscriber> | null = null;
+  #closed = false;
+
+  constructor(client: RedisClient, options?: RedisStoreOptions) {
+    if (!client || typeof client.evalsha !== 'function' || typeof client.eval !== 'function') {
+      throw new InvalidArgumentError('client', 'Expected `client` to be an ioredis client');
+    }
+    const o = checkOptions<RedisStoreOptions>(options, 'options', ['prefix', 'notify']);
+    if (o.prefix !== undefined && (typeof o.prefix !== 'string' || o.prefix.length === 0 || /[{}:]/.test(o.prefix))) {
+      throw new InvalidArgumentError('prefix', `Expected \`prefix\` to be a non-empty string without "{", "}" or ":", got ${String(o.prefix)}`);
+    }
+    this.#client = client;
+    this.#prefix = o.prefix ?? 'baton';
+    this.#channel = `${this.#prefix}:wake:${randomBytes(8).toString('hex')}`;
+    this.guarantees = Object.freeze({ clock: 'server', scope: 'network', fencing: true, fifo: true, notify: o.notify ?? true } as const);
+  }
+
+  async grant(request: GrantRequest): Promise<GrantResult> {
+    const wake = request.enqueue && this.guarantees.notify ? await this.#subscribe() : '';
+    if (request.enqueue) this.#expect(request.owner);
+    let reply: [number, string | number, number?];
+    try {
+      reply = (await this.#run(SCRIPTS.grant, this.#key(request.key), request.owner, request.mode, request.limit, request.ttlMs, request.enqueue ? 1 : 0, request.queueTtlMs, request.value ?? '', wake)) as typeof reply;
+    } catch (error) {
+      this.#latches.delete(request.owner);
+      throw error;
+    }
+    if (reply[0] === 1 || !request.enqueue) this.#latches.delete(request.owner);
+    if (reply[0] === 1) return { granted: true, token: BigInt(reply[1]) };
+    return { granted: false, position: Number(reply[1]), ...(Number(reply[2]) >= 0 ? { retryAfterMs: Number(reply[2]) } : {}) };
+  }
+
+  async extend(key: ResourceKey, owner: string, ttlMs: number): Promise<boolean> {
+    return (await this.#run(SCRIPTS.extend, this.#key(key), owner, ttlMs)) === 1;
+  }
+
+  async release(key: ResourceKey, owner: string): Promise<boolean> {
+    this.#latches.delete(owner);
+    return (await this.#run(SCRIPTS.release, this.#key(key), owner)) === 1;
+  }
+
+  async forceRelease(key: ResourceKey): Promise<number> {
+    return Number(await this.#run(SCRIPTS.forceRelease, this.#key(key)));
+  }
+
+  async inspect(key: ResourceKey): Promise<ResourceState> {
+    const raw = JSON.parse(String(await this.#run(SCRIPTS.inspect, this.#key(key)))) as {
+      fence: string;
+      entries: { owner: string; mode: HoldMode; held: number; token: string; ttl: number; left: number; value: string }[] | Record<string, never>;
+      empty?: boolean;
+    };
+    const entries = raw.empty || !Array.isArray(raw.entries) ? [] : raw.entries;
+    return {
+      key: { kind: key.kind, name: key.name },
+      fence: BigInt(raw.fence),
+      holders: entries.filter((e) => e.held === 1).map((e) => ({ owner: e.owner, mode: e.mode, token: BigInt(e.token), ttlMs: e.ttl, expiresInMs: e.left, ...(e.value ? { value: e.value } : {}) })),
+      waiters: entries.filter((e) => e.held !== 1).map((e, position) => ({ owner: e.owner, mode: e.mode, position, expiresInMs: e.left })),
+    };
+  }
+
+  async list(filter?: { kind?: LockKind }): Promise<ResourceState[]> {
+    const pattern = `{${this.#prefix}:${filter?.kind ?? '*'}:*`;
+    const keys = new Set<string>();
+    let cursor = '0';
+    do {
+      const [next, found] = await this.#call(() => this.#client.scan(cursor, 'MATCH', pattern, 'COUNT', 500));
+      cursor = next;
+      for (const key of found) keys.add(key);
+    } while (cursor !== '0');
+    const states: ResourceState[] = [];
+    for (const key of [...keys].sort()) {
+      const inner = key.slice(1, -1);
+      const first = inner.indexOf(':');
+      const second = inner.indexOf(':', first + 1);
+      states.push(await this.inspect({ kind: inner.slice(first + 1, second) as LockKind, name: inner.slice(second + 1) }));
+    }
+    return states;
+  }
+
+  wait(_key: ResourceKey, owner: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    const latch = this.#latches.get(owner);
+    if (!latch) return signal?.aborted ? Promise.reject(signal.reason) : Promise.resolve();
+    return latch.wait(systemClock, timeoutMs, signal);
+  }
+
+  /** close stops the wake-up subscription; the client you passed stays open. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const latch of this.#latches.values()) latch.fire();
+    this.#latches.clear();
+    const subscriber = await this.#subscriber?.catch(() => null);
+    await subscriber?.quit().catch(() => undefined);
+  }
+
+  #key(key: ResourceKey): string {
+    return `{${this.#prefix}:${key.kind}:${key.name}}`;
+  }
+
+  #expect(owner: string): void {
+    if (!this.#latches.has(owner)) this.#latches.set(owner, new WakeLatch());
+  }
+
+  /** Subscribes to this store's channel on first need; returns the channel. */
+  async #subscribe(): Promise<string> {
+    this.#subscriber ??= (async () => {
+      const subscriber = this.#client.duplicate();
+      subscriber.on('message', (_channel, owner) => this.#latches.get(owner)?.fire());
+      await subscriber.subscribe(this.#channel);
+      return subscriber;
+    })();
+    await this.#call(() => this.#subscriber!);
+    return this.#channel;
+  }
+
+  /** Runs a script by EVALSHA, loading it with EVAL once if the server does not know it (NOSCRIPT). */
+  async #run(compiled: Script, key: string, ...args: (string | number)[]): Promise<unknown> {
+    return this.#call(async () => {
+      try {
+        return await this.#client.evalsha(compiled.sha, 1, key, ...args);
+      } catch (error) {
+        if (!String((error as Error).message).startsWith('NOSCRIPT')) throw error;
+        return this.#client.eval(compiled.source, 1, key, ...args);
+      }
+    });
+  }
+
+  async #call<T>(operation: () => Promise<T>): Promise<T> {
+    if (this.#closed) throw new ClosedError('This Redis store');
+    try {
+      return await operation();
+    } catch (error) {
+      if (error instanceof ClosedError) throw error;
+      throw new StoreUnavailableError('redis', `Redis failed: ${(error as Error).message}`, { cause: error });
+    }
+  }
+}
+
+/** createRedisStore makes a store on your ioredis client: `createRedisStore(new Redis(url))`. */
+export function createRedisStore(client: RedisClient, options?: RedisStoreOptions): RedisStore {
+  return new RedisStore(client, options);
+}

@@ -1,0 +1,150 @@
+/**
+ * The Redis store's Lua scripts, one per verb, each with what goes in and what comes out.
+ * They all start with the same prelude: read the resource's hash, drop the entries whose TTL
+ * ran out on the server's clock (`TIME`), and sort the live ones by arrival. The grant rule
+ * is core/queue.ts's `canHold`, written again in Lua.
+ *
+ * One hash per resource, `{prefix:kind:name}` (the braces keep a resource in one cluster slot):
+ *   fence      last token issued; only grows. A new fence starts at the server's clock in
+ *              microseconds, so that if Redis restarts without its data, tokens start again
+ *              above every token issued before (unless more than one grant per microsecond
+ *              was made on average since the resource was first used)
+ *   seq        arrival counter
+ *   e:<owner>  one entry: JSON {seq, mode, limit, held, token, ttl, exp, wake, value}
+ * The hash has no TTL of its own: the fence must outlive every lease.
+ */
+
+const PRELUDE = `
+local key = KEYS[1]
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
+
+local function can_hold(mode, limit, ahead)
+  if #ahead >= limit then return false end
+  if mode == 'exclusive' then return #ahead == 0 end
+  for _, e in ipairs(ahead) do if e.mode ~= 'shared' then return false end end
+  return true
+end
+
+-- Live entries sorted by arrival; dead ones are deleted.
+local function live_entries()
+  local raw = redis.call('HGETALL', key)
+  local list = {}
+  for i = 1, #raw, 2 do
+    local field = raw[i]
+    if string.sub(field, 1, 2) == 'e:' then
+      local e = cjson.decode(raw[i + 1])
+      e.owner = string.sub(field, 3)
+      if e.exp > now then table.insert(list, e) else redis.call('HDEL', key, field) end
+    end
+  end
+  table.sort(list, function(a, b) return a.seq < b.seq end)
+  return list
+end
+
+-- Queued entries that may hold now: the ones a change should wake, and no others.
+local function wake_grantable(list, except)
+  for i, e in ipairs(list) do
+    if e.held == 0 and e.wake ~= '' and e.owner ~= except then
+      local ahead = {}
+      for j = 1, i - 1 do table.insert(ahead, list[j]) end
+      if can_hold(e.mode, e.limit, ahead) then redis.call('PUBLISH', e.wake, e.owner) end
+    end
+  end
+end
+
+local function save(e)
+  local owner = e.owner
+  e.owner = nil
+  redis.call('HSET', key, 'e:' .. owner, cjson.encode(e))
+  e.owner = owner
+end
+`;
+
+/**
+ * grant. KEYS: resource hash. ARGV: owner, mode, limit, ttlMs, enqueue (0|1), queueTtlMs,
+ * value, wake channel. Returns {1, token} when granted; {0, position, retryAfterMs (-1 if none)} when not.
+ */
+export const GRANT = `${PRELUDE}
+local owner, mode, limit, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local enqueue, queue_ttl, value, wake = ARGV[5] == '1', tonumber(ARGV[6]), ARGV[7], ARGV[8]
+local list = live_entries()
+local mine = nil
+for _, e in ipairs(list) do if e.owner == owner then mine = e end end
+if mine and mine.held == 1 then return {1, mine.token} end
+local ahead = {}
+for _, e in ipairs(list) do if mine == nil or e.seq < mine.seq then table.insert(ahead, e) end end
+if can_hold(mode, limit, ahead) then
+  redis.call('HSETNX', key, 'fence', string.format('%d', now_us))
+  -- Tokens pass 10^15: kept as exact decimal strings, since cjson prints numbers with 14 digits.
+  local token = string.format('%d', redis.call('HINCRBY', key, 'fence', 1))
+  local seq = mine and mine.seq or redis.call('HINCRBY', key, 'seq', 1)
+  save({owner = owner, seq = seq, mode = mode, limit = limit, held = 1, token = token, ttl = ttl, exp = now + ttl, wake = '', value = value})
+  return {1, token}
+end
+if enqueue then
+  local seq = mine and mine.seq or redis.call('HINCRBY', key, 'seq', 1)
+  save({owner = owner, seq = seq, mode = mode, limit = limit, held = 0, token = '0', ttl = queue_ttl, exp = now + queue_ttl, wake = wake, value = value})
+end
+local soonest = -1
+for _, e in ipairs(ahead) do
+  local left = e.exp - now
+  if soonest < 0 or left < soonest then soonest = left end
+end
+return {0, #ahead, soonest}
+`;
+
+/** extend. KEYS: resource hash. ARGV: owner, ttlMs. Returns 1 if the owner held the resource and its TTL was reset, else 0. */
+export const EXTEND = `${PRELUDE}
+local owner, ttl = ARGV[1], tonumber(ARGV[2])
+for _, e in ipairs(live_entries()) do
+  if e.owner == owner and e.held == 1 then
+    e.ttl = ttl
+    e.exp = now + ttl
+    save(e)
+    return 1
+  end
+end
+return 0
+`;
+
+/** release. KEYS: resource hash. ARGV: owner. Removes the owner's entry (holding or queued), wakes whoever may now hold; returns 1 if there was one, else 0. */
+export const RELEASE = `${PRELUDE}
+local owner = ARGV[1]
+local list = live_entries()
+local rest, found = {}, 0
+for _, e in ipairs(list) do
+  if e.owner == owner then found = 1 else table.insert(rest, e) end
+end
+if found == 0 then return 0 end
+redis.call('HDEL', key, 'e:' .. owner)
+wake_grantable(rest, owner)
+return 1
+`;
+
+/** force-release. KEYS: resource hash. Removes every holder, wakes whoever may now hold; returns how many holders were removed. */
+export const FORCE_RELEASE = `${PRELUDE}
+local rest, removed = {}, 0
+for _, e in ipairs(live_entries()) do
+  if e.held == 1 then
+    redis.call('HDEL', key, 'e:' .. e.owner)
+    removed = removed + 1
+  else
+    table.insert(rest, e)
+  end
+end
+if removed > 0 then wake_grantable(rest, '') end
+return removed
+`;
+
+/** inspect. KEYS: resource hash. Returns JSON {fence, entries: [{owner, seq, mode, limit, held, token, ttl, left, value}]}, live entries in arrival order. */
+export const INSPECT = `${PRELUDE}
+local out = {}
+for _, e in ipairs(live_entries()) do
+  table.insert(out, {owner = e.owner, mode = e.mode, held = e.held, token = e.token, ttl = e.ttl, left = e.exp - now, value = e.value})
+end
+local fence = redis.call('HGET', key, 'fence') or '0'
+if #out == 0 then return cjson.encode({fence = fence, entries = {}, empty = true}) end
+return cjson.encode({fence = fence, entries = out})
+`;

@@ -1,0 +1,84 @@
+/**
+ * Starts a real redis-server on a free loopback port for a test file, restarts it, and
+ * stops it by its PID. `scripts/setup` installs the server (Debian package redis-server)
+ * when it is missing. No persistence: a restart loses the data, the harshest case.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+
+export interface RedisServer {
+  readonly port: number;
+  readonly url: string;
+  /** client: a new ioredis connection, closed by `stop()`. */
+  client(): Redis;
+  /** restart kills the server and starts it again on the same port: its data is gone. */
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  return typeof address === 'object' && address ? address.port : 0;
+}
+
+async function kill(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.kill('SIGKILL');
+  await new Promise((resolve) => child.once('exit', resolve));
+}
+
+export async function startRedis(extra: string[] = []): Promise<RedisServer> {
+  const dir = mkdtempSync(join(tmpdir(), 'baton-redis-'));
+  const port = await freePort();
+  const clients: Redis[] = [];
+
+  const launch = async (): Promise<ChildProcess> => {
+    const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const ping = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    ping.on('error', () => undefined);
+    for (let i = 0; ; i++) {
+      try {
+        await ping.connect();
+        await ping.ping();
+        break;
+      } catch (error) {
+        if (i > 100 || child.exitCode !== null) throw new Error(`redis-server did not start on port ${port}: ${output}`, { cause: error });
+        ping.disconnect();
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    }
+    ping.disconnect();
+    return child;
+  };
+
+  let child = await launch();
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    client() {
+      const client = new Redis({ port, host: '127.0.0.1' });
+      client.on('error', () => undefined); // reconnects on its own; errors reach the caller as rejected commands
+      clients.push(client);
+      return client;
+    },
+    async restart() {
+      await kill(child);
+      child = await launch();
+    },
+    async stop() {
+      for (const client of clients) client.disconnect();
+      await kill(child);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
