@@ -7,12 +7,13 @@
  *   sqlite:locks.db              a path relative to the current directory (also `sqlite:./locks.db`)
  *   sqlite:locks.db?prefix=app&durability=normal&busyTimeoutMs=2000
  *   memory:                      a fresh in-process store
+ *   redis://[user:pass@]host:port[/db][?prefix=app]   one Redis server (rediss:// for TLS)
  *
  * Store modules are loaded only when their scheme is used, so that importing `baton/url`
  * never loads better-sqlite3 for a program that only uses `memory:`.
  */
 import { resolve } from 'node:path';
-import { InvalidArgumentError } from './errors.js';
+import { InvalidArgumentError, StoreUnavailableError } from './errors.js';
 import type { LockStore } from './store.js';
 
 /** SqliteStoreUrl: a parsed `sqlite:` URL; its options map one to one onto `SqliteStoreOptions`. */
@@ -30,16 +31,21 @@ export interface MemoryStoreUrl {
   readonly scheme: 'memory';
 }
 
+/** RedisStoreUrl: a parsed `redis:` or `rediss:` URL; `url` is what goes to ioredis, without baton's own options. */
+export interface RedisStoreUrl {
+  readonly scheme: 'redis';
+  readonly url: string;
+  readonly prefix?: string;
+}
+
 /** StoreUrl: a parsed store URL, told apart by `scheme`. */
-export type StoreUrl = SqliteStoreUrl | MemoryStoreUrl;
+export type StoreUrl = SqliteStoreUrl | MemoryStoreUrl | RedisStoreUrl;
 
 /** The schemes `openStore` can open. */
-export const SUPPORTED_SCHEMES = Object.freeze(['sqlite', 'memory'] as const);
+export const SUPPORTED_SCHEMES = Object.freeze(['sqlite', 'memory', 'redis', 'rediss'] as const);
 
 /** Schemes of stores that are planned, with the form their error message names. */
 const PLANNED: Readonly<Record<string, string>> = {
-  redis: 'redis://',
-  rediss: 'redis://',
   postgres: 'postgres://',
   postgresql: 'postgres://',
   etcd: 'etcd://',
@@ -49,7 +55,7 @@ const PLANNED: Readonly<Record<string, string>> = {
 
 const SQLITE_OPTIONS = ['prefix', 'durability', 'busyTimeoutMs'] as const;
 const MAX_BUSY_TIMEOUT_MS = 2 ** 31 - 1;
-const SUPPORTED_TEXT = 'sqlite: (for example sqlite:/var/lib/app/locks.db, or sqlite: alone for the default file) and memory:';
+const SUPPORTED_TEXT = 'sqlite: (for example sqlite:/var/lib/app/locks.db, or sqlite: alone for the default file), redis:// (and rediss://) and memory:';
 
 /**
  * parseStoreUrl reads a store URL without opening anything. It throws
@@ -66,6 +72,7 @@ export function parseStoreUrl(url: string): StoreUrl {
   const rest = match[2]!;
   if (scheme === 'sqlite') return parseSqlite(rest, url);
   if (scheme === 'memory') return parseMemory(rest, url);
+  if (scheme === 'redis' || scheme === 'rediss') return parseRedis(url);
   throw unsupportedScheme(scheme);
 }
 
@@ -93,7 +100,28 @@ export async function openStore(url: string): Promise<LockStore> {
       }
       return store;
     }
+    case 'redis':
+      return openRedis(parsed);
   }
+}
+
+async function openRedis(parsed: RedisStoreUrl): Promise<LockStore> {
+  let Redis: typeof import('ioredis').Redis;
+  try {
+    ({ Redis } = await import('ioredis'));
+  } catch (error) {
+    throw new StoreUnavailableError('redis', 'The Redis store needs the ioredis package: run `npm install ioredis`', { cause: error });
+  }
+  const client = new Redis(parsed.url, { lazyConnect: true, maxRetriesPerRequest: 2 });
+  client.on('error', () => undefined); // reconnection errors reach callers as rejected commands
+  try {
+    await client.connect();
+  } catch (error) {
+    client.disconnect();
+    throw new StoreUnavailableError('redis', `Cannot connect to Redis at ${redactUrl(parsed.url)}: ${(error as Error).message.replaceAll(parsed.url, redactUrl(parsed.url))}`, { cause: error });
+  }
+  const { createRedisStore } = await import('./stores/redis/index.js');
+  return createRedisStore(client, { quitClient: true, ...(parsed.prefix === undefined ? {} : { prefix: parsed.prefix }) });
 }
 
 /** redactUrl drops the `user:password@` part of a URL, for messages and logs. */
@@ -146,6 +174,24 @@ function parseSqliteOptions(query: string, url: string): Omit<SqliteStoreUrl, 's
   return options;
 }
 
+function parseRedis(url: string): RedisStoreUrl {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new InvalidArgumentError('url', `Malformed Redis URL "${redactUrl(url)}"; expected redis://[user:password@]host:port[/db]`);
+  }
+  if (parsed.hostname === '') throw new InvalidArgumentError('url', `A Redis URL needs a host, got "${redactUrl(url)}"`);
+  let prefix: string | undefined;
+  for (const [key, value] of parsed.searchParams) {
+    if (key !== 'prefix') throw new InvalidArgumentError('url', `Unknown store URL option "${key}" for redis://; expected prefix`);
+    if (value === '' || /[{}:]/.test(value)) throw new InvalidArgumentError('url', `The store URL option "prefix" must be a non-empty string without "{", "}" or ":", got "${value}"`);
+    prefix = value;
+  }
+  parsed.search = '';
+  return { scheme: 'redis', url: parsed.toString(), ...(prefix === undefined ? {} : { prefix }) };
+}
+
 function parseMemory(rest: string, url: string): MemoryStoreUrl {
   // memory: takes no path and no options; accept the common memory:// spelling too.
   if (rest !== '' && rest !== '//') throw new InvalidArgumentError('url', `A memory: URL takes no path or options, got "${redactUrl(url)}"; write memory:`);
@@ -168,7 +214,7 @@ function unsupportedScheme(scheme: string): InvalidArgumentError {
   if (planned) {
     return new InvalidArgumentError('url', `The ${planned} store is not supported yet; baton supports ${SUPPORTED_TEXT}`);
   }
-  return new InvalidArgumentError('url', `Unknown store URL scheme "${scheme}:"; baton supports ${SUPPORTED_TEXT} (redis://, postgres://, etcd:// and zk:// are not supported yet)`);
+  return new InvalidArgumentError('url', `Unknown store URL scheme "${scheme}:"; baton supports ${SUPPORTED_TEXT} (postgres://, etcd:// and zk:// are not supported yet)`);
 }
 
 /** A bare file path is a common mistake for a store URL: suggest the sqlite: form. */

@@ -7,7 +7,8 @@ const STORE_HELP = `  --store URL       where locks live (default: $BATON_STORE,
                       sqlite:       the default file, $XDG_STATE_HOME/baton/locks.db
                                     or ~/.local/state/baton/locks.db
                       memory:       this process only (for trying things out)
-                    sqlite: takes ?prefix=NAME, ?durability=full|normal, ?busyTimeoutMs=N`;
+                      redis://HOST:PORT[/DB]   one Redis server (rediss:// for TLS; user:password@ allowed)
+                    sqlite: takes ?prefix=NAME, ?durability=full|normal, ?busyTimeoutMs=N; redis: takes ?prefix=NAME`;
 
 const DURATIONS_HELP = 'Durations: 500ms, 30s, 1.5s, 2m, 1h, or a bare whole number of milliseconds.';
 

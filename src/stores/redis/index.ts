@@ -20,6 +20,7 @@ export interface RedisClient {
   scan(cursor: string, patternToken: 'MATCH', pattern: string, countToken: 'COUNT', count: number): Promise<[string, string[]]>;
   /** A second connection with the same options, for the wake-up subscription. */
   duplicate(): RedisSubscriber;
+  quit(): Promise<unknown>;
 }
 
 /** RedisStoreOptions configures `createRedisStore`. */
@@ -28,6 +29,8 @@ export interface RedisStoreOptions {
   prefix?: string;
   /** Wake waiters by pub/sub when a lock frees. Default true; with false, waiters only poll. */
   notify?: boolean;
+  /** Quit the client on `close()`; for a client the store was given to own (`openStore` does). Default false. */
+  quitClient?: boolean;
 }
 
 /** A compiled script: its source and SHA1, run by EVALSHA with one fallback to EVAL. */
@@ -50,6 +53,7 @@ export class RedisStore implements LockStore {
   readonly guarantees: { readonly clock: 'server'; readonly scope: 'network'; readonly fencing: true; readonly fifo: true; readonly notify: boolean };
   readonly #client: RedisClient;
   readonly #prefix: string;
+  readonly #quitClient: boolean;
   /** This store's wake-up channel; waiters record it in their entries. */
   readonly #channel: string;
   readonly #latches = new Map<string, WakeLatch>();
@@ -60,11 +64,12 @@ export class RedisStore implements LockStore {
     if (!client || typeof client.evalsha !== 'function' || typeof client.eval !== 'function') {
       throw new InvalidArgumentError('client', 'Expected `client` to be an ioredis client');
     }
-    const o = checkOptions<RedisStoreOptions>(options, 'options', ['prefix', 'notify']);
+    const o = checkOptions<RedisStoreOptions>(options, 'options', ['prefix', 'notify', 'quitClient']);
     if (o.prefix !== undefined && (typeof o.prefix !== 'string' || o.prefix.length === 0 || /[{}:]/.test(o.prefix))) {
       throw new InvalidArgumentError('prefix', `Expected \`prefix\` to be a non-empty string without "{", "}" or ":", got ${String(o.prefix)}`);
     }
     this.#client = client;
+    this.#quitClient = o.quitClient ?? false;
     this.#prefix = o.prefix ?? 'baton';
     this.#channel = `${this.#prefix}:wake:${randomBytes(8).toString('hex')}`;
     this.guarantees = Object.freeze({ clock: 'server', scope: 'network', fencing: true, fifo: true, notify: o.notify ?? true } as const);
@@ -138,7 +143,7 @@ export class RedisStore implements LockStore {
     return latch.wait(systemClock, timeoutMs, signal);
   }
 
-  /** close stops the wake-up subscription; the client you passed stays open. */
+  /** close stops the wake-up subscription; the client you passed stays open unless `quitClient` was set. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
@@ -146,6 +151,7 @@ export class RedisStore implements LockStore {
     this.#latches.clear();
     const subscriber = await this.#subscriber?.catch(() => null);
     await subscriber?.quit().catch(() => undefined);
+    if (this.#quitClient) await this.#client.quit().catch(() => undefined);
   }
 
   #key(key: ResourceKey): string {
