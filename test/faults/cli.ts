@@ -1,16 +1,22 @@
 /**
- * The full fault run: `npm run faults -- [--seconds 60] [--runs 3] [--store sqlite]`.
+ * The full fault run: `npm run faults -- [--seconds 60] [--runs 3] [--store sqlite|redis|all]`.
  * Runs every scenario of each store `runs` times for `seconds` each, prints one table row
  * per scenario with totals, and exits 1 if any checker found anything.
  */
 import { parseArgs } from 'node:util';
-import { localScenarios, runScenario, type RunResult } from './harness.js';
+import { startRedis, type RedisServer } from '../helpers/redis-server.js';
+import { localScenarios, runScenario, type RunResult, type Scenario } from './harness.js';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '60' }, runs: { type: 'string', default: '3' }, store: { type: 'string', default: 'sqlite' } } });
 const seconds = Number(values.seconds);
 const runs = Number(values.runs);
-const stores: Record<string, () => ReturnType<typeof localScenarios>> = {
-  sqlite: () => localScenarios('sqlite:{dir}/locks.db', seconds * 1000, 200),
+let redis: RedisServer | null = null;
+const stores: Record<string, () => Promise<Scenario[]>> = {
+  sqlite: async () => localScenarios('sqlite:{dir}/locks.db', seconds * 1000, 200),
+  redis: async () => {
+    redis ??= await startRedis();
+    return localScenarios(`redis://127.0.0.1:${redis.port}?prefix={run}`, seconds * 1000, 150);
+  },
 };
 const selected = values.store === 'all' ? Object.keys(stores) : [values.store!];
 console.log(`fault run: ${selected.join(', ')}; ${runs} run(s) of ${seconds} s per scenario; started ${new Date().toISOString()}\n`);
@@ -18,7 +24,7 @@ console.log('| store | scenario | runs | grants | faults | lost updates | stale 
 console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
 let bad = 0;
 for (const store of selected) {
-  for (const scenario of stores[store]!()) {
+  for (const scenario of await stores[store]!()) {
     const results: RunResult[] = [];
     for (let i = 0; i < runs; i++) results.push(await runScenario(scenario, i + 1));
     const sum = (key: keyof RunResult): number => results.reduce((total, r) => total + (r[key] as number), 0);
@@ -29,5 +35,6 @@ for (const store of selected) {
     for (const r of results) for (const example of r.examples) console.log(`  ${r.scenario}: ${example}`);
   }
 }
+await redis?.stop();
 console.log(bad === 0 ? '\nEvery checker passed.' : `\n${bad} problem(s) found.`);
 process.exitCode = bad === 0 ? 0 : 1;

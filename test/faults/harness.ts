@@ -36,7 +36,7 @@ export interface NemesisContext {
 
 export interface Scenario {
   name: string;
-  /** Store URL; `{dir}` is replaced by the run's folder. */
+  /** Store URL; `{dir}` is replaced by the run's folder, `{run}` by a fresh id (a key prefix on a shared server). */
   store: string;
   workers: number;
   ttlMs: number;
@@ -65,7 +65,7 @@ function readJsonl<T>(path: string): T[] {
 
 export async function runScenario(scenario: Scenario, seed = Date.now()): Promise<RunResult> {
   const dir = mkdtempSync(join(tmpdir(), `baton-faults-${scenario.name}-`));
-  const store = scenario.store.replaceAll('{dir}', dir);
+  const store = scenario.store.replaceAll('{dir}', dir).replaceAll('{run}', `r${process.pid}x${(seed >>> 0).toString(36)}x${Date.now().toString(36)}`);
   const nemesisLog: NemesisEvent[] = [];
   const all: Worker[] = [];
   let state = seed >>> 0 || 1;
@@ -173,7 +173,7 @@ export async function runScenario(scenario: Scenario, seed = Date.now()): Promis
   }
 }
 
-/** The scenarios that apply to a store reached without a network (SQLite): pauses, kills, blocked event loops, and all of them at random. */
+/** The scenarios on the clients, for every store: pauses, kills, blocked event loops, and all of them at random. */
 export function localScenarios(store: string, durationMs: number, epsilonMs: number): Scenario[] {
   const base = { store, workers: 3, ttlMs: 400, holdMs: 20, durationMs, epsilonMs };
   const onHolder = async (ctx: NemesisContext, act: (w: Worker) => Promise<void>, gapMs: number): Promise<void> => {
