@@ -35,6 +35,6 @@ for (const store of selected) {
     for (const r of results) for (const example of r.examples) console.log(`  ${r.scenario}: ${example}`);
   }
 }
-await redis?.stop();
+await (redis as RedisServer | null)?.stop();
 console.log(bad === 0 ? '\nEvery checker passed.' : `\n${bad} problem(s) found.`);
 process.exitCode = bad === 0 ? 0 : 1;
