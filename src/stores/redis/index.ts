@@ -80,7 +80,7 @@ export class RedisStore implements LockStore {
     if (request.enqueue) this.#expect(request.owner);
     let reply: [number, string | number, number?];
     try {
-      reply = (await this.#run(SCRIPTS.grant, this.#key(request.key), request.owner, request.mode, request.limit, request.ttlMs, request.enqueue ? 1 : 0, request.queueTtlMs, request.value ?? '', wake)) as typeof reply;
+      reply = (await this.#run(SCRIPTS.grant, request.key, request.owner, request.mode, request.limit, request.ttlMs, request.enqueue ? 1 : 0, request.queueTtlMs, request.value ?? '', wake)) as typeof reply;
     } catch (error) {
       this.#latches.delete(request.owner);
       throw error;
@@ -91,20 +91,20 @@ export class RedisStore implements LockStore {
   }
 
   async extend(key: ResourceKey, owner: string, ttlMs: number): Promise<boolean> {
-    return (await this.#run(SCRIPTS.extend, this.#key(key), owner, ttlMs)) === 1;
+    return (await this.#run(SCRIPTS.extend, key, owner, ttlMs)) === 1;
   }
 
   async release(key: ResourceKey, owner: string): Promise<boolean> {
     this.#latches.delete(owner);
-    return (await this.#run(SCRIPTS.release, this.#key(key), owner)) === 1;
+    return (await this.#run(SCRIPTS.release, key, owner)) === 1;
   }
 
   async forceRelease(key: ResourceKey): Promise<number> {
-    return Number(await this.#run(SCRIPTS.forceRelease, this.#key(key)));
+    return Number(await this.#run(SCRIPTS.forceRelease, key));
   }
 
   async inspect(key: ResourceKey): Promise<ResourceState> {
-    const raw = JSON.parse(String(await this.#run(SCRIPTS.inspect, this.#key(key)))) as {
+    const raw = JSON.parse(String(await this.#run(SCRIPTS.inspect, key))) as {
       fence: string;
       entries: { owner: string; mode: HoldMode; held: number; token: string; ttl: number; left: number; value: string }[] | Record<string, never>;
       empty?: boolean;
@@ -119,7 +119,7 @@ export class RedisStore implements LockStore {
   }
 
   async list(filter?: { kind?: LockKind }): Promise<ResourceState[]> {
-    const pattern = `{${this.#prefix}:${filter?.kind ?? '*'}:*`;
+    const pattern = `{${this.#prefix}:${filter?.kind ?? '*'}:*}:s`;
     const keys = new Set<string>();
     let cursor = '0';
     do {
@@ -129,7 +129,7 @@ export class RedisStore implements LockStore {
     } while (cursor !== '0');
     const states: ResourceState[] = [];
     for (const key of [...keys].sort()) {
-      const inner = key.slice(1, -1);
+      const inner = key.slice(1, -3);
       const first = inner.indexOf(':');
       const second = inner.indexOf(':', first + 1);
       states.push(await this.inspect({ kind: inner.slice(first + 1, second) as LockKind, name: inner.slice(second + 1) }));
@@ -154,8 +154,9 @@ export class RedisStore implements LockStore {
     if (this.#quitClient) await this.#client.quit().catch(() => undefined);
   }
 
-  #key(key: ResourceKey): string {
-    return `{${this.#prefix}:${key.kind}:${key.name}}`;
+  /** plainKey is where a mutex's holder lives for the classic recipe: `{prefix:mutex:name}`. */
+  plainKey(name: string): string {
+    return `{${this.#prefix}:mutex:${name}}`;
   }
 
   #expect(owner: string): void {
@@ -174,14 +175,19 @@ export class RedisStore implements LockStore {
     return this.#channel;
   }
 
-  /** Runs a script by EVALSHA, loading it with EVAL once if the server does not know it (NOSCRIPT). */
-  async #run(compiled: Script, key: string, ...args: (string | number)[]): Promise<unknown> {
+  /**
+   * Runs a script on a resource by EVALSHA, loading it with EVAL once if the server does not
+   * know it (NOSCRIPT). KEYS are the resource's hash and its plain key; the kind goes last.
+   */
+  async #run(compiled: Script, resource: ResourceKey, ...args: (string | number)[]): Promise<unknown> {
+    const tag = `{${this.#prefix}:${resource.kind}:${resource.name}}`;
+    const keys = [`${tag}:s`, tag];
     return this.#call(async () => {
       try {
-        return await this.#client.evalsha(compiled.sha, 1, key, ...args);
+        return await this.#client.evalsha(compiled.sha, 2, ...keys, ...args, resource.kind);
       } catch (error) {
         if (!String((error as Error).message).startsWith('NOSCRIPT')) throw error;
-        return this.#client.eval(compiled.source, 1, key, ...args);
+        return this.#client.eval(compiled.source, 2, ...keys, ...args, resource.kind);
       }
     });
   }

@@ -4,7 +4,8 @@
  * ran out on the server's clock (`TIME`), and sort the live ones by arrival. The grant rule
  * is core/queue.ts's `canHold`, written again in Lua.
  *
- * One hash per resource, `{prefix:kind:name}` (the braces keep a resource in one cluster slot):
+ * One hash per resource, `{prefix:kind:name}:s` (the braces keep a resource's keys in one
+ * cluster slot):
  *   fence      last token issued; only grows. A new fence starts at the server's clock in
  *              microseconds, so that if Redis restarts without its data, tokens start again
  *              above every token issued before (unless more than one grant per microsecond
@@ -12,10 +13,19 @@
  *   seq        arrival counter
  *   e:<owner>  one entry: JSON {seq, mode, limit, held, token, ttl, exp, wake, value}
  * The hash has no TTL of its own: the fence must outlive every lease.
+ *
+ * A mutex also keeps its holder in the plain string key `{prefix:mutex:name}` (KEYS[2]),
+ * `SET key owner PX ttl`, so that services using the classic `SET key owner NX PX` and
+ * compare-and-delete recipe on that key exclude with baton. For a mutex the plain key is the
+ * truth: a baton holder whose plain key is gone or taken has lost the lock, and an owner in
+ * the plain key that baton does not know is a holder from outside, ahead of everyone until
+ * its PTTL runs out. Other kinds pass an empty KEYS[2] name and never touch it.
  */
 
 const PRELUDE = `
 local key = KEYS[1]
+local plain = KEYS[2]
+local is_mutex = ARGV[#ARGV] == 'mutex'
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -27,7 +37,9 @@ local function can_hold(mode, limit, ahead)
   return true
 end
 
--- Live entries sorted by arrival; dead ones are deleted.
+-- Live entries sorted by arrival; dead ones are deleted. For a mutex, a holder is also dead
+-- unless the plain key names it, and an unknown owner in the plain key comes first, as a
+-- holder from outside (marked foreign, never saved).
 local function live_entries()
   local raw = redis.call('HGETALL', key)
   local list = {}
@@ -40,6 +52,23 @@ local function live_entries()
     end
   end
   table.sort(list, function(a, b) return a.seq < b.seq end)
+  if is_mutex then
+    local holder = redis.call('GET', plain)
+    local kept, known = {}, false
+    for _, e in ipairs(list) do
+      if e.held == 1 and e.owner ~= holder then redis.call('HDEL', key, 'e:' .. e.owner)
+      else
+        if e.held == 1 then known = true end
+        table.insert(kept, e)
+      end
+    end
+    list = kept
+    if holder and not known then
+      local left = redis.call('PTTL', plain)
+      if left < 0 then left = 1000 end
+      table.insert(list, 1, {owner = holder, seq = -1, mode = 'exclusive', limit = 1, held = 1, token = '0', ttl = left, exp = now + left, wake = '', value = '', foreign = true})
+    end
+  end
   return list
 end
 
@@ -63,8 +92,9 @@ end
 `;
 
 /**
- * grant. KEYS: resource hash. ARGV: owner, mode, limit, ttlMs, enqueue (0|1), queueTtlMs,
- * value, wake channel. Returns {1, token} when granted; {0, position, retryAfterMs (-1 if none)} when not.
+ * Every script: KEYS = resource hash, plain mutex key; the last ARGV is the lock's kind.
+ *
+ * grant. ARGV: owner, mode, limit, ttlMs, enqueue (0|1), queueTtlMs, value, wake channel, kind. Returns {1, token} when granted; {0, position, retryAfterMs (-1 if none)} when not.
  */
 export const GRANT = `${PRELUDE}
 local owner, mode, limit, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -81,6 +111,7 @@ if can_hold(mode, limit, ahead) then
   local token = string.format('%d', redis.call('HINCRBY', key, 'fence', 1))
   local seq = mine and mine.seq or redis.call('HINCRBY', key, 'seq', 1)
   save({owner = owner, seq = seq, mode = mode, limit = limit, held = 1, token = token, ttl = ttl, exp = now + ttl, wake = '', value = value})
+  if is_mutex then redis.call('SET', plain, owner, 'PX', ttl) end
   return {1, token}
 end
 if enqueue then
@@ -95,40 +126,43 @@ end
 return {0, #ahead, soonest}
 `;
 
-/** extend. KEYS: resource hash. ARGV: owner, ttlMs. Returns 1 if the owner held the resource and its TTL was reset, else 0. */
+/** extend. ARGV: owner, ttlMs, kind. Returns 1 if the owner held the resource and its TTL was reset, else 0. */
 export const EXTEND = `${PRELUDE}
 local owner, ttl = ARGV[1], tonumber(ARGV[2])
 for _, e in ipairs(live_entries()) do
-  if e.owner == owner and e.held == 1 then
+  if e.owner == owner and e.held == 1 and not e.foreign then
     e.ttl = ttl
     e.exp = now + ttl
     save(e)
+    if is_mutex then redis.call('PEXPIRE', plain, ttl) end
     return 1
   end
 end
 return 0
 `;
 
-/** release. KEYS: resource hash. ARGV: owner. Removes the owner's entry (holding or queued), wakes whoever may now hold; returns 1 if there was one, else 0. */
+/** release. ARGV: owner, kind. Removes the owner's entry (holding or queued), wakes whoever may now hold; returns 1 if there was one, else 0. */
 export const RELEASE = `${PRELUDE}
 local owner = ARGV[1]
 local list = live_entries()
 local rest, found = {}, 0
 for _, e in ipairs(list) do
-  if e.owner == owner then found = 1 else table.insert(rest, e) end
+  if e.owner == owner and not e.foreign then found = 1 else table.insert(rest, e) end
 end
 if found == 0 then return 0 end
 redis.call('HDEL', key, 'e:' .. owner)
+if is_mutex and redis.call('GET', plain) == owner then redis.call('DEL', plain) end
 wake_grantable(rest, owner)
 return 1
 `;
 
-/** force-release. KEYS: resource hash. Removes every holder, wakes whoever may now hold; returns how many holders were removed. */
+/** force-release. ARGV: kind. Removes every holder, wakes whoever may now hold; returns how many holders were removed. */
 export const FORCE_RELEASE = `${PRELUDE}
 local rest, removed = {}, 0
 for _, e in ipairs(live_entries()) do
   if e.held == 1 then
-    redis.call('HDEL', key, 'e:' .. e.owner)
+    if e.foreign then redis.call('DEL', plain) else redis.call('HDEL', key, 'e:' .. e.owner) end
+    if is_mutex and not e.foreign then redis.call('DEL', plain) end
     removed = removed + 1
   else
     table.insert(rest, e)
@@ -138,7 +172,7 @@ if removed > 0 then wake_grantable(rest, '') end
 return removed
 `;
 
-/** inspect. KEYS: resource hash. Returns JSON {fence, entries: [{owner, seq, mode, limit, held, token, ttl, left, value}]}, live entries in arrival order. */
+/** inspect. ARGV: kind. Returns JSON {fence, entries: [{owner, seq, mode, limit, held, token, ttl, left, value}]}, live entries in arrival order. */
 export const INSPECT = `${PRELUDE}
 local out = {}
 for _, e in ipairs(live_entries()) do
