@@ -22,6 +22,7 @@ import {
   type GrantRequest,
   type LockStore,
 } from '../../src/index.js';
+import { aborted } from '../helpers/signals.js';
 import { wrapStore } from '../helpers/wrap-store.js';
 
 export interface Backing {
@@ -39,24 +40,6 @@ export interface ContractTarget {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/**
- * aborted resolves with the signal's reason. baton's keep-alive timer is unref'd (a held lease
- * does not keep a process alive), so the wait holds a ref'd timer of its own, which also bounds it.
- */
-function aborted(signal: AbortSignal, withinMs = 10_000): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    const guard = setTimeout(() => reject(new Error(`signal not aborted within ${withinMs} ms`)), withinMs);
-    signal.addEventListener('abort', () => {
-      clearTimeout(guard);
-      resolve(signal.reason);
-    }, { once: true });
-    if (signal.aborted) {
-      clearTimeout(guard);
-      resolve(signal.reason);
-    }
-  });
-}
 
 /** Counts the store calls a baton instance makes, to check that a release wakes one waiter and not all. */
 function counting(store: LockStore): { store: LockStore; grants: () => number } {

@@ -7,21 +7,12 @@ import { after, describe, it } from 'node:test';
 import { LeaseLostError, createBaton } from '../../src/index.js';
 import { createRedisStore } from '../../src/stores/redis/index.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
+import { aborted } from '../helpers/signals.js';
 
 const servers: RedisServer[] = [];
 after(async () => {
   for (const server of servers) await server.stop();
 });
-
-function untilAborted(signal: AbortSignal, ms: number): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    const guard = setTimeout(() => reject(new Error(`signal not aborted within ${ms} ms`)), ms);
-    signal.addEventListener('abort', () => {
-      clearTimeout(guard);
-      resolve(signal.reason);
-    }, { once: true });
-  });
-}
 
 describe('redis: server restart while a lease is held', () => {
   it('without persistence: the holder is told its lease is gone, and the next token is still higher', async () => {
@@ -29,7 +20,7 @@ describe('redis: server restart while a lease is held', () => {
     servers.push(server);
     const baton = createBaton(createRedisStore(server.client()));
     const lease = await baton.mutex('r').acquire({ ttlMs: 600, autoRenew: true });
-    const lost = untilAborted(lease.signal, 5000);
+    const lost = aborted(lease.signal, 5000);
     await server.restart();
     const reason = await lost;
     assert.ok(reason instanceof LeaseLostError, String(reason));
