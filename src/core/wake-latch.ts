@@ -43,3 +43,57 @@ export class WakeLatch {
     });
   }
 }
+
+/**
+ * WakeLatches: the latches of one store's local waiters, by owner id (unique per acquisition),
+ * for stores whose wake-ups arrive from outside the process (a datagram, a pub/sub message).
+ */
+export class WakeLatches {
+  readonly #latches = new Map<string, WakeLatch>();
+  readonly #clock: Clock;
+
+  constructor(clock: Clock) {
+    this.#clock = clock;
+  }
+
+  /**
+   * during runs a grant attempt for `owner`. When the attempt may queue, the owner's latch
+   * exists before the store is asked, so a wake-up racing the reply is kept; it stays only
+   * if the owner ended up queued (not granted, not failed).
+   */
+  async during<T extends { readonly granted: boolean }>(owner: string, enqueue: boolean, attempt: () => Promise<T>): Promise<T> {
+    if (enqueue && !this.#latches.has(owner)) this.#latches.set(owner, new WakeLatch());
+    let result: T;
+    try {
+      result = await attempt();
+    } catch (error) {
+      this.#latches.delete(owner);
+      throw error;
+    }
+    if (result.granted || !enqueue) this.#latches.delete(owner);
+    return result;
+  }
+
+  /** forget drops a local waiter (it released or gave up). */
+  forget(owner: string): void {
+    this.#latches.delete(owner);
+  }
+
+  /** fire wakes `owner` if it waits here; wake-ups for unknown owners are ignored. */
+  fire(owner: string): void {
+    this.#latches.get(owner)?.fire();
+  }
+
+  /** wait resolves on a wake-up for `owner` or after `timeoutMs` (at once if it is not queued here); rejects with `signal.reason`. */
+  wait(owner: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    const latch = this.#latches.get(owner);
+    if (!latch) return signal?.aborted ? Promise.reject(signal.reason) : Promise.resolve();
+    return latch.wait(this.#clock, timeoutMs, signal);
+  }
+
+  /** fireAll wakes every local waiter and forgets them (the store is closing). */
+  fireAll(): void {
+    for (const latch of this.#latches.values()) latch.fire();
+    this.#latches.clear();
+  }
+}

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { systemClock } from '../../core/clock.js';
 import { checkOptions } from '../../core/validate.js';
-import { WakeLatch } from '../../core/wake-latch.js';
+import { WakeLatches } from '../../core/wake-latch.js';
 import { ClosedError, InvalidArgumentError, StoreUnavailableError } from '../../errors.js';
 import type { GrantRequest, GrantResult, HoldMode, LockKind, LockStore, ResourceKey, ResourceState } from '../../store.js';
 import { EXTEND, FORCE_RELEASE, GRANT, INSPECT, RELEASE } from './scripts.js';
@@ -56,7 +56,7 @@ export class RedisStore implements LockStore {
   readonly #quitClient: boolean;
   /** This store's wake-up channel; waiters record it in their entries. */
   readonly #channel: string;
-  readonly #latches = new Map<string, WakeLatch>();
+  readonly #latches = new WakeLatches(systemClock);
   #subscriber: Promise<RedisSubscriber> | null = null;
   #closed = false;
 
@@ -77,15 +77,10 @@ export class RedisStore implements LockStore {
 
   async grant(request: GrantRequest): Promise<GrantResult> {
     const wake = request.enqueue && this.guarantees.notify ? await this.#subscribe() : '';
-    if (request.enqueue) this.#expect(request.owner);
-    let reply: [number, string | number, number?];
-    try {
-      reply = (await this.#run(SCRIPTS.grant, request.key, request.owner, request.mode, request.limit, request.ttlMs, request.enqueue ? 1 : 0, request.queueTtlMs, request.value ?? '', wake)) as typeof reply;
-    } catch (error) {
-      this.#latches.delete(request.owner);
-      throw error;
-    }
-    if (reply[0] === 1 || !request.enqueue) this.#latches.delete(request.owner);
+    const reply = await this.#latches.during(request.owner, request.enqueue, async () => {
+      const raw = (await this.#run(SCRIPTS.grant, request.key, request.owner, request.mode, request.limit, request.ttlMs, request.enqueue ? 1 : 0, request.queueTtlMs, request.value ?? '', wake)) as [number, string | number, number?];
+      return Object.assign(raw, { granted: raw[0] === 1 });
+    });
     if (reply[0] === 1) return { granted: true, token: BigInt(reply[1]) };
     return { granted: false, position: Number(reply[1]), ...(Number(reply[2]) >= 0 ? { retryAfterMs: Number(reply[2]) } : {}) };
   }
@@ -95,7 +90,7 @@ export class RedisStore implements LockStore {
   }
 
   async release(key: ResourceKey, owner: string): Promise<boolean> {
-    this.#latches.delete(owner);
+    this.#latches.forget(owner);
     return (await this.#run(SCRIPTS.release, key, owner)) === 1;
   }
 
@@ -138,17 +133,14 @@ export class RedisStore implements LockStore {
   }
 
   wait(_key: ResourceKey, owner: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
-    const latch = this.#latches.get(owner);
-    if (!latch) return signal?.aborted ? Promise.reject(signal.reason) : Promise.resolve();
-    return latch.wait(systemClock, timeoutMs, signal);
+    return this.#latches.wait(owner, timeoutMs, signal);
   }
 
   /** close stops the wake-up subscription; the client you passed stays open unless `quitClient` was set. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    for (const latch of this.#latches.values()) latch.fire();
-    this.#latches.clear();
+    this.#latches.fireAll();
     const subscriber = await this.#subscriber?.catch(() => null);
     await subscriber?.quit().catch(() => undefined);
     if (this.#quitClient) await this.#client.quit().catch(() => undefined);
@@ -159,15 +151,11 @@ export class RedisStore implements LockStore {
     return `{${this.#prefix}:mutex:${name}}`;
   }
 
-  #expect(owner: string): void {
-    if (!this.#latches.has(owner)) this.#latches.set(owner, new WakeLatch());
-  }
-
   /** Subscribes to this store's channel on first need; returns the channel. */
   async #subscribe(): Promise<string> {
     this.#subscriber ??= (async () => {
       const subscriber = this.#client.duplicate();
-      subscriber.on('message', (_channel, owner) => this.#latches.get(owner)?.fire());
+      subscriber.on('message', (_channel, owner) => this.#latches.fire(owner));
       await subscriber.subscribe(this.#channel);
       return subscriber;
     })();

@@ -9,6 +9,7 @@ import { checkDuration, checkOptions } from '../../core/validate.js';
 import { ClosedError, InvalidArgumentError, StoreUnavailableError } from '../../errors.js';
 import { storageKey, type GrantRequest, type GrantResult, type LockKind, type LockStore, type ResourceKey, type ResourceState } from '../../store.js';
 import { SCHEMA, SCHEMA_VERSION, SQL } from './schema.js';
+import { WakeLatches } from '../../core/wake-latch.js';
 import { WakeSocket } from './wake.js';
 
 /** SqliteStatement: the part of a better-sqlite3 statement the store uses. */
@@ -93,7 +94,8 @@ export class SqliteStore implements LockStore {
   readonly #busyTimeoutMs: number;
   readonly #durability: 'full' | 'normal';
   readonly #given: SqliteDatabase | null;
-  readonly #wake = new WakeSocket();
+  readonly #latches = new WakeLatches(systemClock);
+  readonly #wake = new WakeSocket(this.#latches);
   #db: SqliteDatabase | null = null;
   #sql: Statements | null = null;
   #opening: Promise<void> | null = null;
@@ -132,27 +134,25 @@ export class SqliteStore implements LockStore {
   async grant(request: GrantRequest): Promise<GrantResult> {
     const id = storageKey(this.#prefix, request.key);
     const port = request.enqueue && this.guarantees.notify ? await this.#wake.port() : null;
-    if (request.enqueue) this.#wake.expect(request.owner);
-    const { result, wakes } = await this.#transaction<GrantResult>('IMMEDIATE', (sql, now) => {
-      const { live, wakes } = this.#live(sql, id, now);
-      const mine = live.find((entry) => entry.owner === request.owner);
-      if (mine?.held) return { result: { granted: true, token: mine.token! } as const, wakes };
-      const decision = decide(live, request, mine, now);
-      if (decision.grant) {
-        const { fence, seq } = this.#bump(sql, request.key, id, 1, mine ? 0 : 1);
-        sql.upsertEntry.run(id, request.owner, mine?.seq ?? seq, request.mode, request.limit, 1, fence, request.ttlMs, now + request.ttlMs, request.value ?? null, null);
-        return { result: { granted: true, token: fence } as const, wakes };
-      }
-      if (request.enqueue) {
-        const seq = mine?.seq ?? this.#bump(sql, request.key, id, 0, 1).seq;
-        sql.upsertEntry.run(id, request.owner, seq, request.mode, request.limit, 0, null, request.queueTtlMs, now + request.queueTtlMs, request.value ?? null, port);
-      }
-      return { result: { granted: false, position: decision.position, retryAfterMs: decision.retryAfterMs } as const, wakes };
-    }).catch((error: unknown) => {
-      this.#wake.forget(request.owner);
-      throw error;
+    const { result, wakes } = await this.#latches.during(request.owner, request.enqueue, async () => {
+      const outcome = await this.#transaction<GrantResult>('IMMEDIATE', (sql, now) => {
+        const { live, wakes } = this.#live(sql, id, now);
+        const mine = live.find((entry) => entry.owner === request.owner);
+        if (mine?.held) return { result: { granted: true, token: mine.token! } as const, wakes };
+        const decision = decide(live, request, mine, now);
+        if (decision.grant) {
+          const { fence, seq } = this.#bump(sql, request.key, id, 1, mine ? 0 : 1);
+          sql.upsertEntry.run(id, request.owner, mine?.seq ?? seq, request.mode, request.limit, 1, fence, request.ttlMs, now + request.ttlMs, request.value ?? null, null);
+          return { result: { granted: true, token: fence } as const, wakes };
+        }
+        if (request.enqueue) {
+          const seq = mine?.seq ?? this.#bump(sql, request.key, id, 0, 1).seq;
+          sql.upsertEntry.run(id, request.owner, seq, request.mode, request.limit, 0, null, request.queueTtlMs, now + request.queueTtlMs, request.value ?? null, port);
+        }
+        return { result: { granted: false, position: decision.position, retryAfterMs: decision.retryAfterMs } as const, wakes };
+      });
+      return { ...outcome, granted: outcome.result.granted };
     });
-    if (result.granted || !request.enqueue) this.#wake.forget(request.owner);
     this.#send(wakes, request.owner);
     return result;
   }
@@ -171,7 +171,7 @@ export class SqliteStore implements LockStore {
 
   async release(key: ResourceKey, owner: string): Promise<boolean> {
     const id = storageKey(this.#prefix, key);
-    this.#wake.forget(owner);
+    this.#latches.forget(owner);
     const { result, wakes } = await this.#transaction('IMMEDIATE', (sql, now) => {
       const { live, wakes } = this.#live(sql, id, now);
       const rest = live.filter((entry) => entry.owner !== owner);
@@ -210,7 +210,7 @@ export class SqliteStore implements LockStore {
 
   wait(_key: ResourceKey, owner: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
     if (!this.guarantees.notify) return sleep(systemClock, timeoutMs, signal);
-    return this.#wake.wait(owner, timeoutMs, signal);
+    return this.#latches.wait(owner, timeoutMs, signal);
   }
 
   async close(): Promise<void> {

@@ -1,6 +1,5 @@
 import { createSocket, type Socket } from 'node:dgram';
-import { systemClock } from '../../core/clock.js';
-import { WakeLatch } from '../../core/wake-latch.js';
+import type { WakeLatches } from '../../core/wake-latch.js';
 
 /**
  * WakeSocket carries wake-ups between processes that share one SQLite file. A waiter's row
@@ -12,17 +11,22 @@ import { WakeLatch } from '../../core/wake-latch.js';
 export class WakeSocket {
   #socket: Socket | null = null;
   #port: Promise<number> | null = null;
-  readonly #latches = new Map<string, WakeLatch>();
+  readonly #latches: WakeLatches;
   /** Datagrams handed to the socket but not yet sent; `close` waits for them. */
   #sending = 0;
   #drained: (() => void) | null = null;
+
+  /** Datagrams that arrive fire these latches. */
+  constructor(latches: WakeLatches) {
+    this.#latches = latches;
+  }
 
   /** port binds the socket on first use and returns its port. */
   port(): Promise<number> {
     this.#port ??= new Promise<number>((resolve, reject) => {
       const socket = createSocket('udp4');
       socket.once('error', reject);
-      socket.on('message', (message) => this.#receive(message.toString('latin1')));
+      socket.on('message', (message) => this.#latches.fire(message.toString('latin1')));
       socket.bind(0, '127.0.0.1', () => {
         socket.removeListener('error', reject);
         socket.on('error', () => undefined);
@@ -32,16 +36,6 @@ export class WakeSocket {
       });
     });
     return this.#port;
-  }
-
-  /** expect registers a local waiter so that a wake-up for it is kept even if it arrives before `wait`. */
-  expect(owner: string): void {
-    if (!this.#latches.has(owner)) this.#latches.set(owner, new WakeLatch());
-  }
-
-  /** forget drops a local waiter (granted, gave up, or released). */
-  forget(owner: string): void {
-    this.#latches.delete(owner);
   }
 
   /** send wakes `owner` in the process listening on `port`; fire and forget. */
@@ -57,20 +51,12 @@ export class WakeSocket {
     }, sent);
   }
 
-  /** wait resolves on a wake-up for `owner` or after `timeoutMs`; rejects with `signal.reason`. */
-  wait(owner: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
-    const latch = this.#latches.get(owner);
-    if (!latch) return signal?.aborted ? Promise.reject(signal.reason) : Promise.resolve();
-    return latch.wait(systemClock, timeoutMs, signal);
-  }
-
   /**
    * close wakes every local waiter, lets the datagrams already handed over go out (a release
    * just before close must still wake the next waiter; waits at most 100 ms), then closes.
    */
   async close(): Promise<void> {
-    for (const latch of this.#latches.values()) latch.fire();
-    this.#latches.clear();
+    this.#latches.fireAll();
     if (this.#sending > 0) {
       await new Promise<void>((resolve) => {
         this.#drained = resolve;
@@ -81,7 +67,4 @@ export class WakeSocket {
     this.#socket = null;
   }
 
-  #receive(owner: string): void {
-    this.#latches.get(owner)?.fire();
-  }
 }
