@@ -94,6 +94,42 @@ export class StoreUnavailableError extends BatonError {
   }
 }
 
+/** QuorumAnswer: what one node of a quorum answered to one call. */
+export interface QuorumAnswer {
+  /** Index of the node in the list given to `quorum()`. */
+  readonly node: number;
+  /** The node store's name, such as `redis`. */
+  readonly store: string;
+  /** `granted`, `busy`, `extended`, `lost`, `released`, `absent`, `error` or `timeout`. */
+  readonly answer: string;
+  /** Time from the call to this answer (or to the give-up, for a timeout). */
+  readonly ms: number;
+  /** The node's error, for `error` and `timeout`. */
+  readonly error?: unknown;
+}
+
+/**
+ * QuorumError: a quorum store (Redlock) could not get a majority of its nodes to agree in
+ * time: too few answered, or the majority came too late for the lease's validity. `answers`
+ * holds each node's answer. A grant that fails this way has been rolled back on every node.
+ */
+export class QuorumError extends StoreUnavailableError {
+  readonly operation: string;
+  /** Nodes that had to agree. */
+  readonly needed: number;
+  readonly answers: readonly QuorumAnswer[];
+
+  constructor(operation: string, needed: number, answers: readonly QuorumAnswer[], why: string) {
+    const summary = answers.map((a) => `#${a.node} ${a.answer}${a.error instanceof Error ? ` (${a.error.message})` : ''}`).join(', ');
+    super('quorum', `Quorum ${operation} failed: ${why}; needed ${needed} of ${answers.length} nodes [${summary}]`, {
+      cause: answers.find((a) => a.error !== undefined)?.error,
+    });
+    this.operation = operation;
+    this.needed = needed;
+    this.answers = answers;
+  }
+}
+
 /** ClosedError: the baton instance or store was used after `close()`. */
 export class ClosedError extends BatonError {
   constructor(what: string) {

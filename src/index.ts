@@ -21,10 +21,13 @@ export {
   LeaseLostError,
   LockNotHeldError,
   LockTimeoutError,
+  QuorumError,
   StoreUnavailableError,
   isBatonError,
 } from './errors.js';
-export type { BatonErrorCode, LeaseLostReason } from './errors.js';
+export type { BatonErrorCode, LeaseLostReason, QuorumAnswer } from './errors.js';
+export { QuorumStore, quorum } from './stores/quorum/index.js';
+export type { QuorumOptions } from './stores/quorum/index.js';
 export { storageKey } from './store.js';
 export type {
   GrantRequest,

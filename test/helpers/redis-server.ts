@@ -3,12 +3,13 @@
  * stops it by its PID. `scripts/setup` installs the server (Debian package redis-server)
  * when it is missing. No persistence: a restart loses the data, the harshest case.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
+import { promisify } from 'node:util';
+import { Cluster, Redis } from 'ioredis';
 
 export interface RedisServer {
   readonly port: number;
@@ -17,6 +18,9 @@ export interface RedisServer {
   client(): Redis;
   /** restart kills the server and starts it again on the same port: its data is gone. */
   restart(): Promise<void>;
+  /** down kills the server (SIGKILL) and leaves it down; `up` starts it again on the same port. */
+  down(): Promise<void>;
+  up(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -75,10 +79,78 @@ export async function startRedis(extra: string[] = []): Promise<RedisServer> {
       await kill(child);
       child = await launch();
     },
+    async down() {
+      await kill(child);
+    },
+    async up() {
+      if (child.exitCode === null && child.signalCode === null) return;
+      child = await launch();
+    },
     async stop() {
       for (const client of clients) client.disconnect();
       await kill(child);
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+export interface RedisCluster {
+  readonly nodes: readonly RedisServer[];
+  /** A new ioredis Cluster client, closed by `stop()`. */
+  client(): Cluster;
+  /** Restarts every node: the data is gone, the cluster layout (nodes.conf) stays. */
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a Redis Cluster of `masters` real redis-server processes on loopback, no replicas,
+ * with the hash slots spread by `redis-cli --cluster create`, and waits until it serves.
+ */
+export async function startRedisCluster(masters = 3): Promise<RedisCluster> {
+  const nodes: RedisServer[] = [];
+  const clients: Cluster[] = [];
+  try {
+    for (let i = 0; i < masters; i++) nodes.push(await startRedis(['--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${i}.conf`, '--cluster-node-timeout', '2000']));
+    await promisify(execFile)('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes']);
+    await serving(nodes);
+  } catch (error) {
+    for (const node of nodes) await node.stop();
+    throw error;
+  }
+  return {
+    nodes,
+    client() {
+      const client = new Cluster(nodes.map((n) => ({ host: '127.0.0.1', port: n.port })));
+      client.on('error', () => undefined);
+      clients.push(client);
+      return client;
+    },
+    async restart() {
+      for (const node of nodes) await node.restart();
+      await serving(nodes);
+    },
+    async stop() {
+      for (const client of clients) client.disconnect();
+      for (const node of nodes) await node.stop();
+    },
+  };
+}
+
+/** Waits until every node reports `cluster_state:ok`. */
+async function serving(nodes: readonly RedisServer[]): Promise<void> {
+  for (const node of nodes) {
+    const probe = new Redis({ port: node.port, host: '127.0.0.1' });
+    probe.on('error', () => undefined);
+    try {
+      for (let i = 0; ; i++) {
+        const info = String(await probe.cluster('INFO'));
+        if (info.includes('cluster_state:ok')) break;
+        if (i > 400) throw new Error(`Redis Cluster did not come up: ${info}`);
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+    } finally {
+      probe.disconnect();
+    }
+  }
 }

@@ -1,27 +1,15 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { systemClock } from '../../core/clock.js';
-import { checkOptions } from '../../core/validate.js';
+import { checkBoolean, checkOptions } from '../../core/validate.js';
 import { WakeLatches } from '../../core/wake-latch.js';
 import { ClosedError, InvalidArgumentError, StoreUnavailableError } from '../../errors.js';
 import type { GrantRequest, GrantResult, HoldMode, LockKind, LockStore, ResourceKey, ResourceState } from '../../store.js';
+import { commandsFor, type RedisClient, type RedisCommands, type Subscription } from './client.js';
 import { EXTEND, FORCE_RELEASE, GRANT, INSPECT, RELEASE } from './scripts.js';
 
-/** RedisSubscriber: the part of a subscribed ioredis connection the store uses. */
-export interface RedisSubscriber {
-  subscribe(channel: string): Promise<unknown>;
-  on(event: 'message', listener: (channel: string, message: string) => void): unknown;
-  quit(): Promise<unknown>;
-}
-
-/** RedisClient: the part of an ioredis client the store uses, so you can pass your own. */
-export interface RedisClient {
-  evalsha(sha: string, numKeys: number, ...args: (string | number)[]): Promise<unknown>;
-  eval(script: string, numKeys: number, ...args: (string | number)[]): Promise<unknown>;
-  scan(cursor: string, patternToken: 'MATCH', pattern: string, countToken: 'COUNT', count: number): Promise<[string, string[]]>;
-  /** A second connection with the same options, for the wake-up subscription. */
-  duplicate(): RedisSubscriber;
-  quit(): Promise<unknown>;
-}
+export type { IORedisLike, NodeRedisLike, RedisClient } from './client.js';
+export { QuorumStore, quorum } from '../quorum/index.js';
+export type { QuorumOptions } from '../quorum/index.js';
 
 /** RedisStoreOptions configures `createRedisStore`. */
 export interface RedisStoreOptions {
@@ -31,6 +19,12 @@ export interface RedisStoreOptions {
   notify?: boolean;
   /** Quit the client on `close()`; for a client the store was given to own (`openStore` does). Default false. */
   quitClient?: boolean;
+  /**
+   * Keep a fence per lock and issue fencing tokens. Default true. With false, tokens are 0n
+   * (`guarantees.fencing` is false) and a lock leaves no key behind once its entries are
+   * gone: for the nodes of a `quorum`, which cannot use per-node tokens anyway.
+   */
+  fencing?: boolean;
 }
 
 /** A compiled script: its source and SHA1, run by EVALSHA with one fallback to EVAL. */
@@ -48,31 +42,32 @@ const SCRIPTS = { grant: script(GRANT), extend: script(EXTEND), release: script(
  * FIFO, and a release publishes to exactly the processes whose waiters may now hold.
  * It holds locks only as long as Redis keeps its data: see docs/guarantees.md.
  */
-export class RedisStore implements LockStore {
+export class RedisStore<F extends boolean = true> implements LockStore {
   readonly name = 'redis';
-  readonly guarantees: { readonly clock: 'server'; readonly scope: 'network'; readonly fencing: true; readonly fifo: true; readonly notify: boolean };
-  readonly #client: RedisClient;
+  readonly guarantees: { readonly clock: 'server'; readonly scope: 'network'; readonly fencing: F; readonly fifo: true; readonly notify: boolean };
+  readonly #client: RedisCommands;
   readonly #prefix: string;
   readonly #quitClient: boolean;
+  /** '1' when the scripts keep a fence, else '0'. */
+  readonly #fenced: '1' | '0';
   /** This store's wake-up channel; waiters record it in their entries. */
   readonly #channel: string;
   readonly #latches = new WakeLatches(systemClock);
-  #subscriber: Promise<RedisSubscriber> | null = null;
+  #subscription: Promise<Subscription> | null = null;
   #closed = false;
 
   constructor(client: RedisClient, options?: RedisStoreOptions) {
-    if (!client || typeof client.evalsha !== 'function' || typeof client.eval !== 'function') {
-      throw new InvalidArgumentError('client', 'Expected `client` to be an ioredis client');
-    }
-    const o = checkOptions<RedisStoreOptions>(options, 'options', ['prefix', 'notify', 'quitClient']);
+    const o = checkOptions<RedisStoreOptions>(options, 'options', ['prefix', 'notify', 'quitClient', 'fencing']);
+    const fencing = checkBoolean(o.fencing, 'fencing') ?? true;
     if (o.prefix !== undefined && (typeof o.prefix !== 'string' || o.prefix.length === 0 || /[{}:]/.test(o.prefix))) {
       throw new InvalidArgumentError('prefix', `Expected \`prefix\` to be a non-empty string without "{", "}" or ":", got ${String(o.prefix)}`);
     }
-    this.#client = client;
+    this.#client = commandsFor(client);
     this.#quitClient = o.quitClient ?? false;
     this.#prefix = o.prefix ?? 'baton';
     this.#channel = `${this.#prefix}:wake:${randomBytes(8).toString('hex')}`;
-    this.guarantees = Object.freeze({ clock: 'server', scope: 'network', fencing: true, fifo: true, notify: o.notify ?? true } as const);
+    this.#fenced = fencing ? '1' : '0';
+    this.guarantees = Object.freeze({ clock: 'server', scope: 'network', fencing: fencing as F, fifo: true, notify: checkBoolean(o.notify, 'notify') ?? true } as const);
   }
 
   async grant(request: GrantRequest): Promise<GrantResult> {
@@ -115,13 +110,7 @@ export class RedisStore implements LockStore {
 
   async list(filter?: { kind?: LockKind }): Promise<ResourceState[]> {
     const pattern = `{${this.#prefix}:${filter?.kind ?? '*'}:*}:s`;
-    const keys = new Set<string>();
-    let cursor = '0';
-    do {
-      const [next, found] = await this.#call(() => this.#client.scan(cursor, 'MATCH', pattern, 'COUNT', 500));
-      cursor = next;
-      for (const key of found) keys.add(key);
-    } while (cursor !== '0');
+    const keys = new Set(await this.#call(() => this.#client.scan(pattern)));
     const states: ResourceState[] = [];
     for (const key of [...keys].sort()) {
       const inner = key.slice(1, -3);
@@ -141,8 +130,8 @@ export class RedisStore implements LockStore {
     if (this.#closed) return;
     this.#closed = true;
     this.#latches.fireAll();
-    const subscriber = await this.#subscriber?.catch(() => null);
-    await subscriber?.quit().catch(() => undefined);
+    const subscription = await this.#subscription?.catch(() => null);
+    await subscription?.close();
     if (this.#quitClient) await this.#client.quit().catch(() => undefined);
   }
 
@@ -153,13 +142,13 @@ export class RedisStore implements LockStore {
 
   /** Subscribes to this store's channel on first need; returns the channel. */
   async #subscribe(): Promise<string> {
-    this.#subscriber ??= (async () => {
-      const subscriber = this.#client.duplicate();
-      subscriber.on('message', (_channel, owner) => this.#latches.fire(owner));
-      await subscriber.subscribe(this.#channel);
-      return subscriber;
-    })();
-    await this.#call(() => this.#subscriber!);
+    this.#subscription ??= this.#client.subscribe(this.#channel, (owner) => this.#latches.fire(owner));
+    try {
+      await this.#call(() => this.#subscription!);
+    } catch (error) {
+      this.#subscription = null;
+      throw error;
+    }
     return this.#channel;
   }
 
@@ -170,12 +159,13 @@ export class RedisStore implements LockStore {
   async #run(compiled: Script, resource: ResourceKey, ...args: (string | number)[]): Promise<unknown> {
     const tag = `{${this.#prefix}:${resource.kind}:${resource.name}}`;
     const keys = [`${tag}:s`, tag];
+    const argv = [...args.map(String), this.#fenced, resource.kind];
     return this.#call(async () => {
       try {
-        return await this.#client.evalsha(compiled.sha, 2, ...keys, ...args, resource.kind);
+        return await this.#client.evalsha(compiled.sha, keys, argv);
       } catch (error) {
         if (!String((error as Error).message).startsWith('NOSCRIPT')) throw error;
-        return this.#client.eval(compiled.source, 2, ...keys, ...args, resource.kind);
+        return this.#client.eval(compiled.source, keys, argv);
       }
     });
   }
@@ -191,7 +181,13 @@ export class RedisStore implements LockStore {
   }
 }
 
-/** createRedisStore makes a store on your ioredis client: `createRedisStore(new Redis(url))`. */
-export function createRedisStore(client: RedisClient, options?: RedisStoreOptions): RedisStore {
+/**
+ * createRedisStore makes a store on your connected client: ioredis (`new Redis(url)`, `new
+ * Cluster(nodes)`) or node-redis (`await createClient({ url }).connect()`, `createCluster`).
+ */
+export function createRedisStore(client: RedisClient, options?: RedisStoreOptions & { fencing?: true }): RedisStore<true>;
+export function createRedisStore(client: RedisClient, options: RedisStoreOptions & { fencing: false }): RedisStore<false>;
+export function createRedisStore(client: RedisClient, options?: RedisStoreOptions): RedisStore<boolean>;
+export function createRedisStore(client: RedisClient, options?: RedisStoreOptions): RedisStore<boolean> {
   return new RedisStore(client, options);
 }

@@ -26,6 +26,7 @@ const PRELUDE = `
 local key = KEYS[1]
 local plain = KEYS[2]
 local is_mutex = ARGV[#ARGV] == 'mutex'
+local fenced = ARGV[#ARGV - 1] == '1'
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -83,6 +84,23 @@ local function wake_grantable(list, except)
   end
 end
 
+-- Without a fence (a quorum's nodes), nothing outlives the entries: the hash expires with
+-- the last one, and goes at once when none is left.
+local function done(result)
+  if not fenced then
+    local raw = redis.call('HGETALL', key)
+    local last = 0
+    for i = 1, #raw, 2 do
+      if string.sub(raw[i], 1, 2) == 'e:' then
+        local exp = cjson.decode(raw[i + 1]).exp
+        if exp > last then last = exp end
+      end
+    end
+    if last <= now then redis.call('DEL', key) else redis.call('PEXPIRE', key, last - now) end
+  end
+  return result
+end
+
 local function save(e)
   local owner = e.owner
   e.owner = nil
@@ -92,9 +110,11 @@ end
 `;
 
 /**
- * Every script: KEYS = resource hash, plain mutex key; the last ARGV is the lock's kind.
+ * Every script: KEYS = resource hash, plain mutex key; the last two ARGV are fenced (1|0)
+ * and the lock's kind. A store made with `fencing: false` keeps no fence: tokens are '0',
+ * and the hash lives no longer than its entries.
  *
- * grant. ARGV: owner, mode, limit, ttlMs, enqueue (0|1), queueTtlMs, value, wake channel, kind. Returns {1, token} when granted; {0, position, retryAfterMs (-1 if none)} when not.
+ * grant. ARGV: owner, mode, limit, ttlMs, enqueue (0|1), queueTtlMs, value, wake channel, fenced, kind. Returns {1, token} when granted; {0, position, retryAfterMs (-1 if none)} when not.
  */
 export const GRANT = `${PRELUDE}
 local owner, mode, limit, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -102,17 +122,20 @@ local enqueue, queue_ttl, value, wake = ARGV[5] == '1', tonumber(ARGV[6]), ARGV[
 local list = live_entries()
 local mine = nil
 for _, e in ipairs(list) do if e.owner == owner then mine = e end end
-if mine and mine.held == 1 then return {1, mine.token} end
+if mine and mine.held == 1 then return done({1, mine.token}) end
 local ahead = {}
 for _, e in ipairs(list) do if mine == nil or e.seq < mine.seq then table.insert(ahead, e) end end
 if can_hold(mode, limit, ahead) then
-  redis.call('HSETNX', key, 'fence', string.format('%d', now_us))
-  -- Tokens pass 10^15: kept as exact decimal strings, since cjson prints numbers with 14 digits.
-  local token = string.format('%d', redis.call('HINCRBY', key, 'fence', 1))
+  local token = '0'
+  if fenced then
+    redis.call('HSETNX', key, 'fence', string.format('%d', now_us))
+    -- Tokens pass 10^15: kept as exact decimal strings, since cjson prints numbers with 14 digits.
+    token = string.format('%d', redis.call('HINCRBY', key, 'fence', 1))
+  end
   local seq = mine and mine.seq or redis.call('HINCRBY', key, 'seq', 1)
   save({owner = owner, seq = seq, mode = mode, limit = limit, held = 1, token = token, ttl = ttl, exp = now + ttl, wake = '', value = value})
   if is_mutex then redis.call('SET', plain, owner, 'PX', ttl) end
-  return {1, token}
+  return done({1, token})
 end
 if enqueue then
   local seq = mine and mine.seq or redis.call('HINCRBY', key, 'seq', 1)
@@ -123,10 +146,10 @@ for _, e in ipairs(ahead) do
   local left = e.exp - now
   if soonest < 0 or left < soonest then soonest = left end
 end
-return {0, #ahead, soonest}
+return done({0, #ahead, soonest})
 `;
 
-/** extend. ARGV: owner, ttlMs, kind. Returns 1 if the owner held the resource and its TTL was reset, else 0. */
+/** extend. ARGV: owner, ttlMs, fenced, kind. Returns 1 if the owner held the resource and its TTL was reset, else 0. */
 export const EXTEND = `${PRELUDE}
 local owner, ttl = ARGV[1], tonumber(ARGV[2])
 for _, e in ipairs(live_entries()) do
@@ -135,13 +158,13 @@ for _, e in ipairs(live_entries()) do
     e.exp = now + ttl
     save(e)
     if is_mutex then redis.call('PEXPIRE', plain, ttl) end
-    return 1
+    return done(1)
   end
 end
-return 0
+return done(0)
 `;
 
-/** release. ARGV: owner, kind. Removes the owner's entry (holding or queued), wakes whoever may now hold; returns 1 if there was one, else 0. */
+/** release. ARGV: owner, fenced, kind. Removes the owner's entry (holding or queued), wakes whoever may now hold; returns 1 if there was one, else 0. */
 export const RELEASE = `${PRELUDE}
 local owner = ARGV[1]
 local list = live_entries()
@@ -149,14 +172,14 @@ local rest, found = {}, 0
 for _, e in ipairs(list) do
   if e.owner == owner and not e.foreign then found = 1 else table.insert(rest, e) end
 end
-if found == 0 then return 0 end
+if found == 0 then return done(0) end
 redis.call('HDEL', key, 'e:' .. owner)
 if is_mutex and redis.call('GET', plain) == owner then redis.call('DEL', plain) end
 wake_grantable(rest, owner)
-return 1
+return done(1)
 `;
 
-/** force-release. ARGV: kind. Removes every holder, wakes whoever may now hold; returns how many holders were removed. */
+/** force-release. ARGV: fenced, kind. Removes every holder, wakes whoever may now hold; returns how many holders were removed. */
 export const FORCE_RELEASE = `${PRELUDE}
 local rest, removed = {}, 0
 for _, e in ipairs(live_entries()) do
@@ -169,10 +192,10 @@ for _, e in ipairs(live_entries()) do
   end
 end
 if removed > 0 then wake_grantable(rest, '') end
-return removed
+return done(removed)
 `;
 
-/** inspect. ARGV: kind. Returns JSON {fence, entries: [{owner, seq, mode, limit, held, token, ttl, left, value}]}, live entries in arrival order. */
+/** inspect. ARGV: fenced, kind. Returns JSON {fence, entries: [{owner, seq, mode, limit, held, token, ttl, left, value}]}, live entries in arrival order. */
 export const INSPECT = `${PRELUDE}
 local out = {}
 for _, e in ipairs(live_entries()) do

@@ -1,0 +1,175 @@
+/**
+ * The few Redis commands the store sends, over whichever client the user has: ioredis
+ * (`Redis` or `Cluster`) or node-redis (`createClient` or `createCluster`). Clients are
+ * typed by shape, so baton imports neither; each adapter only renames calls.
+ */
+import { InvalidArgumentError } from '../../errors.js';
+
+/** The part of an ioredis `Redis` or `Cluster` the store uses. */
+export interface IORedisLike {
+  evalsha(sha: string, numKeys: number, ...args: (string | number)[]): Promise<unknown>;
+  eval(script: string, numKeys: number, ...args: (string | number)[]): Promise<unknown>;
+  /** A second connection with the same options, for the wake-up subscription. */
+  duplicate(): IORedisConnection & {
+    subscribe(channel: string): Promise<unknown>;
+    on(event: 'message', listener: (channel: string, message: string) => void): unknown;
+    on(event: 'error', listener: (error: Error) => void): unknown;
+  };
+  quit(): Promise<unknown>;
+  status?: string;
+  disconnect?(): void;
+  scan?(cursor: string, matchToken: 'MATCH', pattern: string, countToken: 'COUNT', count: number): Promise<[string, string[]]>;
+  /** ioredis `Cluster`: one client per master, for SCAN. */
+  nodes?(role: 'master'): IORedisLike[];
+}
+
+/** What ending an ioredis connection needs. */
+interface IORedisConnection {
+  quit(): Promise<unknown>;
+  status?: string;
+  disconnect?(): void;
+}
+
+/**
+ * Ends an ioredis connection: QUIT when it is up, so that replies in flight arrive; at once
+ * when it is not, because a QUIT queued on a connection that is down would wait for the
+ * server, and the client would keep reconnecting meanwhile.
+ */
+async function end(connection: IORedisConnection): Promise<void> {
+  if (connection.status === undefined || connection.status === 'ready') {
+    try {
+      await connection.quit();
+      return;
+    } catch {
+      // fall through: drop the connection
+    }
+  }
+  connection.disconnect?.();
+}
+
+/** The part of a node-redis client (v4 and later) the store uses. */
+export interface NodeRedisLike {
+  evalSha(sha: string, options: { keys: string[]; arguments: string[] }): Promise<unknown>;
+  eval(script: string, options: { keys: string[]; arguments: string[] }): Promise<unknown>;
+  subscribe(channel: string, listener: (message: string, channel: string) => void): Promise<unknown>;
+  unsubscribe(channel: string): Promise<unknown>;
+  scan?(cursor: string, options: { MATCH: string; COUNT: number }): Promise<{ cursor: string | number; keys: string[] }>;
+  duplicate?(): NodeRedisLike & { connect(): Promise<unknown>; on(event: 'error', listener: (error: Error) => void): unknown };
+  quit?(): Promise<unknown>;
+  close?(): Promise<unknown>;
+  destroy?(): void;
+  /** node-redis cluster: its masters and a client for each, for SCAN. */
+  masters?: readonly unknown[];
+  nodeClient?(node: unknown): Promise<NodeRedisLike>;
+}
+
+/** RedisClient: an ioredis or node-redis client, single server or cluster, connected. */
+export type RedisClient = IORedisLike | NodeRedisLike;
+
+/** A subscription to one channel. */
+export interface Subscription {
+  close(): Promise<void>;
+}
+
+/** The commands the Redis store sends, the same whatever the client. */
+export interface RedisCommands {
+  evalsha(sha: string, keys: readonly string[], args: readonly string[]): Promise<unknown>;
+  eval(source: string, keys: readonly string[], args: readonly string[]): Promise<unknown>;
+  /** Every key matching `pattern`, on every master. */
+  scan(pattern: string): Promise<string[]>;
+  subscribe(channel: string, onMessage: (message: string) => void): Promise<Subscription>;
+  quit(): Promise<void>;
+}
+
+const isIORedis = (client: RedisClient): client is IORedisLike => typeof (client as IORedisLike).evalsha === 'function';
+const isNodeRedis = (client: RedisClient): client is NodeRedisLike => typeof (client as NodeRedisLike).evalSha === 'function';
+
+/** commandsFor wraps the user's client; throws InvalidArgumentError for anything else. */
+export function commandsFor(client: RedisClient): RedisCommands {
+  if (client && isIORedis(client)) return ioredisCommands(client);
+  if (client && isNodeRedis(client)) return nodeRedisCommands(client);
+  throw new InvalidArgumentError('client', 'Expected `client` to be a connected ioredis (Redis or Cluster) or node-redis (createClient or createCluster) client');
+}
+
+function ioredisCommands(client: IORedisLike): RedisCommands {
+  return {
+    evalsha: (sha, keys, args) => client.evalsha(sha, keys.length, ...keys, ...args),
+    eval: (source, keys, args) => client.eval(source, keys.length, ...keys, ...args),
+    async scan(pattern) {
+      const nodes = typeof client.nodes === 'function' ? client.nodes('master') : [client];
+      const found: string[] = [];
+      for (const node of nodes) {
+        let cursor = '0';
+        do {
+          const [next, keys] = await node.scan!(cursor, 'MATCH', pattern, 'COUNT', 500);
+          cursor = next;
+          found.push(...keys);
+        } while (cursor !== '0');
+      }
+      return found;
+    },
+    async subscribe(channel, onMessage) {
+      const subscriber = client.duplicate();
+      subscriber.on('message', (_channel, message) => onMessage(message));
+      // The connection reconnects and subscribes again by itself; a wake-up missed meanwhile
+      // costs the waiter one poll. Without a listener ioredis would report every drop as an
+      // unhandled 'error' event in the user's process.
+      subscriber.on('error', () => undefined);
+      try {
+        await subscriber.subscribe(channel);
+      } catch (error) {
+        await end(subscriber);
+        throw error;
+      }
+      return { close: () => end(subscriber) };
+    },
+    quit: () => end(client),
+  };
+}
+
+function nodeRedisCommands(client: NodeRedisLike): RedisCommands {
+  const isCluster = Array.isArray(client.masters) && typeof client.nodeClient === 'function';
+  const end = async (c: NodeRedisLike): Promise<void> => {
+    try {
+      await (typeof c.close === 'function' ? c.close() : c.quit?.());
+    } catch {
+      c.destroy?.();
+    }
+  };
+  return {
+    evalsha: (sha, keys, args) => client.evalSha(sha, { keys: [...keys], arguments: [...args] }),
+    eval: (source, keys, args) => client.eval(source, { keys: [...keys], arguments: [...args] }),
+    async scan(pattern) {
+      const nodes = isCluster ? await Promise.all(client.masters!.map((master) => client.nodeClient!(master))) : [client];
+      const found: string[] = [];
+      for (const node of nodes) {
+        let cursor = '0';
+        do {
+          const reply = await node.scan!(cursor, { MATCH: pattern, COUNT: 500 });
+          cursor = String(reply.cursor);
+          found.push(...reply.keys);
+        } while (cursor !== '0');
+      }
+      return found;
+    },
+    async subscribe(channel, onMessage) {
+      // A cluster client keeps a connection of its own for pub/sub; a single client must not
+      // be put in subscriber mode, so it gets a duplicate.
+      if (isCluster || typeof client.duplicate !== 'function') {
+        await client.subscribe(channel, (message) => onMessage(message));
+        return { close: async () => void (await client.unsubscribe(channel).catch(() => undefined)) };
+      }
+      const subscriber = client.duplicate();
+      subscriber.on('error', () => undefined); // it reconnects by itself; see the ioredis subscriber
+      await subscriber.connect();
+      try {
+        await subscriber.subscribe(channel, (message) => onMessage(message));
+      } catch (error) {
+        await end(subscriber);
+        throw error;
+      }
+      return { close: () => end(subscriber) };
+    },
+    quit: () => end(client),
+  };
+}

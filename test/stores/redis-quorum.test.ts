@@ -1,0 +1,195 @@
+/**
+ * Redlock: `quorum([...])` over five real, independent redis-server processes. The contract
+ * suite runs on it, less the tests of what a quorum does not promise (fencing tokens, a FIFO
+ * queue, wake-ups), each skipped with its reason; the tests below assert what it does instead.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
+import { ClosedError, QuorumError, createBaton, monotonicNow } from '../../src/index.js';
+import { createRedisStore, quorum, type QuorumOptions } from '../../src/stores/redis/index.js';
+import { runContractSuite } from '../contract/suite.js';
+import { createFaultProxy, type FaultProxy } from '../faults/proxy.js';
+import { startRedis, type RedisServer } from '../helpers/redis-server.js';
+
+const servers: RedisServer[] = [];
+before(async () => {
+  for (let i = 0; i < 5; i++) servers.push(await startRedis());
+});
+after(async () => {
+  for (const server of servers) await server.stop();
+});
+
+/** A quorum store over the five servers (or the given ports), each node keeping no fence. */
+function quorumOn(prefix: string, options?: QuorumOptions, ports = servers.map((s) => s.port)) {
+  return quorum(
+    ports.map((port) => {
+      const client = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 1 });
+      client.on('error', () => undefined);
+      return createRedisStore(client, { prefix, fencing: false, quitClient: true });
+    }),
+    options,
+  );
+}
+
+/** Every key under `prefix` on each server that is up. */
+async function keysLeft(prefix: string, on: readonly RedisServer[] = servers): Promise<string[]> {
+  const found: string[] = [];
+  for (const server of on) {
+    const client = new Redis({ port: server.port, host: '127.0.0.1' });
+    found.push(...(await client.keys(`{${prefix}:*`)).map((key) => `${server.port} ${key}`));
+    client.disconnect();
+  }
+  return found;
+}
+
+const noFence = 'a quorum issues no fencing token (guarantees.fencing is false): asserted in "redlock" below';
+const noQueue = 'a quorum keeps no queue (fifo: false): waiters retry with backoff, asserted in "redlock" below';
+const noWake = 'a quorum has no wake-ups (notify: false): waiters back off with jitter';
+
+runContractSuite({
+  name: 'redis quorum (Redlock, 5 servers)',
+  backing: async () => {
+    const prefix = `q${randomBytes(4).toString('hex')}`;
+    return {
+      connect: () => quorumOn(prefix),
+      restart: async () => {
+        for (const server of servers) await server.restart();
+      },
+      cleanup: async () => undefined,
+    };
+  },
+  skip: {
+    'tokens strictly increase across clients, releases, expiries and forced releases': noFence,
+    'tokens keep increasing after every client and the store restart': noFence,
+    'acquire rejects with the signal reason when aborted, and leaves no waiter behind': noQueue,
+    'waiters are granted in arrival order': noQueue,
+    'tryAcquire does not overtake a queued waiter': noQueue,
+    'a crashed waiter leaves the queue after its queue TTL': noQueue,
+    'inspect and list report holders, waiters and the last token': noQueue,
+    'close rejects pending acquires, releases held leases and refuses further use': noQueue,
+    'a release wakes the next waiter without waiting for a poll': noWake,
+    'a release right before close still wakes the next waiter': noWake,
+    'a release wakes one waiter, not all of them': noWake,
+  },
+});
+
+describe('redlock', () => {
+  it('states what it does not give: no token, no fence, no queue', async () => {
+    const prefix = `q${randomBytes(4).toString('hex')}`;
+    const store = quorumOn(prefix);
+    assert.deepEqual({ ...store.guarantees }, { clock: 'quorum', scope: 'network', fencing: false, fifo: false, notify: false });
+    assert.equal(store.majority, 3);
+    const baton = createBaton(store);
+    const lease = await baton.mutex('plain').acquire({ ttlMs: 5000 });
+    assert.equal(lease.token, null);
+    const other = createBaton(quorumOn(prefix));
+    const waiting = other.mutex('plain').acquire({ ttlMs: 5000, timeoutMs: 5000 });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const state = await baton.inspect('plain');
+    assert.deepEqual(state.holders.map((h) => h.owner), [lease.owner]);
+    assert.equal(state.waiters.length, 0);
+    assert.equal(state.fence, 0n);
+    // The waiter is not queued but retries, and gets the lock once it is free.
+    await lease.release();
+    const next = await waiting;
+    assert.equal(next.token, null);
+    await next.release();
+    await Promise.all([baton.close(), other.close()]);
+    assert.deepEqual(await keysLeft(prefix), [], 'the nodes keep no fence: nothing is left once the locks are released');
+  });
+
+  it('close rejects a pending acquire with ClosedError and releases held leases', async () => {
+    const prefix = `q${randomBytes(4).toString('hex')}`;
+    const a = createBaton(quorumOn(prefix));
+    const b = createBaton(quorumOn(prefix));
+    const held = await a.mutex('c').acquire({ ttlMs: 5000 });
+    const pending = b.mutex('c').acquire({ ttlMs: 5000 });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await b.close();
+    await assert.rejects(pending, ClosedError);
+    await a.close();
+    assert.equal(held.signal.aborted, true);
+    assert.deepEqual(await keysLeft(prefix), []);
+  });
+
+  it('keeps granting, extending and releasing with 2 of 5 servers down', async () => {
+    const prefix = `q${randomBytes(4).toString('hex')}`;
+    const baton = createBaton(quorumOn(prefix));
+    const rival = createBaton(quorumOn(prefix));
+    await servers[0]!.down();
+    await servers[3]!.down();
+    try {
+      for (let i = 0; i < 5; i++) {
+        const lease = await baton.mutex('minority-down').acquire({ ttlMs: 3000 });
+        assert.equal(await rival.mutex('minority-down').tryAcquire({ ttlMs: 3000 }), null, 'the other client is excluded');
+        await lease.extend(3000);
+        await lease.release();
+      }
+      const lease = await rival.mutex('minority-down').acquire({ ttlMs: 3000, timeoutMs: 2000 });
+      await lease.release();
+    } finally {
+      await servers[0]!.up();
+      await servers[3]!.up();
+      await baton.close();
+      await rival.close();
+    }
+  });
+
+  it('fails every attempt with a QuorumError within 1 s with 3 of 5 servers down, and leaves no key on the live ones', async () => {
+    const prefix = `q${randomBytes(4).toString('hex')}`;
+    const baton = createBaton(quorumOn(prefix));
+    const down = [servers[1]!, servers[2]!, servers[4]!];
+    for (const server of down) await server.down();
+    try {
+      for (let i = 0; i < 5; i++) {
+        const startedAt = monotonicNow();
+        const error = await baton.mutex(`majority-down-${i}`).acquire({ ttlMs: 3000, timeoutMs: 10_000 }).then(
+          () => assert.fail('granted without a majority'),
+          (e: unknown) => e,
+        );
+        const elapsed = monotonicNow() - startedAt;
+        assert.ok(error instanceof QuorumError, String(error));
+        assert.equal(error.code, 'STORE_UNAVAILABLE');
+        assert.equal(error.needed, 3);
+        error.answers.forEach((a, node) => {
+          if (down.includes(servers[node]!)) assert.ok(a.answer === 'error' || a.answer === 'timeout', `node ${node}: ${a.answer}`);
+          else assert.equal(a.answer, 'granted', `node ${node}`);
+        });
+        assert.ok(elapsed < 1000, `failed after ${elapsed} ms`);
+      }
+      assert.deepEqual(await keysLeft(prefix, servers.filter((s) => !down.includes(s))), []);
+    } finally {
+      for (const server of down) await server.up();
+      await baton.close();
+    }
+  });
+
+  it('refuses a majority that answers too late, and rolls it back on every node', async () => {
+    const prefix = `q${randomBytes(4).toString('hex')}`;
+    // Three of the five nodes are reached through a proxy that holds every reply 300 ms.
+    const proxies: FaultProxy[] = [];
+    for (const server of servers.slice(0, 3)) proxies.push(await createFaultProxy({ port: server.port }));
+    const ports = [...proxies.map((p) => p.port), ...servers.slice(3).map((s) => s.port)];
+    const slow = quorumOn(prefix, undefined, ports);
+    const baton = createBaton(slow);
+    try {
+      // Connect through the proxies while they pass, then slow them down.
+      await baton.inspect('late');
+      for (const proxy of proxies) proxy.set('latency', { latencyMs: 300, jitterMs: 0 });
+      const error = await baton.mutex('late').acquire({ ttlMs: 200 }).then(
+        () => assert.fail('granted although the majority came after the validity'),
+        (e: unknown) => e,
+      );
+      assert.ok(error instanceof QuorumError, String(error));
+      assert.deepEqual(error.answers.map((a) => a.answer), ['timeout', 'timeout', 'timeout', 'granted', 'granted']);
+      // The slow nodes grant after the verdict; each gives its grant back as soon as it answers.
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      assert.deepEqual(await keysLeft(prefix), []);
+    } finally {
+      await baton.close();
+      for (const proxy of proxies) await proxy.close();
+    }
+  });
+});
