@@ -10,6 +10,7 @@ import { EXTEND, FORCE_RELEASE, GRANT, INSPECT, RELEASE } from './scripts.js';
 export interface RedisSubscriber {
   subscribe(channel: string): Promise<unknown>;
   on(event: 'message', listener: (channel: string, message: string) => void): unknown;
+  on(event: 'error', listener: (error: Error) => void): unknown;
   quit(): Promise<unknown>;
 }
 
@@ -156,6 +157,9 @@ export class RedisStore implements LockStore {
     this.#subscriber ??= (async () => {
       const subscriber = this.#client.duplicate();
       subscriber.on('message', (_channel, owner) => this.#latches.fire(owner));
+      // The subscription reconnects and resubscribes on its own, and a wake-up missed meanwhile
+      // costs at most one poll; without a listener ioredis prints every connection error.
+      subscriber.on('error', () => undefined);
       await subscriber.subscribe(this.#channel);
       return subscriber;
     })();
