@@ -28,9 +28,15 @@ export interface RegisterWrite {
 
 export interface NemesisEvent {
   at: number;
-  fault: 'pause' | 'resume' | 'kill' | 'block-short' | 'block-long';
+  /** `resume`, `heal` and `restarted` end a fault and are not counted as faults. */
+  fault: 'pause' | 'resume' | 'kill' | 'block-short' | 'block-long' | 'latency' | 'blackhole' | 'half-open' | 'reset' | 'heal' | 'restart' | 'restarted';
+  /** The worker, or `server` for a restart. */
   worker: string;
+  latencyMs?: number;
+  jitterMs?: number;
 }
+
+const NOT_FAULTS = new Set(['resume', 'heal', 'restarted']);
 
 export interface Report {
   grants: number;
@@ -39,6 +45,10 @@ export interface Report {
   staleAccepted: number;
   tokenRegressions: number;
   overlaps: number;
+  /** Overlaps whose later grant came after a server restart that happened while the earlier lease was valid (a store without persistence forgets its leases). Counted in `overlaps` too. */
+  restartOverlaps: number;
+  /** Longest overlap, ms. */
+  worstOverlapMs: number;
   unfencedAnomalies: number;
   worstReacquireMs: number | null;
   livenessViolations: number;
@@ -87,34 +97,50 @@ export function check(events: readonly WorkerEvent[], writes: readonly RegisterW
     }
   }
 
-  // Overlapping validity: from grant to the release call while held, or to the lease's deadline once lost, or to the holder's death.
+  // Overlapping validity windows, each as its holder saw it: from the grant to the first of
+  // the release call, the lease's local deadline (where reading `lease.signal` reports the
+  // loss), the moment the holder was told of a loss (a renewal refused), and its death.
+  // A window that ends before it starts (a grant whose reply came after its deadline) held nothing.
   const windows: { worker: string; token: string; start: number; end: number }[] = [];
   const open = new Map<string, WorkerEvent>();
   const killedAt = new Map(nemesis.filter((n) => n.fault === 'kill').map((n) => [n.worker, n.at]));
+  const lostAt = new Map<string, number>();
+  for (const e of events) if (e.e === 'lost' && !lostAt.has(`${e.worker}/${e.token}`)) lostAt.set(`${e.worker}/${e.token}`, e.at);
+  const toldAt = (worker: string, token: string): number => lostAt.get(`${worker}/${token}`) ?? Infinity;
   for (const e of events) {
     if (e.e === 'grant') open.set(e.worker, e);
     if (e.e === 'release-call' && open.has(e.worker)) {
       const g = open.get(e.worker)!;
-      windows.push({ worker: e.worker, token: g.token!, start: g.at, end: e.held ? e.at : Math.min(e.at, e.deadline!) });
+      const end = Math.min(e.held ? e.at : Math.min(e.at, e.deadline!), toldAt(e.worker, g.token!));
+      if (end > g.at) windows.push({ worker: e.worker, token: g.token!, start: g.at, end });
       open.delete(e.worker);
     }
   }
   for (const [worker, g] of open) {
-    const end = killedAt.get(worker);
-    if (end !== undefined) windows.push({ worker, token: g.token!, start: g.at, end });
+    const killed = killedAt.get(worker);
+    if (killed === undefined) continue;
+    const end = Math.min(killed, toldAt(worker, g.token!));
+    if (end > g.at) windows.push({ worker, token: g.token!, start: g.at, end });
   }
   windows.sort((a, b) => a.start - b.start);
+  const restarts = nemesis.filter((n) => n.fault === 'restart').map((n) => n.at);
   let overlaps = 0;
+  let restartOverlaps = 0;
+  let worstOverlapMs = 0;
   let reach = -Infinity;
-  let reachToken = '';
+  let reachWindow: (typeof windows)[number] | null = null;
   for (const w of windows) {
-    if (w.start < reach) {
+    if (w.start < reach && reachWindow) {
       overlaps++;
-      note(`overlap: token ${w.token} valid from ${w.start.toFixed(1)} while ${reachToken} was valid until ${reach.toFixed(1)}`);
+      const ms = Math.min(reach, w.end) - w.start;
+      worstOverlapMs = Math.max(worstOverlapMs, ms);
+      const restart = restarts.some((at) => at >= reachWindow!.start && at <= w.start);
+      if (restart) restartOverlaps++;
+      note(`overlap${restart ? ' after a server restart' : ''}: token ${w.token} (${w.worker}) valid from ${w.start.toFixed(1)} while ${reachWindow.token} (${reachWindow.worker}) was valid until ${reach.toFixed(1)} (${ms.toFixed(1)} ms)`);
     }
     if (w.end > reach) {
       reach = w.end;
-      reachToken = w.token;
+      reachWindow = w;
     }
   }
 
@@ -136,11 +162,13 @@ export function check(events: readonly WorkerEvent[], writes: readonly RegisterW
 
   return {
     grants: grants.length,
-    faults: nemesis.filter((n) => n.fault !== 'resume').length,
+    faults: nemesis.filter((n) => !NOT_FAULTS.has(n.fault)).length,
     lostUpdates: lost.length,
     staleAccepted,
     tokenRegressions,
     overlaps,
+    restartOverlaps,
+    worstOverlapMs,
     unfencedAnomalies: anomalies(writes.filter((w) => w.register === 'unfenced')).length,
     worstReacquireMs: worst,
     livenessViolations,

@@ -1,40 +1,49 @@
 /**
- * The full fault run: `npm run faults -- [--seconds 60] [--runs 3] [--store sqlite|redis|all]`.
+ * The full fault run: `npm run faults -- [--seconds 60] [--runs 3] [--store memory|sqlite|redis|all] [--scenario NAME,...]`.
  * Runs every scenario of each store `runs` times for `seconds` each, prints one table row
  * per scenario with totals, and exits 1 if any checker found anything.
  */
 import { parseArgs } from 'node:util';
-import { startRedis, type RedisServer } from '../helpers/redis-server.js';
-import { localScenarios, runScenario, type RunResult, type Scenario } from './harness.js';
+import { problems, runScenario, type RunResult } from './harness.js';
+import { memoryTarget, redisTarget, sqliteTarget, type FaultTarget } from './targets.js';
 
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '60' }, runs: { type: 'string', default: '3' }, store: { type: 'string', default: 'sqlite' } } });
+const { values } = parseArgs({ options: { seconds: { type: 'string', default: '60' }, runs: { type: 'string', default: '3' }, store: { type: 'string', default: 'sqlite' }, scenario: { type: 'string' } } });
+const only = values.scenario?.split(',');
 const seconds = Number(values.seconds);
 const runs = Number(values.runs);
-let redis: RedisServer | null = null;
-const stores: Record<string, () => Promise<Scenario[]>> = {
-  sqlite: async () => localScenarios('sqlite:{dir}/locks.db', seconds * 1000, 200),
-  redis: async () => {
-    redis ??= await startRedis();
-    return localScenarios(`redis://127.0.0.1:${redis.port}?prefix={run}`, seconds * 1000, 150);
-  },
-};
-const selected = values.store === 'all' ? Object.keys(stores) : [values.store!];
+const targets: Record<string, () => FaultTarget> = { memory: memoryTarget, sqlite: sqliteTarget, redis: redisTarget };
+const selected = values.store === 'all' ? Object.keys(targets) : values.store!.split(',');
+for (const name of selected) if (!targets[name]) throw new Error(`Unknown store "${name}"; expected ${Object.keys(targets).join(', ')} or all`);
 console.log(`fault run: ${selected.join(', ')}; ${runs} run(s) of ${seconds} s per scenario; started ${new Date().toISOString()}\n`);
 console.log('| store | scenario | runs | grants | faults | lost updates | stale writes accepted | token regressions | overlaps | liveness violations | worst re-acquire (ms) | leftovers | slow exits | unhandled | unfenced twin anomalies |');
 console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
 let bad = 0;
-for (const store of selected) {
-  for (const scenario of await stores[store]!()) {
-    const results: RunResult[] = [];
-    for (let i = 0; i < runs; i++) results.push(await runScenario(scenario, i + 1));
-    const sum = (key: keyof RunResult): number => results.reduce((total, r) => total + (r[key] as number), 0);
-    const worst = Math.max(...results.map((r) => r.worstReacquireMs ?? -1));
-    const failures = sum('lostUpdates') + sum('staleAccepted') + sum('tokenRegressions') + sum('overlaps') + sum('livenessViolations') + sum('leftover') + sum('slowExits') + sum('unhandled') + results.reduce((n, r) => n + r.workerFailures.length, 0);
-    bad += failures;
-    console.log(`| ${store} | ${scenario.name} | ${runs} | ${sum('grants')} | ${sum('faults')} | ${sum('lostUpdates')} | ${sum('staleAccepted')} | ${sum('tokenRegressions')} | ${sum('overlaps')} | ${sum('livenessViolations')} | ${worst < 0 ? '-' : worst.toFixed(0)} | ${sum('leftover')} | ${sum('slowExits')} | ${sum('unhandled')} | ${sum('unfencedAnomalies')} |`);
-    for (const r of results) for (const example of r.examples) console.log(`  ${r.scenario}: ${example}`);
+const totals = { runs: 0, grants: 0, faults: 0, lostUpdates: 0, staleAccepted: 0, tokenRegressions: 0, unfencedAnomalies: 0 };
+for (const name of selected) {
+  const target = targets[name]!();
+  try {
+    for (const scenario of await target.scenarios(seconds * 1000)) {
+      if (only && !only.includes(scenario.name)) continue;
+      const results: RunResult[] = [];
+      for (let i = 0; i < runs; i++) {
+        const result = await runScenario(scenario, i + 1);
+        results.push(result);
+        const found = problems(scenario, result);
+        bad += found.length;
+        if (found.length > 0) console.log(`  ${scenario.name} run ${i + 1}: ${found.join(', ')}`);
+      }
+      const sum = (key: keyof RunResult): number => results.reduce((total, r) => total + (r[key] as number), 0);
+      const worst = Math.max(...results.map((r) => r.worstReacquireMs ?? -1));
+      const overlaps = scenario.restartForgets ? `${sum('overlaps')} (all after a restart: ${sum('restartOverlaps')}; longest ${Math.max(...results.map((r) => r.worstOverlapMs)).toFixed(0)} ms)` : String(sum('overlaps'));
+      console.log(`| ${target.name} | ${scenario.name} | ${runs} | ${sum('grants')} | ${sum('faults')} | ${sum('lostUpdates')} | ${sum('staleAccepted')} | ${sum('tokenRegressions')} | ${overlaps} | ${sum('livenessViolations')} | ${worst < 0 ? '-' : worst.toFixed(0)} | ${sum('leftover')} | ${sum('slowExits')} | ${sum('unhandled')} | ${sum('unfencedAnomalies')} |`);
+      for (const r of results) for (const example of r.examples) console.log(`  ${r.scenario}: ${example}`);
+      totals.runs += runs;
+      for (const key of ['grants', 'faults', 'lostUpdates', 'staleAccepted', 'tokenRegressions', 'unfencedAnomalies'] as const) totals[key] += sum(key);
+    }
+  } finally {
+    await target.stop();
   }
 }
-await (redis as RedisServer | null)?.stop();
-console.log(bad === 0 ? '\nEvery checker passed.' : `\n${bad} problem(s) found.`);
+console.log(`\nTotals: ${JSON.stringify(totals)}; finished ${new Date().toISOString()}`);
+console.log(bad === 0 ? 'Every checker passed.' : `${bad} problem(s) found.`);
 process.exitCode = bad === 0 ? 0 : 1;

@@ -1,7 +1,13 @@
 /**
  * The fault harness: starts the fenced register and the workers as separate processes,
- * lets a nemesis pause, kill or block them, then stops everything and checks the histories.
- * One machine, no containers; every process is stopped by its PID at the end.
+ * lets a nemesis pause, kill or block them, cut or slow their network, or restart the
+ * store's server, then stops everything and checks the histories. One machine, no
+ * containers; every process is stopped by its PID at the end.
+ *
+ * On a network store each worker reaches the server through a fault proxy of its own, so
+ * the nemesis can cut or slow the holder's network and nobody else's; the harness's own
+ * connection (which asks who holds the lock, and checks for leftovers) goes straight to
+ * the server.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
@@ -10,14 +16,32 @@ import { join, resolve } from 'node:path';
 import { createBaton, monotonicNow } from '../../src/index.js';
 import { openStore } from '../../src/url.js';
 import { check, type NemesisEvent, type RegisterWrite, type Report, type WorkerEvent } from './checkers.js';
+import { createFaultProxy, type FaultProxy, type ProxyMode } from './proxy.js';
 
+/** Worker: what a nemesis sees of a worker, a process here or a task in the in-process runner. */
 export interface Worker {
   readonly id: string;
+  exited: boolean;
+  /** The worker's own fault proxy, on a network store. */
+  readonly proxy: FaultProxy | null;
+}
+
+interface ProcessWorker extends Worker {
   readonly process: ChildProcess;
   /** The owner id of the lease this worker holds now, from its own log. */
   holding: string | null;
-  exited: boolean;
   exit: Promise<void>;
+  /** Resolves once the worker has opened its store (or exited). */
+  ready: Promise<void>;
+  /** Killed by the nemesis or stopped by the harness; any other exit is a failure. */
+  stopped: boolean;
+}
+
+/** StoreServer: the server of a network store, which the harness can put proxies in front of and restart. */
+export interface StoreServer {
+  readonly port: number;
+  /** restart stops the server at once (SIGKILL) and starts it again on the same port. */
+  restart(): Promise<void>;
 }
 
 export interface NemesisContext {
@@ -30,20 +54,36 @@ export interface NemesisContext {
   pause(worker: Worker, ms: number): Promise<void>;
   kill(worker: Worker): Promise<void>;
   block(worker: Worker, long: boolean): void;
+  /** network sets the mode of the worker's proxy (network stores only); `pass` heals. */
+  network(worker: Worker, mode: ProxyMode, options?: { latencyMs?: number; jitterMs?: number }): void;
+  /** restartServer kills the store's server and starts it again (network stores only). */
+  restartServer(): Promise<void>;
   sleep(ms: number): Promise<void>;
   until: number;
 }
 
 export interface Scenario {
   name: string;
-  /** Store URL; `{dir}` is replaced by the run's folder, `{run}` by a fresh id (a key prefix on a shared server). */
+  /**
+   * Store URL; `{dir}` is replaced by the run's folder, `{run}` by a fresh id (a key prefix
+   * on a shared server), `{port}` by the port of `server` (for the harness) or of the
+   * worker's own proxy in front of it (for each worker).
+   */
   store: string;
+  /** The network store's server; without it there are no proxies and no restarts. */
+  server?: StoreServer;
   workers: number;
   ttlMs: number;
   holdMs: number;
   durationMs: number;
   /** The ε of the liveness check for this store. */
   epsilonMs: number;
+  /**
+   * The store forgets its leases when its server restarts (no persistence), as
+   * docs/guarantees.md says: overlapping validity windows are then expected, but only where
+   * a restart came while the earlier lease was valid. Every other checker still holds.
+   */
+  restartForgets?: boolean;
   nemesis(ctx: NemesisContext): Promise<void>;
 }
 
@@ -63,28 +103,44 @@ function readJsonl<T>(path: string): T[] {
   return readFileSync(path, 'utf8').split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as T);
 }
 
-export async function runScenario(scenario: Scenario, seed = Date.now()): Promise<RunResult> {
-  const dir = mkdtempSync(join(tmpdir(), `baton-faults-${scenario.name}-`));
-  const store = scenario.store.replaceAll('{dir}', dir).replaceAll('{run}', `r${process.pid}x${(seed >>> 0).toString(36)}x${Date.now().toString(36)}`);
-  const nemesisLog: NemesisEvent[] = [];
-  const all: Worker[] = [];
+/** xorshift: a small seeded generator, so that a run's faults can be replayed from its seed. */
+export function xorshift(seed: number): () => number {
   let state = seed >>> 0 || 1;
-  const random = (): number => {
+  return () => {
     state ^= state << 13;
     state ^= state >>> 17;
     state ^= state << 5;
     return (state >>> 0) / 2 ** 32;
   };
+}
+
+export async function runScenario(scenario: Scenario, seed = Date.now()): Promise<RunResult> {
+  if (scenario.store.startsWith('memory:')) return (await import('./in-process.js')).runInProcess(scenario, seed);
+  const dir = mkdtempSync(join(tmpdir(), `baton-faults-${scenario.name}-`));
+  const template = scenario.store.replaceAll('{dir}', dir).replaceAll('{run}', `r${process.pid}x${(seed >>> 0).toString(36)}x${Date.now().toString(36)}`);
+  const server = scenario.server;
+  const store = template.replaceAll('{port}', String(server?.port ?? ''));
+  const nemesisLog: NemesisEvent[] = [];
+  const all: ProcessWorker[] = [];
+  const failures: string[] = [];
+  const random = xorshift(seed);
   const register = spawn(process.execPath, [fixture('register-server.js'), join(dir, 'register.jsonl')], { stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise<number>((done) => register.stdout!.once('data', (chunk: Buffer) => done((JSON.parse(chunk.toString()) as { port: number }).port)));
 
   let next = 0;
-  const startWorker = (): Worker => {
+  const startWorker = async (): Promise<ProcessWorker> => {
     const id = `w${next++}`;
-    const config = { id, store, register: port, history: join(dir, `${id}.jsonl`), name: LOCK, ttlMs: scenario.ttlMs, holdMs: scenario.holdMs, blockShortMs: Math.round(scenario.ttlMs / 4), blockLongMs: Math.round(scenario.ttlMs * 1.2) };
+    const proxy = server ? await createFaultProxy({ port: server.port }, { random }) : null;
+    const config = { id, store: proxy ? template.replaceAll('{port}', String(proxy.port)) : store, register: port, history: join(dir, `${id}.jsonl`), name: LOCK, ttlMs: scenario.ttlMs, holdMs: scenario.holdMs, blockShortMs: Math.round(scenario.ttlMs / 4), blockLongMs: Math.round(scenario.ttlMs * 1.2) };
     const child = spawn(process.execPath, [fixture('worker.js'), JSON.stringify(config)], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const worker: Worker = { id, process: child, holding: null, exited: false, exit: new Promise((done) => child.once('exit', () => done())) };
-    void worker.exit.then(() => (worker.exited = true));
+    let started!: () => void;
+    const exit = new Promise<void>((done) => child.once('exit', () => done()));
+    const worker: ProcessWorker = { id, process: child, holding: null, exited: false, exit, ready: Promise.race([new Promise<void>((done) => (started = done)), exit]), stopped: false, proxy };
+    void worker.exit.then(() => {
+      worker.exited = true;
+      if (!worker.stopped) failures.push(`${id} exited on its own (${child.exitCode ?? child.signalCode})`);
+      return proxy?.close();
+    });
     let buffer = '';
     child.stdout!.on('data', (chunk: Buffer) => {
       buffer += chunk.toString();
@@ -92,6 +148,7 @@ export async function runScenario(scenario: Scenario, seed = Date.now()): Promis
       while ((newline = buffer.indexOf('\n')) >= 0) {
         const event = JSON.parse(buffer.slice(0, newline)) as WorkerEvent;
         buffer = buffer.slice(newline + 1);
+        if (event.e === 'started') started();
         if (event.e === 'grant') worker.holding = event.owner!;
         if (event.e === 'released' || event.e === 'release-failed') worker.holding = null;
       }
@@ -108,39 +165,56 @@ export async function runScenario(scenario: Scenario, seed = Date.now()): Promis
     until: monotonicNow() + scenario.durationMs,
     workers: () => all.filter((w) => !w.exited),
     holder: async () => {
-      const owner = (await admin.inspect(LOCK)).holders[0]?.owner;
+      // While the server restarts nobody can say who holds the lock.
+      const owner = (await admin.inspect(LOCK).catch(() => null))?.holders[0]?.owner;
       return all.find((w) => !w.exited && w.holding === owner && owner !== undefined);
     },
     pause: async (worker, ms) => {
-      worker.process.kill('SIGSTOP');
+      (worker as ProcessWorker).process.kill('SIGSTOP');
       nemesisLog.push({ at: monotonicNow(), fault: 'pause', worker: worker.id });
       await ctx.sleep(ms);
-      worker.process.kill('SIGCONT');
+      (worker as ProcessWorker).process.kill('SIGCONT');
       nemesisLog.push({ at: monotonicNow(), fault: 'resume', worker: worker.id });
     },
     kill: async (worker) => {
-      worker.process.kill('SIGKILL');
+      (worker as ProcessWorker).stopped = true;
+      (worker as ProcessWorker).process.kill('SIGKILL');
       nemesisLog.push({ at: monotonicNow(), fault: 'kill', worker: worker.id });
-      await worker.exit;
-      startWorker();
+      await (worker as ProcessWorker).exit;
+      // The next fault waits until the replacement has opened its store (it could not during a restart).
+      await (await startWorker()).ready;
     },
     block: (worker, long) => {
-      worker.process.kill(long ? 'SIGUSR2' : 'SIGUSR1');
+      (worker as ProcessWorker).process.kill(long ? 'SIGUSR2' : 'SIGUSR1');
       nemesisLog.push({ at: monotonicNow(), fault: long ? 'block-long' : 'block-short', worker: worker.id });
+    },
+    network: (worker, mode, options) => {
+      if (!worker.proxy) throw new Error(`scenario ${scenario.name}: network faults need a network store`);
+      worker.proxy.set(mode, options);
+      nemesisLog.push({ at: monotonicNow(), fault: mode === 'pass' ? 'heal' : mode, worker: worker.id, ...(mode === 'latency' ? { latencyMs: options?.latencyMs, jitterMs: options?.jitterMs } : {}) });
+    },
+    restartServer: async () => {
+      if (!server) throw new Error(`scenario ${scenario.name}: a restart needs a server`);
+      nemesisLog.push({ at: monotonicNow(), fault: 'restart', worker: 'server' });
+      await server.restart();
+      nemesisLog.push({ at: monotonicNow(), fault: 'restarted', worker: 'server' });
     },
     sleep: (ms) => new Promise((done) => setTimeout(done, ms)),
   };
 
   try {
-    for (let i = 0; i < scenario.workers; i++) startWorker();
+    for (let i = 0; i < scenario.workers; i++) await startWorker();
+    await Promise.all(all.map((worker) => worker.ready));
     await ctx.sleep(300);
     await scenario.nemesis(ctx);
+    // Heal every network before the end: close() must then finish within a second.
+    for (const worker of ctx.workers()) if (worker.proxy && worker.proxy.mode !== 'pass') ctx.network(worker, 'pass');
     while (monotonicNow() < ctx.until) await ctx.sleep(50);
 
     // Stop: every live worker closes its baton instance; it must exit within 1 s.
     let slowExits = 0;
-    const failures: string[] = [];
-    await Promise.all(ctx.workers().map(async (worker) => {
+    await Promise.all(all.filter((w) => !w.exited).map(async (worker) => {
+      worker.stopped = true;
       worker.process.kill('SIGCONT');
       const asked = monotonicNow();
       worker.process.kill('SIGTERM');
@@ -166,37 +240,38 @@ export async function runScenario(scenario: Scenario, seed = Date.now()): Promis
       workerFailures: failures,
     };
   } finally {
-    for (const worker of all) if (!worker.exited) worker.process.kill('SIGKILL');
+    for (const worker of all) {
+      worker.stopped = true;
+      if (!worker.exited) worker.process.kill('SIGKILL');
+    }
+    await Promise.all(all.map((worker) => worker.proxy?.close()));
     register.kill('SIGTERM');
     await new Promise((done) => (register.exitCode !== null ? done(undefined) : register.once('exit', done)));
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-/** The scenarios on the clients, for every store: pauses, kills, blocked event loops, and all of them at random. */
-export function localScenarios(store: string, durationMs: number, epsilonMs: number): Scenario[] {
-  const base = { store, workers: 3, ttlMs: 400, holdMs: 20, durationMs, epsilonMs };
-  const onHolder = async (ctx: NemesisContext, act: (w: Worker) => Promise<void>, gapMs: number): Promise<void> => {
-    while (monotonicNow() < ctx.until - ctx.ttlMs * 3) {
-      const holder = await ctx.holder();
-      if (holder) await act(holder);
-      await ctx.sleep(gapMs);
-    }
+/**
+ * problems lists what a run got wrong, empty when every checker passed: lost updates, stale
+ * writes accepted, token regressions, liveness, hygiene, and overlapping validity windows
+ * (on a store that forgets its leases on restart, only overlaps a restart explains are allowed).
+ */
+export function problems(scenario: Scenario, result: RunResult): string[] {
+  const found: string[] = [];
+  const counts = {
+    'lost updates': result.lostUpdates,
+    'stale writes accepted': result.staleAccepted,
+    'token regressions': result.tokenRegressions,
+    'liveness violations': result.livenessViolations,
+    [scenario.restartForgets ? 'overlaps not explained by a restart' : 'overlaps']: result.overlaps - (scenario.restartForgets ? result.restartOverlaps : 0),
+    leftovers: result.leftover,
+    'slow exits': result.slowExits,
+    'unhandled rejections': result.unhandled,
+    'worker failures': result.workerFailures.length,
   };
-  return [
-    { ...base, name: 'pause-past-ttl', nemesis: (ctx) => onHolder(ctx, (w) => ctx.pause(w, Math.round(ctx.ttlMs * (1.5 + ctx.random()))), 300) },
-    { ...base, name: 'kill-holder', nemesis: (ctx) => onHolder(ctx, (w) => ctx.kill(w), ctx.ttlMs * 2) },
-    { ...base, name: 'block-quarter-ttl', nemesis: (ctx) => onHolder(ctx, async (w) => ctx.block(w, false), 200) },
-    { ...base, name: 'block-past-ttl', nemesis: (ctx) => onHolder(ctx, async (w) => ctx.block(w, true), ctx.ttlMs * 2) },
-    {
-      ...base,
-      name: 'random-nemesis',
-      nemesis: (ctx) => onHolder(ctx, async (w) => {
-        const roll = ctx.random();
-        if (roll < 0.35) await ctx.pause(w, Math.round(ctx.ttlMs * (0.5 + 1.5 * ctx.random())));
-        else if (roll < 0.55) await ctx.kill(w);
-        else ctx.block(w, roll < 0.8);
-      }, 250),
-    },
-  ];
+  for (const [what, count] of Object.entries(counts)) if (count > 0) found.push(`${count} ${what}`);
+  // Without persistence a holder learns that its lease is gone at its next renewal, at most TTL/3 after the server is back.
+  const told = Math.round(scenario.ttlMs / 3) + scenario.epsilonMs;
+  if (scenario.restartForgets && result.worstOverlapMs > told) found.push(`an overlap of ${result.worstOverlapMs.toFixed(0)} ms after a restart, over TTL/3 + ${scenario.epsilonMs} ms`);
+  return found;
 }

@@ -70,21 +70,22 @@ describe('fault proxy', () => {
     proxy.set('pass');
   });
 
-  it('blackhole: nothing arrives and nothing errors; pass lets new bytes through again', async () => {
+  it('blackhole: nothing arrives and nothing errors; when it heals, what was sent arrives in order', async () => {
     proxy.set('pass');
     const c = await client();
     serverGot = '';
     proxy.set('blackhole');
-    c.socket.write('lost');
+    c.socket.write('held');
     assert.equal(await until(() => c.got() !== '' || serverGot !== '', 300), false);
     assert.equal(c.error(), null);
     assert.equal(c.socket.destroyed, false);
     proxy.set('pass');
     c.socket.write('back');
-    assert.ok(await until(() => c.got() === 'back', 2000), `got ${c.got()}`);
+    assert.ok(await until(() => c.got() === 'heldback', 2000), `got ${c.got()}`);
+    assert.equal(serverGot, 'heldback');
   });
 
-  it('half-open: requests reach the server, replies are dropped', async () => {
+  it('half-open: requests reach the server, replies are dropped; the broken connection is reset when it ends', async () => {
     proxy.set('pass');
     const c = await client();
     serverGot = '';
@@ -92,7 +93,12 @@ describe('fault proxy', () => {
     c.socket.write('ping');
     assert.ok(await until(() => serverGot === 'ping', 2000));
     assert.equal(await until(() => c.got() !== '', 300), false);
+    const fresh = await client();
     proxy.set('pass');
+    assert.ok(await until(() => c.error() !== null, 2000), 'the half-open connection was not reset');
+    assert.equal(c.error()!.code, 'ECONNRESET');
+    fresh.socket.write('ok');
+    assert.ok(await until(() => fresh.got() === 'ok', 2000), 'a connection that lost no reply carries on');
   });
 
   it('reset: open connections are reset, new ones too', async () => {

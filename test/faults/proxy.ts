@@ -5,11 +5,15 @@
  *
  * - `pass`: bytes flow both ways untouched;
  * - `latency`: each chunk is held `latencyMs` ± `jitterMs` (order kept per direction);
- * - `blackhole`: connections stay open but every byte is dropped, both ways (a network
- *   partition: nothing errors, nothing arrives);
+ * - `blackhole`: connections stay open but nothing arrives, both ways (a network
+ *   partition: nothing errors). What was sent meanwhile is held and delivered, in order,
+ *   when the partition heals, as TCP's retransmissions would: a TCP stream never loses
+ *   bytes in the middle and carries on, so neither does the proxy;
  * - `reset`: open connections are reset (RST) and new ones are reset at once;
  * - `half-open`: requests reach the server, replies are dropped (the client keeps a
- *   connection the other side has in effect stopped answering on).
+ *   connection the other side has in effect stopped answering on). Such a connection has a
+ *   hole in its reply stream, so it never carries bytes again: when the mode changes, it is
+ *   reset, as the server's TCP eventually does.
  */
 import { createServer, connect, type Server, type Socket } from 'node:net';
 
@@ -30,6 +34,10 @@ interface Pipe {
   server: Socket;
   /** When the last held chunk of each direction is due, so that order is kept. */
   due: { up: number; down: number };
+  /** Chunks held by a blackhole, delivered when it heals. */
+  held: { direction: 'up' | 'down'; chunk: Buffer }[];
+  /** A reply was dropped on this connection: it is reset when the half-open mode ends. */
+  broken: boolean;
 }
 
 export async function createFaultProxy(target: { host?: string; port: number }, options?: { random?: () => number }): Promise<FaultProxy> {
@@ -41,7 +49,15 @@ export async function createFaultProxy(target: { host?: string; port: number }, 
 
   const forward = (pipe: Pipe, direction: 'up' | 'down', chunk: Buffer): void => {
     const to = direction === 'up' ? pipe.server : pipe.client;
-    if (mode === 'blackhole' || (mode === 'half-open' && direction === 'down') || mode === 'reset') return;
+    if (mode === 'reset') return;
+    if (mode === 'blackhole' || pipe.held.length > 0) {
+      pipe.held.push({ direction, chunk });
+      return;
+    }
+    if (mode === 'half-open' && direction === 'down') {
+      pipe.broken = true;
+      return;
+    }
     if (mode !== 'latency') {
       if (!to.destroyed) to.write(chunk);
       return;
@@ -60,7 +76,7 @@ export async function createFaultProxy(target: { host?: string; port: number }, 
       return;
     }
     const upstream = connect({ host: target.host ?? '127.0.0.1', port: target.port });
-    const pipe: Pipe = { client, server: upstream, due: { up: 0, down: 0 } };
+    const pipe: Pipe = { client, server: upstream, due: { up: 0, down: 0 }, held: [], broken: false };
     pipes.add(pipe);
     const end = (): void => {
       pipes.delete(pipe);
@@ -85,15 +101,19 @@ export async function createFaultProxy(target: { host?: string; port: number }, 
       return pipes.size;
     },
     set(next, settings) {
+      const previous = mode;
       mode = next;
       latencyMs = settings?.latencyMs ?? latencyMs;
       jitterMs = settings?.jitterMs ?? jitterMs;
-      if (next === 'reset') {
-        for (const pipe of pipes) {
+      for (const pipe of [...pipes]) {
+        if (next === 'reset' || (previous === 'half-open' && next !== 'half-open' && pipe.broken)) {
           pipe.client.resetAndDestroy();
           pipe.server.destroy();
+          pipes.delete(pipe);
+        } else if (next !== 'blackhole' && pipe.held.length > 0) {
+          // The partition healed: what was sent during it arrives now, in order, under the new mode.
+          for (const { direction, chunk } of pipe.held.splice(0)) forward(pipe, direction, chunk);
         }
-        pipes.clear();
       }
     },
     async close() {

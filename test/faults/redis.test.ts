@@ -1,14 +1,12 @@
-/** The fault suite, short version, on the Redis store: one real redis-server on loopback, ε 150 ms. */
-import { startRedis, type RedisServer } from '../helpers/redis-server.js';
+/**
+ * The fault suite, short version, on the Redis store: real redis-servers on loopback (one
+ * without persistence, one with AOF), each worker behind its own fault proxy, ε 150 ms.
+ */
 import { runFaultSuite } from './suite.js';
+import { redisTarget } from './targets.js';
 
-let server: RedisServer;
-runFaultSuite({
-  name: 'Redis',
-  start: async () => {
-    server = await startRedis();
-    return `redis://127.0.0.1:${server.port}?prefix={run}`;
-  },
-  stop: () => server.stop(),
-  epsilonMs: 150,
-});
+runFaultSuite(redisTarget(), [
+  'pause-past-ttl', 'kill-holder', 'block-quarter-ttl', 'block-past-ttl', 'random-nemesis',
+  'latency-steps', 'blackhole-heal', 'half-open', 'reset', 'random-network',
+  'restart-no-persistence', 'restart-aof', 'random-network-restarts',
+]);

@@ -1,10 +1,5 @@
 /**
- * The fenced register, in its own process: an HTTP server on loopback holding two
- * registers. `fenced` checks the token on every access, reads included: an access with a
- * token lower than the highest it has seen is refused, and any other raises that highest
- * token. (Checking only writes is not enough for a read-modify-write: a stale holder's write
- * can land between the new holder's read and its write, and the new holder then overwrites
- * it; the fault suite found exactly that.) Its `unfenced` twin accepts everything. Every
+ * The fenced register (register.ts), in its own process: an HTTP server on loopback. Every
  * write and its outcome is appended to a JSONL history, in the order the register applied them.
  *
  * Usage: node register-server.js <history.jsonl>; prints {"port": N} once listening.
@@ -13,11 +8,10 @@
  */
 import { appendFileSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { monotonicNow } from '../../src/index.js';
+import { Register } from './register.js';
 
 const history = process.argv[2]!;
-const fenced = { value: 0, token: 0n };
-const unfenced = { value: 0 };
+const register = new Register((write) => appendFileSync(history, `${JSON.stringify(write)}\n`));
 
 const server = createServer((request, response) => {
   let body = '';
@@ -25,26 +19,9 @@ const server = createServer((request, response) => {
   request.on('end', () => {
     let answer: unknown;
     if (request.method === 'GET') {
-      const token = BigInt(new URL(request.url ?? '/', 'http://register').searchParams.get('token') ?? '0');
-      const accepted = token >= fenced.token;
-      if (accepted) fenced.token = token;
-      answer = { fenced: { value: fenced.value, token: String(fenced.token), accepted }, unfenced };
+      answer = register.read(BigInt(new URL(request.url ?? '/', 'http://register').searchParams.get('token') ?? '0'));
     } else {
-      const write = JSON.parse(body) as { register: 'fenced' | 'unfenced'; worker: string; token: string; value: number };
-      const token = BigInt(write.token);
-      let accepted: boolean;
-      let previous: number;
-      if (write.register === 'fenced') {
-        previous = fenced.value;
-        accepted = token >= fenced.token;
-        if (accepted) Object.assign(fenced, { value: write.value, token });
-      } else {
-        previous = unfenced.value;
-        accepted = true;
-        unfenced.value = write.value;
-      }
-      appendFileSync(history, `${JSON.stringify({ at: monotonicNow(), ...write, previous, accepted })}\n`);
-      answer = { accepted };
+      answer = { accepted: register.write(JSON.parse(body) as { register: 'fenced' | 'unfenced'; worker: string; token: string; value: number }) };
     }
     response.setHeader('content-type', 'application/json');
     response.end(JSON.stringify(answer));

@@ -1,4 +1,5 @@
 /** The fault suite, short version, on the SQLite store (`npm run faults` runs it for minutes). */
 import { runFaultSuite } from './suite.js';
+import { sqliteTarget } from './targets.js';
 
-runFaultSuite({ name: 'SQLite', start: async () => 'sqlite:{dir}/locks.db', epsilonMs: 200 });
+runFaultSuite(sqliteTarget(), ['pause-past-ttl', 'kill-holder', 'block-quarter-ttl', 'block-past-ttl', 'random-nemesis']);

@@ -1,0 +1,72 @@
+/**
+ * The stores the fault suite runs on, each with what it needs started and the scenarios
+ * that apply to it. The short CI version (`*.test.ts`) and `npm run faults` share them.
+ *
+ * - SQLite: the client-side scenarios. It is embedded: there is no server to restart and no
+ *   network to cut (a process killed in the middle of a transaction is covered by
+ *   test/acceptance/sqlite-processes.test.ts and the kill scenarios).
+ * - Redis: two real redis-servers on loopback, one without persistence and one with AOF
+ *   (`appendfsync always`); every worker reaches them through its own fault proxy. The
+ *   client-side scenarios, the network scenarios, and a server restart while a lease is
+ *   held on each server.
+ */
+import { startRedis, type RedisServer } from '../helpers/redis-server.js';
+import type { Scenario } from './harness.js';
+import { localScenarios, networkScenarios, restartScenario } from './scenarios.js';
+
+export interface FaultTarget {
+  /** The store's name in tables and test names. */
+  readonly name: string;
+  /** The ε of the liveness bound: re-acquired within TTL + ε after the holder dies. */
+  readonly epsilonMs: number;
+  /** scenarios starts what the store needs (once) and returns its scenarios, each `durationMs` long. */
+  scenarios(durationMs: number): Promise<Scenario[]>;
+  stop(): Promise<void>;
+}
+
+export function sqliteTarget(): FaultTarget {
+  return {
+    name: 'sqlite',
+    epsilonMs: 200,
+    scenarios: async (durationMs) => localScenarios('sqlite:{dir}/locks.db', durationMs, 200),
+    stop: async () => undefined,
+  };
+}
+
+export function redisTarget(): FaultTarget {
+  let plain: RedisServer | null = null;
+  let durable: RedisServer | null = null;
+  const url = 'redis://127.0.0.1:{port}?prefix={run}';
+  return {
+    name: 'redis',
+    epsilonMs: 150,
+    scenarios: async (durationMs) => {
+      plain ??= await startRedis();
+      durable ??= await startRedis(['--appendonly', 'yes', '--appendfsync', 'always']);
+      return [
+        ...localScenarios(url, durationMs, 150, plain),
+        ...networkScenarios(url, plain, durationMs, 150),
+        restartScenario('restart-no-persistence', url, plain, durationMs, 150, true),
+        restartScenario('restart-aof', url, durable, durationMs, 150, false),
+        ...networkScenarios(url, durable, durationMs, 150, { restarts: true }).filter((s) => s.name === 'random-network-restarts'),
+      ];
+    },
+    stop: async () => {
+      await plain?.stop();
+      await durable?.stop();
+    },
+  };
+}
+
+/**
+ * memory: the client-side scenarios in one process (test/faults/in-process.ts says what a
+ * pause, a kill and a block mean there), ε 50 ms. Nothing else applies: no server, no network.
+ */
+export function memoryTarget(): FaultTarget {
+  return {
+    name: 'memory',
+    epsilonMs: 50,
+    scenarios: async (durationMs) => localScenarios('memory:', durationMs, 50),
+    stop: async () => undefined,
+  };
+}
