@@ -29,6 +29,7 @@ export { storageKey } from './store.js';
 export type {
   GrantRequest,
   GrantResult,
+  HandOff,
   HoldMode,
   HolderInfo,
   LockKind,

@@ -3,7 +3,7 @@ import { systemClock } from '../../core/clock.js';
 import { checkOptions } from '../../core/validate.js';
 import { WakeLatches } from '../../core/wake-latch.js';
 import { ClosedError, InvalidArgumentError, StoreUnavailableError } from '../../errors.js';
-import type { GrantRequest, GrantResult, HoldMode, LockKind, LockStore, ResourceKey, ResourceState } from '../../store.js';
+import type { GrantRequest, GrantResult, HandOff, HoldMode, LockKind, LockStore, ResourceKey, ResourceState } from '../../store.js';
 import { EXTEND, FORCE_RELEASE, GRANT, INSPECT, RELEASE } from './scripts.js';
 
 /** RedisSubscriber: the part of a subscribed ioredis connection the store uses. */
@@ -45,7 +45,8 @@ const SCRIPTS = { grant: script(GRANT), extend: script(EXTEND), release: script(
 /**
  * RedisStore keeps locks on one Redis server, on the server's clock: every operation is one
  * Lua script (one round trip), tokens come from a counter in the same script, waiting is
- * FIFO, and a release publishes to exactly the processes whose waiters may now hold.
+ * FIFO, and a release grants the lock to the waiters that may now hold and publishes each
+ * grant to its process: the wake-up is the grant, with no round trip after it.
  * It holds locks only as long as Redis keeps its data: see docs/guarantees.md.
  */
 export class RedisStore implements LockStore {
@@ -132,7 +133,7 @@ export class RedisStore implements LockStore {
     return states;
   }
 
-  wait(_key: ResourceKey, owner: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+  wait(_key: ResourceKey, owner: string, timeoutMs: number, signal?: AbortSignal): Promise<HandOff | void> {
     return this.#latches.wait(owner, timeoutMs, signal);
   }
 
@@ -155,7 +156,11 @@ export class RedisStore implements LockStore {
   async #subscribe(): Promise<string> {
     this.#subscriber ??= (async () => {
       const subscriber = this.#client.duplicate();
-      subscriber.on('message', (_channel, owner) => this.#latches.fire(owner));
+      // `owner` alone wakes a waiter to ask again; `owner token ttlMs` is a hand-off.
+      subscriber.on('message', (_channel, message) => {
+        const [owner = '', token, ttlMs] = message.split(' ');
+        this.#latches.fire(owner, token && ttlMs ? { token: BigInt(token), ttlMs: Number(ttlMs) } : undefined);
+      });
       await subscriber.subscribe(this.#channel);
       return subscriber;
     })();
