@@ -5,7 +5,7 @@
 //   - BLPOP/RPUSH passing one token through a list: the ideal hand-off for one hot key;
 //   - redlock 5.0.0-beta.2 and @sesamecare-oss/redlock 1.4 on one server, defaults and tuned;
 //   - redis-semaphore 5.8's Mutex, defaults and tuned.
-// Usage: npm run build && node --expose-gc bench/redis.mjs [--seconds 3] [--workers 8] [--only seq,tasks,hot,heap]
+// Usage: npm run build && node --expose-gc bench/redis.mjs [--seconds 3] [--workers 8] [--only seq,tasks,hot,heap] [--hold 1,0]
 // Prints tables with ratios; nothing here is asserted. See docs/benchmarks.md.
 import { fork, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -29,10 +29,10 @@ const { values } = parseArgs({
     tasks: { type: 'string', default: '32' },
     leases: { type: 'string', default: '10000' },
     only: { type: 'string', default: 'seq,tasks,hot,heap' },
+    hold: { type: 'string', default: '1,0' },
     role: { type: 'string' },
     target: { type: 'string' },
     port: { type: 'string' },
-    hold: { type: 'string' },
   },
 });
 const seconds = Number(values.seconds);
@@ -345,7 +345,7 @@ async function main() {
     console.log(`node ${process.version}, redis-server ${server.version} on loopback (no persistence), ${cpus().length} cores, load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}, ${seconds} s per measurement`);
     if (only.has('seq')) await reportSequential(port);
     if (only.has('tasks')) await reportConcurrent(port, Number(values.tasks));
-    if (only.has('hot')) for (const holdMs of [1, 0]) await reportHotKey(port, Number(values.workers), holdMs);
+    if (only.has('hot')) for (const holdMs of values.hold.split(',').map(Number)) await reportHotKey(port, Number(values.workers), holdMs);
     if (only.has('heap')) await reportHeap(port, Number(values.leases));
   } finally {
     await server.stop();
