@@ -318,7 +318,9 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
           if (this.store.wait) {
             // A hand-off's TTL runs from the store's receipt of this attempt, our last request.
             const handOff: HandOff | void = await this.store.wait(key, owner, pause, signal);
-            if (handOff) return await granted(handOff.token, triedAt, Math.min(handOff.ttlMs, ttlMs));
+            // One that ran out before this process could look (a blocked event loop) is asked for again.
+            const grantedTtlMs = handOff ? Math.min(handOff.ttlMs, ttlMs) : 0;
+            if (handOff && this.#clock.now() < this.#keepAlive.deadlineFor(triedAt, grantedTtlMs)) return await granted(handOff.token, triedAt, grantedTtlMs);
           } else await sleep(this.#clock, pause, signal);
         }
       } catch (error) {
