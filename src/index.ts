@@ -32,6 +32,7 @@ export { storageKey } from './store.js';
 export type {
   GrantRequest,
   GrantResult,
+  HandOff,
   HoldMode,
   HolderInfo,
   LockKind,

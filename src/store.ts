@@ -104,6 +104,19 @@ export interface StoreGuarantees {
 }
 
 /**
+ * HandOff is a grant that a release made to a queued waiter and delivered with its wake-up,
+ * saving the waiter a round trip. Its TTL runs from the waiter's last `grant` request (the
+ * store times it from when that request reached it), so the waiter's local deadline stays
+ * conservative; `ttlMs` is at most the queued entry's TTL, so a waiter that died while
+ * queued blocks the lock no longer than its queue entry would have. Core extends it to the
+ * TTL asked for if the lease is held long enough to need it.
+ */
+export interface HandOff {
+  readonly token: bigint;
+  readonly ttlMs: number;
+}
+
+/**
  * LockStore is the contract every store implements. All methods are atomic on the store.
  * Method names follow baton's verbs; `grant` is the single try that `acquire` loops over.
  */
@@ -137,9 +150,10 @@ export interface LockStore {
    * wait resolves when a queued `owner` may be able to hold `key`, or after `timeoutMs`,
    * whichever is first; rejects with `signal.reason` when `signal` aborts. A wake-up that
    * arrives before `wait` is called is kept, so none is lost between `grant` and `wait`.
+   * It resolves with a `HandOff` when the store granted `key` to `owner` while it waited.
    * Stores that cannot notify leave it out, and core falls back to backoff with jitter.
    */
-  wait?(key: ResourceKey, owner: string, timeoutMs: number, signal?: AbortSignal): Promise<void>;
+  wait?(key: ResourceKey, owner: string, timeoutMs: number, signal?: AbortSignal): Promise<HandOff | void>;
 
   /**
    * watchLost lets a store report holders it dropped on its own (a forced release, an etcd

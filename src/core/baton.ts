@@ -1,7 +1,7 @@
 import { randomFillSync } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { ClosedError, InvalidArgumentError, LeaseLostError, LockTimeoutError, type LeaseLostReason } from '../errors.js';
-import type { GrantResult, HoldMode, LockKind, LockStore, ResourceKey, ResourceState } from '../store.js';
+import type { GrantResult, HandOff, HoldMode, LockKind, LockStore, ResourceKey, ResourceState } from '../store.js';
 import { systemClock, type Clock } from './clock.js';
 import { KeepAlive, type LeaseRecord } from './keep-alive.js';
 import { Lease, releasedError, type LeaseOwner } from './lease.js';
@@ -285,6 +285,17 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
       const base = { name: key.name, kind: key.kind, owner };
       let enqueued = false;
       let contended = false;
+      /** The lease of a grant whose TTL (`grantedTtlMs`) the store started no earlier than `triedAt`. */
+      const granted = async (token: bigint, triedAt: number, grantedTtlMs: number): Promise<Lease<Token>> => {
+        enqueued = false;
+        const record = this.#newRecord(key, owner, token, ttlMs, triedAt, autoRenew, grantedTtlMs);
+        if (signal.aborted) {
+          await this.#release(record).catch(() => undefined);
+          throw signal.reason;
+        }
+        this.#emit('acquired', { ...base, token: record.token, waitMs: this.#clock.now() - startedAt, contended });
+        return new Lease<Token>(record, this.#leaseOwner);
+      };
       try {
         for (let attempt = 0; ; attempt++) {
           const triedAt = this.#clock.now();
@@ -292,16 +303,7 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
           const result: GrantResult = await this.store.grant({
             key, owner, mode, limit, ttlMs, enqueue: mayWait, queueTtlMs: this.#settings.queueTtlMs,
           });
-          if (result.granted) {
-            enqueued = false;
-            const record = this.#newRecord(key, owner, result.token, ttlMs, triedAt, autoRenew);
-            if (signal.aborted) {
-              await this.#release(record).catch(() => undefined);
-              throw signal.reason;
-            }
-            this.#emit('acquired', { ...base, token: record.token, waitMs: this.#clock.now() - startedAt, contended });
-            return new Lease<Token>(record, this.#leaseOwner);
-          }
+          if (result.granted) return await granted(result.token, triedAt, ttlMs);
           if (mayWait) enqueued = true;
           if (!contended) {
             contended = true;
@@ -313,8 +315,13 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
           let pause = this.store.wait ? this.#settings.queuePollMs : backoffMs(attempt, this.#settings.minBackoffMs, this.#settings.maxBackoffMs);
           if (result.retryAfterMs !== undefined) pause = Math.min(pause, result.retryAfterMs + 1);
           pause = Math.max(1, Math.min(pause, deadline - now));
-          if (this.store.wait) await this.store.wait(key, owner, pause, signal);
-          else await sleep(this.#clock, pause, signal);
+          if (this.store.wait) {
+            // A hand-off's TTL runs from the store's receipt of this attempt, our last request.
+            const handOff: HandOff | void = await this.store.wait(key, owner, pause, signal);
+            // One that ran out before this process could look (a blocked event loop) is asked for again.
+            const grantedTtlMs = handOff ? Math.min(handOff.ttlMs, ttlMs) : 0;
+            if (handOff && this.#clock.now() < this.#keepAlive.deadlineFor(triedAt, grantedTtlMs)) return await granted(handOff.token, triedAt, grantedTtlMs);
+          } else await sleep(this.#clock, pause, signal);
         }
       } catch (error) {
         if (enqueued) await this.store.release(key, owner).catch(() => undefined);
@@ -324,16 +331,19 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
     });
   }
 
-  /** A granted lease's state, tracked by the keep-alive from now on. */
-  #newRecord(key: ResourceKey, owner: string, token: bigint, ttlMs: number, startedAt: number, autoRenew: boolean): LeaseRecord {
+  /**
+   * A granted lease's state, tracked by the keep-alive from now on. A hand-off may grant less
+   * than the `ttlMs` asked for: the lease then renews once, to `ttlMs`, if held long enough.
+   */
+  #newRecord(key: ResourceKey, owner: string, token: bigint, ttlMs: number, startedAt: number, autoRenew: boolean, grantedTtlMs: number): LeaseRecord {
     const record: LeaseRecord = {
       key,
       owner,
       token: this.store.guarantees.fencing ? token : null,
       ttlMs,
-      deadline: this.#keepAlive.deadlineFor(startedAt, ttlMs),
-      renewAt: startedAt + Math.max(1, Math.floor(ttlMs / 3)),
-      autoRenew,
+      deadline: this.#keepAlive.deadlineFor(startedAt, grantedTtlMs),
+      renewAt: startedAt + Math.max(1, Math.floor(grantedTtlMs / 3)),
+      autoRenew: autoRenew || (grantedTtlMs < ttlMs ? 'once' : false),
       state: 'held',
       lostError: null,
       controller: null,

@@ -15,7 +15,8 @@ export interface LeaseRecord {
   deadline: number;
   /** Local instant of the next renewal when `autoRenew` is on. */
   renewAt: number;
-  autoRenew: boolean;
+  /** `once`: renew one time, to the TTL asked for (a hand-off granted a shorter one), then stop. */
+  autoRenew: boolean | 'once';
   state: 'held' | 'releasing' | 'released' | 'lost';
   lostError: LeaseLostError | null;
   controller: AbortController | null;
@@ -154,6 +155,7 @@ export class KeepAlive {
       return;
     }
     record.lastError = undefined;
+    if (record.autoRenew === 'once') record.autoRenew = false;
     record.ttlMs = ttlMs;
     record.deadline = this.deadlineFor(startedAt, ttlMs);
     record.renewAt = startedAt + Math.max(1, Math.floor(ttlMs / 3));

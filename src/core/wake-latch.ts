@@ -1,27 +1,35 @@
+import type { HandOff } from '../store.js';
 import type { Clock, ClockTimer } from './clock.js';
 
 /**
  * WakeLatch is one waiter's wake-up for stores that notify: `fire()` resolves the pending
  * `wait`, or, if nobody waits yet, is kept so that the next `wait` returns at once. That is
- * what makes a wake-up between `grant` and `wait` impossible to lose.
+ * what makes a wake-up between `grant` and `wait` impossible to lose. A wake-up may carry
+ * a hand-off (the lock was granted with the wake-up); it is kept the same way.
  */
 export class WakeLatch {
   #woken = false;
-  #wake: (() => void) | null = null;
+  #handOff: HandOff | undefined = undefined;
+  #wake: ((handOff?: HandOff) => void) | null = null;
 
   /** fire wakes the pending wait, or is kept for the next one. */
-  fire(): void {
-    if (this.#wake) this.#wake();
-    else this.#woken = true;
+  fire(handOff?: HandOff): void {
+    if (this.#wake) this.#wake(handOff);
+    else {
+      this.#woken = true;
+      this.#handOff ??= handOff;
+    }
   }
 
-  /** wait resolves on `fire()` (or one kept from before) or after `timeoutMs`; rejects with `signal.reason`. */
-  wait(clock: Clock, timeoutMs: number, signal?: AbortSignal): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
+  /** wait resolves on `fire()` (or one kept from before), with its hand-off if any, or after `timeoutMs`; rejects with `signal.reason`. */
+  wait(clock: Clock, timeoutMs: number, signal?: AbortSignal): Promise<HandOff | void> {
+    return new Promise<HandOff | void>((resolve, reject) => {
       if (signal?.aborted) return reject(signal.reason);
       if (this.#woken) {
+        const handOff = this.#handOff;
         this.#woken = false;
-        return resolve();
+        this.#handOff = undefined;
+        return resolve(handOff);
       }
       let timer: ClockTimer | null = null;
       const finish = (): void => {
@@ -29,16 +37,17 @@ export class WakeLatch {
         signal?.removeEventListener('abort', onAbort);
         this.#wake = null;
         this.#woken = false;
+        this.#handOff = undefined;
       };
       const onAbort = (): void => {
         finish();
         reject(signal!.reason);
       };
-      this.#wake = () => {
+      this.#wake = (handOff) => {
         finish();
-        resolve();
+        resolve(handOff);
       };
-      timer = clock.setTimeout(this.#wake, timeoutMs, true);
+      timer = clock.setTimeout(() => this.#wake?.(), timeoutMs, true);
       signal?.addEventListener('abort', onAbort, { once: true });
     });
   }
@@ -79,13 +88,13 @@ export class WakeLatches {
     this.#latches.delete(owner);
   }
 
-  /** fire wakes `owner` if it waits here; wake-ups for unknown owners are ignored. */
-  fire(owner: string): void {
-    this.#latches.get(owner)?.fire();
+  /** fire wakes `owner` if it waits here, with the hand-off the store made to it if any; wake-ups for unknown owners are ignored. */
+  fire(owner: string, handOff?: HandOff): void {
+    this.#latches.get(owner)?.fire(handOff);
   }
 
-  /** wait resolves on a wake-up for `owner` or after `timeoutMs` (at once if it is not queued here); rejects with `signal.reason`. */
-  wait(owner: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+  /** wait resolves on a wake-up for `owner` (with its hand-off) or after `timeoutMs` (at once if it is not queued here); rejects with `signal.reason`. */
+  wait(owner: string, timeoutMs: number, signal?: AbortSignal): Promise<HandOff | void> {
     const latch = this.#latches.get(owner);
     if (!latch) return signal?.aborted ? Promise.reject(signal.reason) : Promise.resolve();
     return latch.wait(this.#clock, timeoutMs, signal);

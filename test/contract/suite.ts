@@ -341,8 +341,9 @@ export function runContractSuite(target: ContractTarget): void {
       await holder.release();
       const first = await Promise.race(waiters);
       await sleep(200);
+      // The next waiter asks again, or none does where the release handed it the lock.
       const woken = counted.grants() - before;
-      assert.equal(woken, 1, `${woken} waiters asked again after one release`);
+      assert.ok(woken <= 1, `${woken} waiters asked again after one release`);
       await first.release();
     });
 

@@ -3,7 +3,7 @@ import { decide, grantable, type QueueEntry } from '../../core/queue.js';
 import { checkOptions } from '../../core/validate.js';
 import { WakeLatch } from '../../core/wake-latch.js';
 import { ClosedError } from '../../errors.js';
-import type { GrantRequest, GrantResult, LockKind, LockStore, ResourceKey, ResourceState } from '../../store.js';
+import type { GrantRequest, GrantResult, HandOff, LockKind, LockStore, ResourceKey, ResourceState } from '../../store.js';
 
 export { ManualClock } from '../../core/clock.js';
 
@@ -122,7 +122,7 @@ export class MemoryStore implements LockStore {
       .sort((a, b) => (a.key.kind + a.key.name < b.key.kind + b.key.name ? -1 : 1));
   }
 
-  wait(key: ResourceKey, owner: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+  wait(key: ResourceKey, owner: string, timeoutMs: number, signal?: AbortSignal): Promise<HandOff | void> {
     const entry = this.#resources.get(storeKey(key))?.entries.get(owner);
     if (!entry || this.#closed) return signal?.aborted ? Promise.reject(signal.reason) : Promise.resolve();
     return entry.latch.wait(this.#clock, timeoutMs, signal);

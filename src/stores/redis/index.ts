@@ -3,7 +3,7 @@ import { systemClock } from '../../core/clock.js';
 import { checkBoolean, checkOptions } from '../../core/validate.js';
 import { WakeLatches } from '../../core/wake-latch.js';
 import { ClosedError, InvalidArgumentError, StoreUnavailableError } from '../../errors.js';
-import type { GrantRequest, GrantResult, HoldMode, LockKind, LockStore, ResourceKey, ResourceState } from '../../store.js';
+import type { GrantRequest, GrantResult, HandOff, HoldMode, LockKind, LockStore, ResourceKey, ResourceState } from '../../store.js';
 import { commandsFor, type RedisClient, type RedisCommands, type Subscription } from './client.js';
 import { EXTEND, FORCE_RELEASE, GRANT, INSPECT, RELEASE } from './scripts.js';
 
@@ -39,7 +39,8 @@ const SCRIPTS = { grant: script(GRANT), extend: script(EXTEND), release: script(
 /**
  * RedisStore keeps locks on one Redis server, on the server's clock: every operation is one
  * Lua script (one round trip), tokens come from a counter in the same script, waiting is
- * FIFO, and a release publishes to exactly the processes whose waiters may now hold.
+ * FIFO, and a release grants the lock to the waiters that may now hold and publishes each
+ * grant to its process: the wake-up is the grant, with no round trip after it.
  * It holds locks only as long as Redis keeps its data: see docs/guarantees.md.
  */
 export class RedisStore<F extends boolean = true> implements LockStore {
@@ -121,7 +122,7 @@ export class RedisStore<F extends boolean = true> implements LockStore {
     return states;
   }
 
-  wait(_key: ResourceKey, owner: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+  wait(_key: ResourceKey, owner: string, timeoutMs: number, signal?: AbortSignal): Promise<HandOff | void> {
     return this.#latches.wait(owner, timeoutMs, signal);
   }
 
@@ -142,7 +143,11 @@ export class RedisStore<F extends boolean = true> implements LockStore {
 
   /** Subscribes to this store's channel on first need; returns the channel. */
   async #subscribe(): Promise<string> {
-    this.#subscription ??= this.#client.subscribe(this.#channel, (owner) => this.#latches.fire(owner));
+    // `owner` alone wakes a waiter to ask again; `owner token ttlMs` is a hand-off.
+    this.#subscription ??= this.#client.subscribe(this.#channel, (message) => {
+      const [owner = '', token, ttlMs] = message.split(' ');
+      this.#latches.fire(owner, token && ttlMs ? { token: BigInt(token), ttlMs: Number(ttlMs) } : undefined);
+    });
     try {
       await this.#call(() => this.#subscription!);
     } catch (error) {

@@ -11,7 +11,8 @@
  *              above every token issued before (unless more than one grant per microsecond
  *              was made on average since the resource was first used)
  *   seq        arrival counter
- *   e:<owner>  one entry: JSON {seq, mode, limit, held, token, ttl, exp, wake, value}
+ *   e:<owner>  one entry: JSON {seq, mode, limit, held, token, ttl, exp, wake, value, want}
+ *              (`want`: the lease TTL a queued entry asked for)
  * The hash has no TTL of its own: the fence must outlive every lease.
  *
  * A mutex also keeps its holder in the plain string key `{prefix:mutex:name}` (KEYS[2]),
@@ -73,15 +74,11 @@ local function live_entries()
   return list
 end
 
--- Queued entries that may hold now: the ones a change should wake, and no others.
-local function wake_grantable(list, except)
-  for i, e in ipairs(list) do
-    if e.held == 0 and e.wake ~= '' and e.owner ~= except then
-      local ahead = {}
-      for j = 1, i - 1 do table.insert(ahead, list[j]) end
-      if can_hold(e.mode, e.limit, ahead) then redis.call('PUBLISH', e.wake, e.owner) end
-    end
-  end
+local function save(e)
+  local owner = e.owner
+  e.owner = nil
+  redis.call('HSET', key, 'e:' .. owner, cjson.encode(e))
+  e.owner = owner
 end
 
 -- Without a fence (a quorum's nodes), nothing outlives the entries: the hash expires with
@@ -101,11 +98,39 @@ local function done(result)
   return result
 end
 
-local function save(e)
-  local owner = e.owner
-  e.owner = nil
-  redis.call('HSET', key, 'e:' .. owner, cjson.encode(e))
-  e.owner = owner
+local function next_token()
+  if not fenced then return '0' end
+  redis.call('HSETNX', key, 'fence', string.format('%d', now_us))
+  -- Tokens pass 10^15: kept as exact decimal strings, since cjson prints numbers with 14 digits.
+  return string.format('%d', redis.call('HINCRBY', key, 'fence', 1))
+end
+
+-- Queued entries that may hold now are granted here and told so by their wake channel
+-- ("owner token ttl"), in arrival order; no other entry is woken. A hand-off's TTL runs from
+-- the waiter's last request (exp - ttl of its queued entry), and is at most that entry's TTL,
+-- so a waiter that died while queued blocks the lock no longer than its queue entry would
+-- have; the waiter extends it if it holds long enough. An entry with too little time left
+-- is only woken ("owner") to ask again.
+local function wake_grantable(list, except)
+  for i, e in ipairs(list) do
+    if e.held == 0 and e.wake ~= '' and e.owner ~= except then
+      local ahead = {}
+      for j = 1, i - 1 do table.insert(ahead, list[j]) end
+      if can_hold(e.mode, e.limit, ahead) then
+        local ttl = math.min(tonumber(e.want) or 0, e.ttl)
+        local exp = e.exp - e.ttl + ttl
+        if exp - now >= 2 then
+          local wake = e.wake
+          e.held, e.token, e.ttl, e.exp, e.wake, e.want = 1, next_token(), ttl, exp, '', nil
+          save(e)
+          if is_mutex then redis.call('SET', plain, e.owner, 'PX', exp - now) end
+          redis.call('PUBLISH', wake, e.owner .. ' ' .. e.token .. ' ' .. ttl)
+        else
+          redis.call('PUBLISH', e.wake, e.owner)
+        end
+      end
+    end
+  end
 end
 `;
 
@@ -122,16 +147,18 @@ local enqueue, queue_ttl, value, wake = ARGV[5] == '1', tonumber(ARGV[6]), ARGV[
 local list = live_entries()
 local mine = nil
 for _, e in ipairs(list) do if e.owner == owner then mine = e end end
-if mine and mine.held == 1 then return done({1, mine.token}) end
+if mine and mine.held == 1 then
+  if mine.foreign then return done({1, mine.token}) end
+  -- Granted by a hand-off this request crossed: the TTL asked for starts now.
+  mine.ttl, mine.exp = ttl, now + ttl
+  save(mine)
+  if is_mutex then redis.call('SET', plain, owner, 'PX', ttl) end
+  return done({1, mine.token})
+end
 local ahead = {}
 for _, e in ipairs(list) do if mine == nil or e.seq < mine.seq then table.insert(ahead, e) end end
 if can_hold(mode, limit, ahead) then
-  local token = '0'
-  if fenced then
-    redis.call('HSETNX', key, 'fence', string.format('%d', now_us))
-    -- Tokens pass 10^15: kept as exact decimal strings, since cjson prints numbers with 14 digits.
-    token = string.format('%d', redis.call('HINCRBY', key, 'fence', 1))
-  end
+  local token = next_token()
   local seq = mine and mine.seq or redis.call('HINCRBY', key, 'seq', 1)
   save({owner = owner, seq = seq, mode = mode, limit = limit, held = 1, token = token, ttl = ttl, exp = now + ttl, wake = '', value = value})
   if is_mutex then redis.call('SET', plain, owner, 'PX', ttl) end
@@ -139,7 +166,7 @@ if can_hold(mode, limit, ahead) then
 end
 if enqueue then
   local seq = mine and mine.seq or redis.call('HINCRBY', key, 'seq', 1)
-  save({owner = owner, seq = seq, mode = mode, limit = limit, held = 0, token = '0', ttl = queue_ttl, exp = now + queue_ttl, wake = wake, value = value})
+  save({owner = owner, seq = seq, mode = mode, limit = limit, held = 0, token = '0', ttl = queue_ttl, exp = now + queue_ttl, wake = wake, value = value, want = ttl})
 end
 local soonest = -1
 for _, e in ipairs(ahead) do

@@ -7,7 +7,7 @@ import { backoffMs, sleep } from '../../core/timing.js';
 import { systemClock } from '../../core/clock.js';
 import { checkDuration, checkOptions } from '../../core/validate.js';
 import { ClosedError, InvalidArgumentError, StoreUnavailableError } from '../../errors.js';
-import { storageKey, type GrantRequest, type GrantResult, type LockKind, type LockStore, type ResourceKey, type ResourceState } from '../../store.js';
+import { storageKey, type GrantRequest, type GrantResult, type HandOff, type LockKind, type LockStore, type ResourceKey, type ResourceState } from '../../store.js';
 import { SCHEMA, SCHEMA_VERSION, SQL } from './schema.js';
 import { WakeLatches } from '../../core/wake-latch.js';
 import { WakeSocket } from './wake.js';
@@ -208,7 +208,7 @@ export class SqliteStore implements LockStore {
     return result;
   }
 
-  wait(_key: ResourceKey, owner: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+  wait(_key: ResourceKey, owner: string, timeoutMs: number, signal?: AbortSignal): Promise<HandOff | void> {
     if (!this.guarantees.notify) return sleep(systemClock, timeoutMs, signal);
     return this.#latches.wait(owner, timeoutMs, signal);
   }
