@@ -14,11 +14,14 @@ import {
   LeaseLostError,
   LockNotHeldError,
   LockTimeoutError,
+  QuorumError,
   StoreUnavailableError,
   createBaton,
+  quorum,
   type Baton,
 } from '../../src/index.js';
 import { createMemoryStore } from '../../src/stores/memory/index.js';
+import { createRedisStore } from '../../src/stores/redis/index.js';
 import { createSqliteStore } from '../../src/stores/sqlite/index.js';
 import { openStore } from '../../src/url.js';
 
@@ -142,6 +145,33 @@ const cases: Record<string, () => Promise<void>> = {
     await Promise.all([holder.close(), blocked.close()]);
   },
   'store-option-invalid': async () => assert.throws(() => createSqliteStore({ prefix: 'a:b' }), InvalidArgumentError),
+  'redis-client-invalid': async () => {
+    assert.throws(() => createRedisStore(anyArg({})), InvalidArgumentError);
+    assert.throws(() => createRedisStore(anyArg(undefined)), InvalidArgumentError);
+  },
+  'quorum-stores-invalid': async () => {
+    const store = createMemoryStore();
+    assert.throws(() => quorum([]), InvalidArgumentError);
+    assert.throws(() => quorum([store, store]), InvalidArgumentError);
+    assert.throws(() => quorum([anyArg({})]), InvalidArgumentError);
+  },
+  'quorum-option-invalid': async () => {
+    const stores = [createMemoryStore(), createMemoryStore(), createMemoryStore()];
+    assert.throws(() => quorum(stores, { nodeTimeoutMs: 0 }), InvalidArgumentError);
+    assert.throws(() => quorum(stores, { driftFactor: 0.5 }), InvalidArgumentError);
+    assert.throws(() => quorum(stores, anyArg({ retries: 3 })), InvalidArgumentError);
+  },
+  'quorum-no-majority': async () => {
+    const stores = [createMemoryStore(), createMemoryStore(), createMemoryStore()];
+    await stores[1]!.close();
+    await stores[2]!.close();
+    const baton = createBaton(quorum(stores));
+    const error = await baton.mutex('x').acquire({ ttlMs: 5000 }).then(() => assert.fail('granted by 1 of 3'), (e: unknown) => e);
+    assert.ok(error instanceof QuorumError && error instanceof StoreUnavailableError, String(error));
+    assert.deepEqual(error.answers.map((a) => a.answer), ['granted', 'error', 'error']);
+    assert.deepEqual((await stores[0]!.inspect({ kind: 'mutex', name: 'x' })).holders, [], 'rolled back on the node that granted');
+    await baton.close();
+  },
   'store-url-invalid': async () => {
     await assert.rejects(openStore('nope://admin:hunter2@host/x'), (error: unknown) => error instanceof InvalidArgumentError && !error.message.includes('hunter2'));
   },
