@@ -173,9 +173,9 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
       lost: (record, error) =>
         this.#emit('lost', { ...describe(record), holdMs: this.#clock.now() - record.acquiredAt, reason: error.reason, error }),
     }, driftFactor);
-    this.#unwatch = store.watchLost?.((key, owner) => {
+    this.#unwatch = store.watchLost?.((key, owner, reason) => {
       const record = this.#keepAlive.find(owner);
-      if (record && record.key.kind === key.kind && record.key.name === key.name) this.#keepAlive.lose(record, 'revoked');
+      if (record && record.key.kind === key.kind && record.key.name === key.name) this.#keepAlive.lose(record, reason ?? 'revoked');
     }) ?? null;
     this.#leaseOwner = {
       now: () => this.#clock.now(),
@@ -294,7 +294,7 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
           });
           if (result.granted) {
             enqueued = false;
-            const record = this.#newRecord(key, owner, result.token, ttlMs, triedAt, autoRenew);
+            const record = this.#newRecord(key, owner, result.token, ttlMs, result.ttlMs, triedAt, autoRenew);
             if (signal.aborted) {
               await this.#release(record).catch(() => undefined);
               throw signal.reason;
@@ -325,14 +325,16 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
   }
 
   /** A granted lease's state, tracked by the keep-alive from now on. */
-  #newRecord(key: ResourceKey, owner: string, token: bigint, ttlMs: number, startedAt: number, autoRenew: boolean): LeaseRecord {
+  #newRecord(key: ResourceKey, owner: string, token: bigint, ttlMs: number, enforcedMs: number | undefined, startedAt: number, autoRenew: boolean): LeaseRecord {
     const record: LeaseRecord = {
       key,
       owner,
       token: this.store.guarantees.fencing ? token : null,
       ttlMs,
-      deadline: this.#keepAlive.deadlineFor(startedAt, ttlMs),
-      renewAt: startedAt + Math.max(1, Math.floor(ttlMs / 3)),
+      enforcedMs: ttlMs,
+      until: 0,
+      deadline: 0,
+      renewAt: 0,
       autoRenew,
       state: 'held',
       lostError: null,
@@ -343,6 +345,7 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
       heapIndex: -1,
       due: Infinity,
     };
+    this.#keepAlive.plan(record, startedAt, ttlMs, enforcedMs);
     this.#keepAlive.track(record);
     return record;
   }
