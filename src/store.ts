@@ -168,6 +168,16 @@ export interface LockStore {
    */
   watchLost?(listener: (key: ResourceKey, owner: string, reason?: 'expired' | 'revoked') => void): () => void;
 
+  /** proclaim rewrites the value of a holding entry (a leader's); false when `owner` does not hold `key`. Optional: without it, an election's value is fixed at `campaign`. */
+  proclaim?(key: ResourceKey, owner: string, value: string): Promise<boolean>;
+
+  /**
+   * watch calls `listener` whenever the entries of `key` may have changed (one came, went or
+   * changed its value), until the returned function is called. Optional: without it, core
+   * polls (`observe` of an election).
+   */
+  watch?(key: ResourceKey, listener: () => void): () => void;
+
   /** close frees the store's resources; a store given a caller's client leaves that client open. */
   close(): Promise<void>;
 }

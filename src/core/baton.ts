@@ -3,6 +3,7 @@ import { EventEmitter } from 'node:events';
 import { ClosedError, InvalidArgumentError, LeaseLostError, LockTimeoutError, type LeaseLostReason } from '../errors.js';
 import type { GrantResult, HoldMode, LockKind, LockStore, ResourceKey, ResourceState } from '../store.js';
 import { systemClock, type Clock } from './clock.js';
+import { Election } from './election.js';
 import { KeepAlive, type LeaseRecord } from './keep-alive.js';
 import { Lease, releasedError, type LeaseOwner } from './lease.js';
 import { backoffMs, sleep } from './timing.js';
@@ -209,6 +210,19 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
     return new Lock<Token>(this, key, 'shared', checkPositiveInteger(o.permits, 'permits'));
   }
 
+  /** election returns a handle on the leader election `name`: `campaign`, `proclaim`, `resign`, `observe`. */
+  election(name: string): Election<Token> {
+    this.#assertOpen();
+    const key: ResourceKey = { kind: 'election', name: checkName(name) };
+    return new Election<Token>({
+      store: this.store,
+      clock: this.#clock,
+      pollMs: this.#settings.queuePollMs,
+      closed: this.#closeController.signal,
+      campaign: (k, value, options) => this.acquireLease(k, 'exclusive', 1, options, true, value) as Promise<Lease<Token>>,
+    }, key);
+  }
+
   /** withLock runs `fn` while holding the mutex `name`; shorthand for `mutex(name).withLock(fn, options)`. */
   withLock<T>(name: string, fn: (lease: Lease<Token>) => T | PromiseLike<T>, options?: WithLockOptions): Promise<T> {
     return this.#run(() => this.mutex(name).withLock(fn, options));
@@ -268,7 +282,7 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
   }
 
   /** @internal The acquire loop shared by every handle. */
-  acquireLease(key: ResourceKey, mode: HoldMode, limit: number, options: AcquireOptions | undefined, wait: boolean): Promise<Lease<Token> | null> {
+  acquireLease(key: ResourceKey, mode: HoldMode, limit: number, options: AcquireOptions | undefined, wait: boolean, value?: string): Promise<Lease<Token> | null> {
     return this.#run(async () => {
       const o = checkOptions<AcquireOptions>(options, 'options', wait ? ACQUIRE_OPTIONS : TRY_OPTIONS);
       const ttlMs = checkDuration(o.ttlMs ?? this.#settings.ttlMs, 'ttlMs');
@@ -290,7 +304,7 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
           const triedAt = this.#clock.now();
           const mayWait = wait && triedAt < deadline;
           const result: GrantResult = await this.store.grant({
-            key, owner, mode, limit, ttlMs, enqueue: mayWait, queueTtlMs: this.#settings.queueTtlMs,
+            key, owner, mode, limit, ttlMs, enqueue: mayWait, queueTtlMs: this.#settings.queueTtlMs, ...(value === undefined ? {} : { value }),
           });
           if (result.granted) {
             enqueued = false;

@@ -388,6 +388,30 @@ export class EtcdStore implements LockStore {
     return this.#latches.wait(owner, timeoutMs, signal);
   }
 
+  async proclaim(key: ResourceKey, owner: string, value: string): Promise<boolean> {
+    const entry = this.#entries.get(owner);
+    if (!entry || !entry.held || entry.key.kind !== key.kind || entry.key.name !== key.name || entry.session.lost) return false;
+    // etcd's Election.Proclaim: rewrite the leader key only while it is still the same key.
+    const reply = await this.#call(() => this.#client.kv.txn({
+      compare: [{ key: Buffer.from(entry.etcdKey), target: 'Create', result: 'Equal', create_revision: String(entry.revision) }],
+      success: [{ request_put: { key: Buffer.from(entry.etcdKey), value: Buffer.from(value), lease: entry.session.id } }],
+      failure: [],
+    }));
+    return reply.succeeded;
+  }
+
+  watch(key: ResourceKey, listener: () => void): () => void {
+    const watcher = this.#client.watch().prefix(this.resourcePrefix(key)).watcher();
+    watcher.on('put', () => listener());
+    watcher.on('delete', () => listener());
+    watcher.on('error', () => listener());
+    return () => {
+      watcher.removeAllListeners();
+      watcher.on('error', () => undefined);
+      watcher.cancel().catch(() => undefined);
+    };
+  }
+
   watchLost(listener: (key: ResourceKey, owner: string, reason?: 'expired' | 'revoked') => void): () => void {
     this.#listeners.add(listener);
     return () => void this.#listeners.delete(listener);
