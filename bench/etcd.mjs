@@ -4,7 +4,7 @@
 //     back: the floor for a lock on etcd (two writes per cycle), with no queue, token or renewal;
 //   - etcd3's Lock (etcd3 1.1.2): a try-lock with a lease per acquisition; retried every 5 ms when busy;
 //   - etcd3's Election: campaign / resign, a queue on create revisions with a watch, like baton's.
-// Usage: npm run bench:etcd  (= npm run build && node --expose-gc bench/etcd.mjs [--seconds 3] [--workers 8] [--tasks 32])
+// Usage: npm run bench:etcd  (= npm run build && node --expose-gc bench/etcd.mjs [--seconds 3] [--rounds 3] [--workers 8] [--tasks 32])
 // Prints tables with ratios; nothing here is asserted. See docs/benchmarks.md.
 import { fork, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -17,7 +17,7 @@ import { Etcd3, EtcdLockFailedError } from 'etcd3';
 import { createBaton, monotonicNow } from 'baton';
 import { createEtcdStore } from 'baton/etcd';
 
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '3' }, workers: { type: 'string', default: '8' }, tasks: { type: 'string', default: '32' }, role: { type: 'string' }, verbose: { type: 'boolean' }, target: { type: 'string' }, endpoint: { type: 'string' } } });
+const { values } = parseArgs({ options: { seconds: { type: 'string', default: '3' }, workers: { type: 'string', default: '8' }, tasks: { type: 'string', default: '32' }, rounds: { type: 'string', default: '3' }, role: { type: 'string' }, verbose: { type: 'boolean' }, target: { type: 'string' }, endpoint: { type: 'string' } } });
 const seconds = Number(values.seconds);
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -207,18 +207,27 @@ async function main() {
   const dir = mkdtempSync(join(tmpdir(), 'baton-bench-etcd-'));
   const etcd = await startEtcd(dir);
   try {
-    console.log(`node ${process.version}, one etcd member (${etcd.endpoint}), ${seconds} s per measurement, ${values.tasks} tasks on distinct keys, ${values.workers} worker processes for the hot key`);
+    console.log(`node ${process.version}, one etcd member (${etcd.endpoint}), ${seconds} s per measurement (sequential and tasks: ${values.rounds} rounds in turn, median), ${values.tasks} tasks on distinct keys, ${values.workers} worker processes for the hot key`);
     const targets = ['raw', 'baton', 'etcd3-lock', 'etcd3-election'];
 
-    const seq = {};
-    const par = {};
-    for (const target of targets) {
-      if (values.verbose) console.error(`sequential and parallel: ${target}`);
-      const c = await contender(target, etcd.endpoint);
-      seq[target] = await rate(async () => c.give(await c.take(`seq-${target}`)));
-      par[target] = await parallel(c, Number(values.tasks), `par-${target}`);
-      await c.close();
+    // The machine is shared and etcd's fsyncs are noisy: every contender is measured in each of
+    // `rounds` rounds, in turn, and the median of its rounds is reported.
+    const rounds = Number(values.rounds);
+    const samples = Object.fromEntries(targets.map((t) => [t, { seq: [], par: [] }]));
+    const contenders = {};
+    for (const target of targets) contenders[target] = await contender(target, etcd.endpoint);
+    for (let round = 0; round < rounds; round++) {
+      for (const target of targets) {
+        if (values.verbose) console.error(`round ${round + 1}: ${target}`);
+        const c = contenders[target];
+        samples[target].seq.push(await rate(async () => c.give(await c.take(`seq-${target}`)), (seconds * 1000) / rounds));
+        samples[target].par.push(await parallel(c, Number(values.tasks), `par-${target}`, (seconds * 1000) / rounds));
+      }
     }
+    for (const target of targets) await contenders[target].close();
+    const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+    const seq = Object.fromEntries(targets.map((t) => [t, median(samples[t].seq)]));
+    const par = Object.fromEntries(targets.map((t) => [t, median(samples[t].par)]));
     table('Cycles per second (acquire + release), one client', ['lock', 'sequential, one key', `÷ raw`, `${values.tasks} tasks, distinct keys`, '÷ raw'],
       targets.map((t) => [NAMES[t], fmt(seq[t]), `${fmt(seq[t] / seq.raw, 2)}x`, fmt(par[t]), `${fmt(par[t] / par.raw, 2)}x`]));
 

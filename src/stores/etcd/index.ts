@@ -169,28 +169,38 @@ export class EtcdStore implements LockStore {
     const etcdKey = entry?.etcdKey ?? `${pfx}${session.hex}_${owner}`;
     const startedAt = this.#clock.now();
     const value = key.kind === 'semaphore' ? String(request.limit) : (request.value ?? '');
-    const range = { request_range: { key: Buffer.from(pfx), range_end: rangeEnd(pfx), sort_order: 'Ascend', sort_target: 'Create' } } as const;
+    // Only a semaphore needs the values (its keys carry their permits); an election's are read by inspect.
+    const range = { request_range: { key: Buffer.from(pfx), range_end: rangeEnd(pfx), sort_order: 'Ascend', sort_target: 'Create', keys_only: key.kind !== 'semaphore' } } as const;
 
-    if (!entry && !request.enqueue && request.mode === 'exclusive') {
-      // tryAcquire on a mutex, one round trip: put only if nothing at all is under the prefix.
-      const reply = await this.#client.kv.txn({
+    const put = { request_put: { key: Buffer.from(etcdKey), value: Buffer.from(value), lease: session.id } };
+    let reply;
+    let kvs: IKeyValue[];
+    if (!entry) {
+      // A newcomer, in one round trip. The uncontended case is a single put, guarded by "nothing
+      // is under the prefix" (a compare over the key range). Otherwise: a waiter takes its place
+      // and reads the queue; a mutex tryAcquire only counts the entries, leaving nothing behind.
+      const counts = !request.enqueue && request.mode === 'exclusive';
+      reply = await this.#client.kv.txn({
         compare: [{ key: Buffer.from(pfx), range_end: rangeEnd(pfx), target: 'Version', result: 'Equal', version: 0 }],
-        success: [{ request_put: { key: Buffer.from(etcdKey), value: Buffer.from(value), lease: session.id } }],
-        failure: [{ request_range: { ...range.request_range, keys_only: true, count_only: true } }],
+        success: [put],
+        failure: counts ? [{ request_range: { ...range.request_range, count_only: true } }] : [put, range],
       });
-      if (!reply.succeeded) return { granted: false, position: Number(reply.responses[0]?.response_range?.count ?? 1) };
-      const revision = BigInt(reply.header.revision);
-      this.#track(owner, { key, etcdKey, session, revision, held: true, expiry: null, watcher: null, watching: '' }, request.ttlMs);
-      return { granted: true, token: revision, ttlMs: this.#enforced(session, startedAt) };
+      if (reply.succeeded) {
+        const revision = BigInt(reply.header.revision);
+        this.#track(owner, { key, etcdKey, session, revision, held: true, expiry: null, watcher: null, watching: '' }, request.ttlMs);
+        return { granted: true, token: revision, ttlMs: this.#enforced(session, startedAt) };
+      }
+      if (counts) return { granted: false, position: Number(reply.responses[0]?.response_range?.count ?? 1) };
+      kvs = reply.responses[1]?.response_range?.kvs ?? [];
+    } else {
+      // A waiter asking again, in one round trip: put its key back if it vanished, and read the queue.
+      reply = await this.#client.kv.txn({
+        compare: [{ key: Buffer.from(etcdKey), target: 'Create', result: 'Equal', create_revision: 0 }],
+        success: [put, range],
+        failure: [range],
+      });
+      kvs = (reply.succeeded ? reply.responses[1] : reply.responses[0])?.response_range?.kvs ?? [];
     }
-
-    // One round trip: put our key if it is not there yet, and read every key under the prefix in arrival order.
-    const reply = await this.#client.kv.txn({
-      compare: [{ key: Buffer.from(etcdKey), target: 'Create', result: 'Equal', create_revision: 0 }],
-      success: [{ request_put: { key: Buffer.from(etcdKey), value: Buffer.from(value), lease: session.id } }, range],
-      failure: [range],
-    });
-    const kvs = (reply.succeeded ? reply.responses[1] : reply.responses[0])?.response_range?.kvs ?? [];
     const index = kvs.findIndex((kv) => kv.key.toString() === etcdKey);
     if (index < 0) throw new Error(`the key ${etcdKey} is missing from the range read in the transaction that put it`);
     const revision = BigInt(kvs[index]!.create_revision);
