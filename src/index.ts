@@ -10,6 +10,8 @@ export type {
   WithLockOptions,
 } from './core/baton.js';
 export { Lease } from './core/lease.js';
+export { Election } from './core/election.js';
+export type { Leader, ObserveOptions } from './core/election.js';
 export { ManualClock, systemClock, monotonicNow } from './core/clock.js';
 export type { Clock, ClockTimer } from './core/clock.js';
 export { MAX_DURATION_MS, MAX_NAME_LENGTH } from './core/validate.js';
@@ -30,6 +32,7 @@ export { QuorumStore, quorum } from './stores/quorum/index.js';
 export type { QuorumOptions } from './stores/quorum/index.js';
 export { storageKey } from './store.js';
 export type {
+  ExtendResult,
   GrantRequest,
   GrantResult,
   HandOff,

@@ -51,7 +51,18 @@ export interface GrantRequest {
 
 /** GrantResult: granted with a fresh fencing token, or busy with a hint of when to ask again. */
 export type GrantResult =
-  | { readonly granted: true; readonly token: bigint }
+  | {
+      readonly granted: true;
+      readonly token: bigint;
+      /**
+       * The TTL the store really enforces on this grant, counted from when `grant` was
+       * called, when it is shorter than the one asked for: an etcd or ZooKeeper session's
+       * TTL, in whole seconds and shared by every entry of the client. Core then never lets
+       * the lease's deadline pass it, and renews the entry every `ttlMs / 3` for as long as
+       * the lease's own TTL lasts (auto-renewing or not). Left out: the asked TTL is enforced.
+       */
+      readonly ttlMs?: number;
+    }
   | {
       readonly granted: false;
       /** 0-based place among the live entries, when the store keeps a queue. */
@@ -59,6 +70,9 @@ export type GrantResult =
       /** Time until the earliest entry ahead can expire: asking again before then cannot succeed unless someone releases. */
       readonly retryAfterMs?: number;
     };
+
+/** ExtendResult: whether the entry is still held, and when the store enforces a shorter TTL than asked, that TTL. */
+export type ExtendResult = boolean | { readonly ttlMs: number };
 
 /** HolderInfo describes one entry that holds a resource. */
 export interface HolderInfo {
@@ -131,8 +145,12 @@ export interface LockStore {
    */
   grant(request: GrantRequest): Promise<GrantResult>;
 
-  /** extend resets the TTL of a holding entry; false when `owner` does not hold `key` (expired or removed). */
-  extend(key: ResourceKey, owner: string, ttlMs: number): Promise<boolean>;
+  /**
+   * extend resets the TTL of a holding entry; false when `owner` does not hold `key` (expired
+   * or removed). A store whose enforced TTL is shorter than `ttlMs` (see `GrantResult.ttlMs`)
+   * answers `{ ttlMs }` with the TTL it enforces, counted from when `extend` was called.
+   */
+  extend(key: ResourceKey, owner: string, ttlMs: number): Promise<ExtendResult>;
 
   /** release removes `owner`'s entry, holding or queued, and wakes the entries that may now hold. False if there was none. */
   release(key: ResourceKey, owner: string): Promise<boolean>;
@@ -158,10 +176,21 @@ export interface LockStore {
   /**
    * watchLost lets a store report holders it dropped on its own (a forced release, an etcd
    * session lease or ZooKeeper session that expired), so that their signals abort at once
-   * instead of at the next renewal. Returns a function that stops the reports. Optional: a
-   * store without it reports losses through `extend` returning false.
+   * instead of at the next renewal. `reason` is `expired` when a session ran out, `revoked`
+   * (the default) when the entry was removed. Returns a function that stops the reports.
+   * Optional: a store without it reports losses through `extend` returning false.
    */
-  watchLost?(listener: (key: ResourceKey, owner: string) => void): () => void;
+  watchLost?(listener: (key: ResourceKey, owner: string, reason?: 'expired' | 'revoked') => void): () => void;
+
+  /** proclaim rewrites the value of a holding entry (a leader's); false when `owner` does not hold `key`. Optional: without it, an election's value is fixed at `campaign`. */
+  proclaim?(key: ResourceKey, owner: string, value: string): Promise<boolean>;
+
+  /**
+   * watch calls `listener` whenever the entries of `key` may have changed (one came, went or
+   * changed its value), until the returned function is called. Optional: without it, core
+   * polls (`observe` of an election).
+   */
+  watch?(key: ResourceKey, listener: () => void): () => void;
 
   /** close frees the store's resources; a store given a caller's client leaves that client open. */
   close(): Promise<void>;

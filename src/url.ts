@@ -8,6 +8,8 @@
  *   sqlite:locks.db?prefix=app&durability=normal&busyTimeoutMs=2000
  *   memory:                      a fresh in-process store
  *   redis://[user:pass@]host:port[/db][?prefix=app]   one Redis server (rediss:// for TLS)
+ *   etcd://[user:pass@]host:port[,host:port...][?prefix=app/&sessionTtlMs=10000]   an etcd cluster
+ *                                (etcds:// for TLS, with ?ca=/path/ca.pem for a private CA)
  *
  * Store modules are loaded only when their scheme is used, so that importing `baton/url`
  * never loads better-sqlite3 for a program that only uses `memory:`.
@@ -38,24 +40,36 @@ export interface RedisStoreUrl {
   readonly prefix?: string;
 }
 
+/** EtcdStoreUrl: a parsed `etcd:` or `etcds:` URL: the members' addresses, the credentials, and the store's options. */
+export interface EtcdStoreUrl {
+  readonly scheme: 'etcd';
+  /** Member addresses for etcd3, `http://host:port` (`https://` with etcds:). */
+  readonly hosts: readonly string[];
+  readonly username?: string;
+  readonly password?: string;
+  /** Path of a PEM file with the CA that signed the members' certificates (etcds: only). */
+  readonly ca?: string;
+  readonly prefix?: string;
+  readonly sessionTtlMs?: number;
+}
+
 /** StoreUrl: a parsed store URL, told apart by `scheme`. */
-export type StoreUrl = SqliteStoreUrl | MemoryStoreUrl | RedisStoreUrl;
+export type StoreUrl = SqliteStoreUrl | MemoryStoreUrl | RedisStoreUrl | EtcdStoreUrl;
 
 /** The schemes `openStore` can open. */
-export const SUPPORTED_SCHEMES = Object.freeze(['sqlite', 'memory', 'redis', 'rediss'] as const);
+export const SUPPORTED_SCHEMES = Object.freeze(['sqlite', 'memory', 'redis', 'rediss', 'etcd', 'etcds'] as const);
 
 /** Schemes of stores that are planned, with the form their error message names. */
 const PLANNED: Readonly<Record<string, string>> = {
   postgres: 'postgres://',
   postgresql: 'postgres://',
-  etcd: 'etcd://',
   zk: 'zk://',
   zookeeper: 'zk://',
 };
 
 const SQLITE_OPTIONS = ['prefix', 'durability', 'busyTimeoutMs'] as const;
 const MAX_BUSY_TIMEOUT_MS = 2 ** 31 - 1;
-const SUPPORTED_TEXT = 'sqlite: (for example sqlite:/var/lib/app/locks.db, or sqlite: alone for the default file), redis:// (and rediss://) and memory:';
+const SUPPORTED_TEXT = 'sqlite: (for example sqlite:/var/lib/app/locks.db, or sqlite: alone for the default file), redis:// (and rediss://), etcd:// (and etcds://) and memory:';
 
 /**
  * parseStoreUrl reads a store URL without opening anything. It throws
@@ -73,6 +87,7 @@ export function parseStoreUrl(url: string): StoreUrl {
   if (scheme === 'sqlite') return parseSqlite(rest, url);
   if (scheme === 'memory') return parseMemory(rest, url);
   if (scheme === 'redis' || scheme === 'rediss') return parseRedis(url);
+  if (scheme === 'etcd' || scheme === 'etcds') return parseEtcd(scheme, rest, url);
   throw unsupportedScheme(scheme);
 }
 
@@ -102,7 +117,50 @@ export async function openStore(url: string): Promise<LockStore> {
     }
     case 'redis':
       return openRedis(parsed);
+    case 'etcd':
+      return openEtcd(parsed, url);
   }
+}
+
+async function openEtcd(parsed: EtcdStoreUrl, url: string): Promise<LockStore> {
+  let Etcd3: typeof import('etcd3').Etcd3;
+  try {
+    ({ Etcd3 } = await import('etcd3'));
+  } catch (error) {
+    throw new StoreUnavailableError('etcd', 'The etcd store needs the etcd3 package: run `npm install etcd3`', { cause: error });
+  }
+  let rootCertificate: Buffer | undefined;
+  if (parsed.ca !== undefined) {
+    const { readFile } = await import('node:fs/promises');
+    try {
+      rootCertificate = await readFile(parsed.ca);
+    } catch (error) {
+      throw new StoreUnavailableError('etcd', `Cannot read the CA file "${parsed.ca}" of the etcd URL: ${(error as Error).message}`, { cause: error });
+    }
+  }
+  const client = new Etcd3({
+    hosts: [...parsed.hosts],
+    dialTimeout: 3000,
+    ...(rootCertificate ? { credentials: { rootCertificate } } : {}),
+    ...(parsed.username !== undefined ? { auth: { username: parsed.username, password: parsed.password ?? '' } } : {}),
+  });
+  const { createEtcdStore } = await import('./stores/etcd/index.js');
+  const store = createEtcdStore(client, {
+    closeClient: true,
+    ...(parsed.prefix === undefined ? {} : { prefix: parsed.prefix }),
+    ...(parsed.sessionTtlMs === undefined ? {} : { sessionTtlMs: parsed.sessionTtlMs }),
+  });
+  try {
+    // One read, so that an unreachable cluster or wrong credentials fail here rather than on the first lock.
+    await store.list({ kind: 'mutex' });
+  } catch (error) {
+    await store.close().catch(() => undefined);
+    const cause = error instanceof Error && error.cause instanceof Error ? error.cause : error;
+    const secret = parsed.password;
+    const message = (cause as Error).message;
+    throw new StoreUnavailableError('etcd', `Cannot reach etcd at ${redactUrl(url)}: ${secret ? message.replaceAll(secret, '***') : message}`, { cause: error });
+  }
+  return store;
 }
 
 async function openRedis(parsed: RedisStoreUrl): Promise<LockStore> {
@@ -192,6 +250,55 @@ function parseRedis(url: string): RedisStoreUrl {
   return { scheme: 'redis', url: parsed.toString(), ...(prefix === undefined ? {} : { prefix }) };
 }
 
+function parseEtcd(scheme: 'etcd' | 'etcds', rest: string, url: string): EtcdStoreUrl {
+  const form = `expected ${scheme}://[user:password@]host:port[,host:port...][?prefix=app/&sessionTtlMs=10000${scheme === 'etcds' ? '&ca=/path/ca.pem' : ''}]`;
+  if (!rest.startsWith('//')) throw new InvalidArgumentError('url', `Malformed etcd URL "${redactUrl(url)}"; ${form}`);
+  const q = rest.indexOf('?');
+  let authority = q < 0 ? rest.slice(2) : rest.slice(2, q);
+  if (authority.endsWith('/')) authority = authority.slice(0, -1);
+  let username: string | undefined;
+  let password: string | undefined;
+  const at = authority.lastIndexOf('@');
+  if (at >= 0) {
+    const info = authority.slice(0, at);
+    authority = authority.slice(at + 1);
+    const colon = info.indexOf(':');
+    try {
+      username = decodeURIComponent(colon < 0 ? info : info.slice(0, colon));
+      password = colon < 0 ? undefined : decodeURIComponent(info.slice(colon + 1));
+    } catch {
+      throw new InvalidArgumentError('url', `Malformed percent-escape in the credentials of the etcd URL "${redactUrl(url)}"`);
+    }
+  }
+  const hosts = authority.split(',').map((host) => {
+    if (!/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(host)) {
+      throw new InvalidArgumentError('url', `Each etcd member needs a host and a port, got "${host.replace(/^.*@/, '')}" in "${redactUrl(url)}"; ${form}`);
+    }
+    return `${scheme === 'etcds' ? 'https' : 'http'}://${host}`;
+  });
+  const options: { prefix?: string; sessionTtlMs?: number; ca?: string } = {};
+  const seen = new Set<string>();
+  for (const [key, value] of new URLSearchParams(q < 0 ? '' : rest.slice(q + 1))) {
+    if (seen.has(key)) throw new InvalidArgumentError('url', `The store URL option "${key}" is given twice in "${redactUrl(url)}"`);
+    seen.add(key);
+    if (key === 'prefix') {
+      if (value === '' || !value.endsWith('/')) throw new InvalidArgumentError('url', `The store URL option "prefix" must be a non-empty string ending with "/", got "${value}"`);
+      options.prefix = value;
+    } else if (key === 'sessionTtlMs') {
+      if (!/^\d+$/.test(value) || Number(value) < 1000 || Number(value) > MAX_BUSY_TIMEOUT_MS) {
+        throw new InvalidArgumentError('url', `The store URL option "sessionTtlMs" must be a whole number of milliseconds from 1000 to ${MAX_BUSY_TIMEOUT_MS}, got "${value}"`);
+      }
+      options.sessionTtlMs = Number(value);
+    } else if (key === 'ca' && scheme === 'etcds') {
+      if (value === '') throw new InvalidArgumentError('url', 'The store URL option "ca" must be the path of a PEM file');
+      options.ca = resolve(value);
+    } else {
+      throw new InvalidArgumentError('url', `Unknown store URL option "${key}" for ${scheme}://; expected prefix, sessionTtlMs${scheme === 'etcds' ? ', ca' : ''}`);
+    }
+  }
+  return { scheme: 'etcd', hosts, ...(username === undefined ? {} : { username }), ...(password === undefined ? {} : { password }), ...options };
+}
+
 function parseMemory(rest: string, url: string): MemoryStoreUrl {
   // memory: takes no path and no options; accept the common memory:// spelling too.
   if (rest !== '' && rest !== '//') throw new InvalidArgumentError('url', `A memory: URL takes no path or options, got "${redactUrl(url)}"; write memory:`);
@@ -214,7 +321,7 @@ function unsupportedScheme(scheme: string): InvalidArgumentError {
   if (planned) {
     return new InvalidArgumentError('url', `The ${planned} store is not supported yet; baton supports ${SUPPORTED_TEXT}`);
   }
-  return new InvalidArgumentError('url', `Unknown store URL scheme "${scheme}:"; baton supports ${SUPPORTED_TEXT} (postgres://, etcd:// and zk:// are not supported yet)`);
+  return new InvalidArgumentError('url', `Unknown store URL scheme "${scheme}:"; baton supports ${SUPPORTED_TEXT} (postgres:// and zk:// are not supported yet)`);
 }
 
 /** A bare file path is a common mistake for a store URL: suggest the sqlite: form. */

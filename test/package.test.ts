@@ -31,6 +31,7 @@ describe('package', () => {
     assert.ok(result.baton!.esm.includes('createBaton'));
     assert.ok(result['baton/sqlite']!.esm.includes('createSqliteStore'));
     assert.ok(result['baton/memory']!.esm.includes('createMemoryStore'));
+    assert.ok(result['baton/etcd']!.esm.includes('createEtcdStore'));
   });
 
   it('a lock taken through the CommonJS build excludes one taken through the ESM build', async () => {

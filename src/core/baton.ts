@@ -3,6 +3,7 @@ import { EventEmitter } from 'node:events';
 import { ClosedError, InvalidArgumentError, LeaseLostError, LockTimeoutError, type LeaseLostReason } from '../errors.js';
 import type { GrantResult, HandOff, HoldMode, LockKind, LockStore, ResourceKey, ResourceState } from '../store.js';
 import { systemClock, type Clock } from './clock.js';
+import { Election } from './election.js';
 import { KeepAlive, type LeaseRecord } from './keep-alive.js';
 import { Lease, releasedError, type LeaseOwner } from './lease.js';
 import { backoffMs, sleep } from './timing.js';
@@ -173,9 +174,9 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
       lost: (record, error) =>
         this.#emit('lost', { ...describe(record), holdMs: this.#clock.now() - record.acquiredAt, reason: error.reason, error }),
     }, driftFactor);
-    this.#unwatch = store.watchLost?.((key, owner) => {
+    this.#unwatch = store.watchLost?.((key, owner, reason) => {
       const record = this.#keepAlive.find(owner);
-      if (record && record.key.kind === key.kind && record.key.name === key.name) this.#keepAlive.lose(record, 'revoked');
+      if (record && record.key.kind === key.kind && record.key.name === key.name) this.#keepAlive.lose(record, reason ?? 'revoked');
     }) ?? null;
     this.#leaseOwner = {
       now: () => this.#clock.now(),
@@ -207,6 +208,19 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
     const key: ResourceKey = { kind: 'semaphore', name: checkName(name) };
     const o = checkOptions<SemaphoreOptions>(options, 'options', ['permits']);
     return new Lock<Token>(this, key, 'shared', checkPositiveInteger(o.permits, 'permits'));
+  }
+
+  /** election returns a handle on the leader election `name`: `campaign`, `proclaim`, `resign`, `observe`. */
+  election(name: string): Election<Token> {
+    this.#assertOpen();
+    const key: ResourceKey = { kind: 'election', name: checkName(name) };
+    return new Election<Token>({
+      store: this.store,
+      clock: this.#clock,
+      pollMs: this.#settings.queuePollMs,
+      closed: this.#closeController.signal,
+      campaign: (k, value, options) => this.acquireLease(k, 'exclusive', 1, options, true, value) as Promise<Lease<Token>>,
+    }, key);
   }
 
   /** withLock runs `fn` while holding the mutex `name`; shorthand for `mutex(name).withLock(fn, options)`. */
@@ -268,7 +282,7 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
   }
 
   /** @internal The acquire loop shared by every handle. */
-  acquireLease(key: ResourceKey, mode: HoldMode, limit: number, options: AcquireOptions | undefined, wait: boolean): Promise<Lease<Token> | null> {
+  acquireLease(key: ResourceKey, mode: HoldMode, limit: number, options: AcquireOptions | undefined, wait: boolean, value?: string): Promise<Lease<Token> | null> {
     return this.#run(async () => {
       const o = checkOptions<AcquireOptions>(options, 'options', wait ? ACQUIRE_OPTIONS : TRY_OPTIONS);
       const ttlMs = checkDuration(o.ttlMs ?? this.#settings.ttlMs, 'ttlMs');
@@ -285,10 +299,10 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
       const base = { name: key.name, kind: key.kind, owner };
       let enqueued = false;
       let contended = false;
-      /** The lease of a grant whose TTL (`grantedTtlMs`) the store started no earlier than `triedAt`. */
-      const granted = async (token: bigint, triedAt: number, grantedTtlMs: number): Promise<Lease<Token>> => {
+      /** The lease of a grant that the store started no earlier than `triedAt`, enforcing `enforcedMs` of its TTL if less. */
+      const granted = async (token: bigint, triedAt: number, enforcedMs: number | undefined): Promise<Lease<Token>> => {
         enqueued = false;
-        const record = this.#newRecord(key, owner, token, ttlMs, triedAt, autoRenew, grantedTtlMs);
+        const record = this.#newRecord(key, owner, token, ttlMs, enforcedMs, triedAt, autoRenew);
         if (signal.aborted) {
           await this.#release(record).catch(() => undefined);
           throw signal.reason;
@@ -301,9 +315,9 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
           const triedAt = this.#clock.now();
           const mayWait = wait && triedAt < deadline;
           const result: GrantResult = await this.store.grant({
-            key, owner, mode, limit, ttlMs, enqueue: mayWait, queueTtlMs: this.#settings.queueTtlMs,
+            key, owner, mode, limit, ttlMs, enqueue: mayWait, queueTtlMs: this.#settings.queueTtlMs, ...(value === undefined ? {} : { value }),
           });
-          if (result.granted) return await granted(result.token, triedAt, ttlMs);
+          if (result.granted) return await granted(result.token, triedAt, result.ttlMs);
           if (mayWait) enqueued = true;
           if (!contended) {
             contended = true;
@@ -332,18 +346,21 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
   }
 
   /**
-   * A granted lease's state, tracked by the keep-alive from now on. A hand-off may grant less
-   * than the `ttlMs` asked for: the lease then renews once, to `ttlMs`, if held long enough.
+   * A granted lease's state, tracked by the keep-alive from now on. The store may enforce
+   * less than `ttlMs` (`enforcedMs`: an etcd session's TTL, a Redis hand-off's): the
+   * keep-alive then renews the store's TTL up to the lease's own end.
    */
-  #newRecord(key: ResourceKey, owner: string, token: bigint, ttlMs: number, startedAt: number, autoRenew: boolean, grantedTtlMs: number): LeaseRecord {
+  #newRecord(key: ResourceKey, owner: string, token: bigint, ttlMs: number, enforcedMs: number | undefined, startedAt: number, autoRenew: boolean): LeaseRecord {
     const record: LeaseRecord = {
       key,
       owner,
       token: this.store.guarantees.fencing ? token : null,
       ttlMs,
-      deadline: this.#keepAlive.deadlineFor(startedAt, grantedTtlMs),
-      renewAt: startedAt + Math.max(1, Math.floor(grantedTtlMs / 3)),
-      autoRenew: autoRenew || (grantedTtlMs < ttlMs ? 'once' : false),
+      enforcedMs: ttlMs,
+      until: 0,
+      deadline: 0,
+      renewAt: 0,
+      autoRenew,
       state: 'held',
       lostError: null,
       controller: null,
@@ -353,6 +370,7 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
       heapIndex: -1,
       due: Infinity,
     };
+    this.#keepAlive.plan(record, startedAt, ttlMs, enforcedMs);
     this.#keepAlive.track(record);
     return record;
   }

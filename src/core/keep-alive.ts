@@ -10,13 +10,20 @@ export interface LeaseRecord {
   readonly key: ResourceKey;
   readonly owner: string;
   readonly token: bigint | null;
+  /** The lease's TTL, as asked for in the grant or the last extension. */
   ttlMs: number;
-  /** Local instant (clock ms) by which the store's TTL has surely not run out: the grant's start + TTL - drift. */
+  /** The TTL the store enforces on each renewal: `ttlMs`, or less on a session-based store (`GrantResult.ttlMs`). */
+  enforcedMs: number;
+  /** Local instant at which the lease's own TTL runs out: the grant's (or extension's) start + `ttlMs` - drift. */
+  until: number;
+  /**
+   * Local instant (clock ms) by which the store's TTL has surely not run out: `until`, or
+   * earlier when the store enforces a shorter TTL (then the lease is renewed up to `until`).
+   */
   deadline: number;
   /** Local instant of the next renewal when `autoRenew` is on. */
   renewAt: number;
-  /** `once`: renew one time, to the TTL asked for (a hand-off granted a shorter one), then stop. */
-  autoRenew: boolean | 'once';
+  autoRenew: boolean;
   state: 'held' | 'releasing' | 'released' | 'lost';
   lostError: LeaseLostError | null;
   controller: AbortController | null;
@@ -76,6 +83,29 @@ export class KeepAlive {
     return startedAt + ttlMs - Math.floor(ttlMs * this.#driftFactor);
   }
 
+  /**
+   * plan sets a lease's deadlines after a grant or extension of `ttlMs` that started at
+   * `startedAt`, of which the store enforces `enforcedMs` (undefined: all of it).
+   */
+  plan(record: LeaseRecord, startedAt: number, ttlMs: number, enforcedMs: number | undefined): void {
+    record.ttlMs = ttlMs;
+    record.until = this.deadlineFor(startedAt, ttlMs);
+    this.#enforce(record, startedAt, enforcedMs === undefined ? ttlMs : Math.min(ttlMs, enforcedMs));
+  }
+
+  /** The store's TTL of `enforcedMs` from `startedAt` bounds the deadline; the next renewal is a third of the way. */
+  #enforce(record: LeaseRecord, startedAt: number, enforcedMs: number): void {
+    const enforced = Math.max(0, Math.floor(enforcedMs));
+    record.enforcedMs = enforced;
+    record.deadline = Math.min(record.until, this.deadlineFor(startedAt, enforced));
+    record.renewAt = startedAt + Math.max(1, Math.floor(enforced / 3));
+  }
+
+  /** renews: the scheduler extends this lease, because it auto-renews or because the store enforces less than its TTL. */
+  #renews(record: LeaseRecord): boolean {
+    return record.autoRenew || record.deadline < record.until;
+  }
+
   /** track starts watching a newly granted lease. */
   track(record: LeaseRecord): void {
     this.#byOwner?.set(record.owner, record);
@@ -119,10 +149,11 @@ export class KeepAlive {
    * extend sets a new TTL through the store. It is what both `lease.extend()` and the
    * scheduler call, so only one extension is in flight per lease.
    */
-  async extend(record: LeaseRecord, ttlMs: number): Promise<void> {
+  async extend(record: LeaseRecord, ttlMs: number, bridge = false): Promise<void> {
     while (record.inflight) await record.inflight.catch(() => undefined);
     if (!this.check(record)) return;
-    const run = this.#extend(record, ttlMs);
+    if (bridge) ttlMs = Math.max(1, Math.ceil(record.until - this.#clock.now()));
+    const run = this.#extend(record, ttlMs, bridge);
     record.inflight = run;
     this.#reschedule(record);
     try {
@@ -133,11 +164,18 @@ export class KeepAlive {
     }
   }
 
-  async #extend(record: LeaseRecord, ttlMs: number): Promise<void> {
+  /**
+   * One extension through the store. A bridging one (`bridge`) only renews the store's
+   * shorter TTL towards the lease's own end (`until`), which it leaves as it is.
+   */
+  async #extend(record: LeaseRecord, ttlMs: number, bridge: boolean): Promise<void> {
     const startedAt = this.#clock.now();
     let ok: boolean;
+    let enforcedMs: number | undefined;
     try {
-      ok = await this.#store.extend(record.key, record.owner, ttlMs);
+      const result = await this.#store.extend(record.key, record.owner, ttlMs);
+      ok = result !== false;
+      if (typeof result === 'object') enforcedMs = result.ttlMs;
     } catch (error) {
       record.lastError = error;
       throw error;
@@ -155,10 +193,11 @@ export class KeepAlive {
       return;
     }
     record.lastError = undefined;
-    if (record.autoRenew === 'once') record.autoRenew = false;
-    record.ttlMs = ttlMs;
-    record.deadline = this.deadlineFor(startedAt, ttlMs);
-    record.renewAt = startedAt + Math.max(1, Math.floor(ttlMs / 3));
+    if (bridge) {
+      this.#enforce(record, startedAt, enforcedMs === undefined ? ttlMs : Math.min(ttlMs, enforcedMs));
+      return;
+    }
+    this.plan(record, startedAt, ttlMs, enforcedMs);
     this.#hooks.extended(record, ttlMs);
   }
 
@@ -167,7 +206,7 @@ export class KeepAlive {
       this.untrack(record);
       return;
     }
-    const due = record.autoRenew && !record.inflight ? Math.min(record.renewAt, record.deadline) : record.deadline;
+    const due = this.#renews(record) && !record.inflight ? Math.min(record.renewAt, record.deadline) : record.deadline;
     if (record.heapIndex >= 0) {
       const old = record.due;
       record.due = due;
@@ -209,10 +248,10 @@ export class KeepAlive {
     }
     for (const record of due) {
       if (!this.check(record)) continue;
-      if (record.autoRenew && !record.inflight && now >= record.renewAt) {
-        this.extend(record, record.ttlMs).catch(() => {
+      if (this.#renews(record) && !record.inflight && now >= record.renewAt) {
+        this.extend(record, record.ttlMs, !record.autoRenew).catch(() => {
           // Retry soon, but never past the deadline, where `check` declares the lease lost.
-          record.renewAt = Math.min(record.deadline, this.#clock.now() + Math.max(1, Math.floor(record.ttlMs / 10)));
+          record.renewAt = Math.min(record.deadline, this.#clock.now() + Math.max(1, Math.floor(record.enforcedMs / 10)));
           this.#reschedule(record);
         });
       } else {

@@ -56,9 +56,13 @@ export class Lease<Token extends bigint | null = bigint> implements AsyncDisposa
     return this.#record.ttlMs;
   }
 
-  /** expiresAt is a wall-clock instant (ms since the epoch) by which the lease ends unless extended; conservative by the clock-drift margin. */
+  /**
+   * expiresAt is a wall-clock instant (ms since the epoch) by which the lease ends unless
+   * extended; conservative by the clock-drift margin. On a store that enforces a shorter TTL
+   * (an etcd session), baton renews the store's TTL until then, and `signal` aborts if that fails.
+   */
   get expiresAt(): number {
-    return Date.now() + Math.round(this.#record.deadline - this.#owner.now());
+    return Date.now() + Math.round(this.#record.until - this.#owner.now());
   }
 
   /** held is true until the lease is released or lost; it re-checks the deadline. */

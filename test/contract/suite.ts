@@ -37,6 +37,14 @@ export interface ContractTarget {
   backing(): Promise<Backing>;
   /** Test titles that this store skips, each with the reason. */
   skip?: Readonly<Record<string, string>>;
+  /**
+   * Time scale of the tests' short TTLs, sleeps and timeouts: 1 (the default) for stores that
+   * answer in microseconds; more for a networked consensus store, whose round trips and
+   * smallest TTL (an etcd session's, about a second) are longer. Bounds stay the same rule.
+   */
+  scale?: number;
+  /** The TTL the store enforces on every entry, when it is a session's rather than each lease's own: `inspect` reports it. */
+  sessionTtlMs?: number;
 }
 
 /**
@@ -66,6 +74,8 @@ function counting(store: LockStore): { store: LockStore; grants: () => number } 
 }
 
 export function runContractSuite(target: ContractTarget): void {
+  /** A short duration of the tests, scaled for the store. */
+  const ms = (n: number): number => Math.round(n * (target.scale ?? 1));
   describe(`store contract: ${target.name}`, () => {
     let backing: Backing | null = null;
     const open: Baton[] = [];
@@ -127,7 +137,7 @@ export function runContractSuite(target: ContractTarget): void {
     t('a lease that is not renewed expires after its TTL, not before', async () => {
       const a = await client();
       const b = await client();
-      const ttlMs = 300;
+      const ttlMs = ms(300);
       const before = monotonicNow();
       const lease = await a.mutex('ttl').acquire({ ttlMs });
       const granted = monotonicNow();
@@ -141,7 +151,7 @@ export function runContractSuite(target: ContractTarget): void {
 
     t('lease.signal aborts with reason expired when the TTL runs out', async () => {
       const a = await client();
-      const ttlMs = 200;
+      const ttlMs = ms(200);
       const started = monotonicNow();
       const lease = await a.mutex('sig').acquire({ ttlMs });
       const lost = aborted(lease.signal);
@@ -158,9 +168,9 @@ export function runContractSuite(target: ContractTarget): void {
     t('extend keeps the lock past its first TTL, for the owner only', async () => {
       const a = await client();
       const b = await client();
-      const lease = await a.mutex('ext').acquire({ ttlMs: 200 });
-      await lease.extend(2000);
-      await sleep(300);
+      const lease = await a.mutex('ext').acquire({ ttlMs: ms(200) });
+      await lease.extend(ms(2000));
+      await sleep(ms(300));
       assert.equal(await b.mutex('ext').tryAcquire(), null, 'the extended lease still holds the lock');
       assert.equal(lease.held, true);
       assert.equal(await b.store.extend({ kind: 'mutex', name: 'ext' }, 'f'.repeat(32), 5000), false, 'a stranger cannot extend');
@@ -171,7 +181,7 @@ export function runContractSuite(target: ContractTarget): void {
     t('a stale lease cannot release or extend the lock its successor holds', async () => {
       const a = await client();
       const b = await client();
-      const stale = await a.mutex('stale').acquire({ ttlMs: 150 });
+      const stale = await a.mutex('stale').acquire({ ttlMs: ms(150) });
       const fresh = await b.mutex('stale').acquire({ ttlMs: 5000, timeoutMs: 5000 });
       await assert.rejects(stale.extend(5000), (error: unknown) => error instanceof LeaseLostError && error.reason === 'expired');
       await assert.rejects(stale.release(), (error: unknown) => error instanceof LeaseLostError);
@@ -189,8 +199,8 @@ export function runContractSuite(target: ContractTarget): void {
         tokens.push(lease.token);
         await lease.release();
       }
-      tokens.push((await a.mutex('tok').acquire({ ttlMs: 50 })).token);
-      await sleep(80);
+      tokens.push((await a.mutex('tok').acquire({ ttlMs: ms(50) })).token);
+      await sleep(ms(80));
       tokens.push((await b.mutex('tok').acquire({ ttlMs: 5000 })).token);
       assert.equal(await a.forceRelease('tok'), 1);
       const last = await b.mutex('tok').acquire({ ttlMs: 5000 });
@@ -213,7 +223,7 @@ export function runContractSuite(target: ContractTarget): void {
     t('a forced release aborts the holder signal with reason revoked at its next renewal', async () => {
       const a = await client();
       const admin = await client();
-      const lease = await a.mutex('rev').acquire({ ttlMs: 600, autoRenew: true });
+      const lease = await a.mutex('rev').acquire({ ttlMs: ms(600), autoRenew: true });
       const lost = aborted(lease.signal);
       assert.equal(await admin.forceRelease('rev'), 1);
       const reason = await lost;
@@ -232,14 +242,14 @@ export function runContractSuite(target: ContractTarget): void {
       a.on('extended', () => extended++);
       const result = await a.withLock('renew', async (lease) => {
         for (let i = 0; i < 9; i++) {
-          await sleep(100);
+          await sleep(ms(100));
           assert.equal(await b.mutex('renew').tryAcquire(), null);
           assert.equal(lease.signal.aborted, false);
         }
         return lease.token;
-      }, { ttlMs: 300 });
+      }, { ttlMs: ms(300) });
       assert.equal(typeof result, a.store.guarantees.fencing ? 'bigint' : 'object');
-      assert.ok(extended >= 3, `renewed ${extended} times in 900 ms with a TTL of 300 ms`);
+      assert.ok(extended >= 3, `renewed ${extended} times in ${ms(900)} ms with a TTL of ${ms(300)} ms`);
       assert.ok(await b.mutex('renew').tryAcquire(), 'released after withLock');
     });
 
@@ -248,8 +258,8 @@ export function runContractSuite(target: ContractTarget): void {
       const b = await client();
       await a.mutex('busy').acquire({ ttlMs: 5000 });
       const started = monotonicNow();
-      await assert.rejects(b.mutex('busy').acquire({ timeoutMs: 150 }), (error: unknown) => error instanceof LockTimeoutError && error.code === 'LOCK_TIMEOUT' && error.timeoutMs === 150);
-      assert.ok(monotonicNow() - started >= 150);
+      await assert.rejects(b.mutex('busy').acquire({ timeoutMs: ms(150) }), (error: unknown) => error instanceof LockTimeoutError && error.code === 'LOCK_TIMEOUT' && error.timeoutMs === ms(150));
+      assert.ok(monotonicNow() - started >= ms(150));
       assert.deepEqual((await a.inspect('busy')).waiters, []);
       await assert.rejects(b.mutex('busy').acquire({ timeoutMs: 0 }), LockTimeoutError);
     });
@@ -260,7 +270,7 @@ export function runContractSuite(target: ContractTarget): void {
       await a.mutex('abort').acquire({ ttlMs: 5000 });
       const controller = new AbortController();
       const pending = b.mutex('abort').acquire({ signal: controller.signal });
-      await sleep(50);
+      await sleep(ms(50));
       assert.equal((await a.inspect('abort')).waiters.length, 1);
       const reason = new Error('caller gave up');
       controller.abort(reason);
@@ -336,11 +346,11 @@ export function runContractSuite(target: ContractTarget): void {
       open.push(b);
       const waiters = Array.from({ length: 10 }, () => b.mutex('herd').acquire({ ttlMs: 20_000 }));
       while ((await a.inspect('herd')).waiters.length < 10) await sleep(5);
-      await sleep(50);
+      await sleep(ms(50));
       const before = counted.grants();
       await holder.release();
       const first = await Promise.race(waiters);
-      await sleep(200);
+      await sleep(ms(200));
       // The next waiter asks again, or none does where the release handed it the lock.
       const woken = counted.grants() - before;
       assert.ok(woken <= 1, `${woken} waiters asked again after one release`);
@@ -351,10 +361,10 @@ export function runContractSuite(target: ContractTarget): void {
       const a = await client();
       const key = { kind: 'mutex', name: 'ghost' } as const;
       const holder = await a.mutex('ghost').acquire({ ttlMs: 5000 });
-      const ghost = await a.store.grant({ key, owner: 'a'.repeat(32), mode: 'exclusive', limit: 1, ttlMs: 5000, enqueue: true, queueTtlMs: 100 });
+      const ghost = await a.store.grant({ key, owner: 'a'.repeat(32), mode: 'exclusive', limit: 1, ttlMs: 5000, enqueue: true, queueTtlMs: ms(100) });
       assert.equal(ghost.granted, false);
       await holder.release();
-      await sleep(150);
+      await sleep(ms(150));
       const next = await a.mutex('ghost').tryAcquire({ ttlMs: 5000 });
       assert.ok(next, 'the lock is free once the silent waiter expired');
     });
@@ -375,7 +385,12 @@ export function runContractSuite(target: ContractTarget): void {
       assert.equal(holder!.owner, lease.owner);
       assert.equal(holder!.token, lease.token);
       assert.equal(holder!.mode, 'exclusive');
-      assert.ok(holder!.expiresInMs > 4000 && holder!.expiresInMs <= 5000);
+      if (target.sessionTtlMs) {
+        // The store reports its session's TTL, and what is left of it (etcd counts whole seconds, rounded down).
+        assert.equal(holder!.ttlMs, target.sessionTtlMs);
+        assert.ok(holder!.expiresInMs >= 0 && holder!.expiresInMs <= target.sessionTtlMs, `expires in ${holder!.expiresInMs} ms`);
+      }
+      else assert.ok(holder!.expiresInMs > 4000 && holder!.expiresInMs <= 5000);
       assert.equal(state.waiters.length, 1);
       assert.equal(state.waiters[0]!.position, 0);
       const all = await b.list();

@@ -23,6 +23,7 @@ import {
 import { createMemoryStore } from '../../src/stores/memory/index.js';
 import { createRedisStore } from '../../src/stores/redis/index.js';
 import { createSqliteStore } from '../../src/stores/sqlite/index.js';
+import { createEtcdStore, type EtcdClient } from '../../src/stores/etcd/index.js';
 import { openStore } from '../../src/url.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -171,6 +172,35 @@ const cases: Record<string, () => Promise<void>> = {
     assert.deepEqual(error.answers.map((a) => a.answer), ['granted', 'error', 'error']);
     assert.deepEqual((await stores[0]!.inspect({ kind: 'mutex', name: 'x' })).holders, [], 'rolled back on the node that granted');
     await baton.close();
+  },
+  'election-value-invalid': async () => {
+    const baton = fresh();
+    await assert.rejects(baton.election('e').campaign(anyArg(42)), InvalidArgumentError);
+    const lease = await baton.election('e').campaign('v', { ttlMs: 1000 });
+    await assert.rejects(baton.election('e').proclaim(lease, anyArg(42)), InvalidArgumentError);
+    await baton.close();
+  },
+  'proclaim-unsupported': async () => {
+    const baton = fresh();
+    const lease = await baton.election('e').campaign('v', { ttlMs: 1000 });
+    await assert.rejects(baton.election('e').proclaim(lease, 'w'), (error: unknown) => error instanceof InvalidArgumentError && /memory store cannot proclaim/.test(error.message));
+    await baton.close();
+  },
+  'proclaim-not-leader': async () => {
+    // The check comes before the store is asked, so any store shows it; etcd's own is in test/stores/etcd-election.
+    const baton = fresh();
+    const election = baton.election('e');
+    const lease = await election.campaign('v', { ttlMs: 1000 });
+    await election.resign(lease);
+    await assert.rejects(election.proclaim(lease, 'w'), LockNotHeldError);
+    await baton.close();
+  },
+  'store-option-etcd-invalid': async () => {
+    // A structural stand-in is enough: options are checked before the client is used.
+    const client = { kv: { txn: () => undefined }, leaseClient: { leaseGrant: () => undefined }, watch: () => undefined, close: () => undefined } as unknown as EtcdClient;
+    assert.throws(() => createEtcdStore(client, { sessionTtlMs: 500 }), InvalidArgumentError);
+    assert.throws(() => createEtcdStore(client, { prefix: 'app' }), InvalidArgumentError);
+    assert.throws(() => createEtcdStore(anyArg({})), InvalidArgumentError);
   },
   'store-url-invalid': async () => {
     await assert.rejects(openStore('nope://admin:hunter2@host/x'), (error: unknown) => error instanceof InvalidArgumentError && !error.message.includes('hunter2'));

@@ -228,6 +228,53 @@ describe('lease core', () => {
     await baton.close();
   });
 
+  it('a store that enforces a shorter TTL than asked bounds the deadline by it, and core renews up to the lease TTL', async () => {
+    const clock = new ManualClock();
+    const inner = createMemoryStore({ clock });
+    const calls: number[] = [];
+    const faults = { extendFails: false };
+    // A session-like store: whatever is asked, it enforces 1000 ms, and says so.
+    const store = wrapStore(inner, {
+      grant: async (request) => {
+        const result = await inner.grant({ ...request, ttlMs: Math.min(request.ttlMs, 1000) });
+        return result.granted ? { ...result, ttlMs: 1000 } : result;
+      },
+      extend: async (key, owner, ttlMs) => {
+        calls.push(ttlMs);
+        if (faults.extendFails) throw new StoreUnavailableError('memory', 'injected fault');
+        return (await inner.extend(key, owner, Math.min(ttlMs, 1000))) ? { ttlMs: 1000 } : false;
+      },
+    });
+    const baton = createBaton(store, { clock });
+    const extended = record(baton, 'extended');
+    const lease = await baton.mutex('session').acquire({ ttlMs: 5000 });
+    assert.equal(lease.ttlMs, 5000);
+    await clock.advance(332);
+    assert.deepEqual(calls, [], 'first renewal at a third of the enforced TTL');
+    await clock.advance(1);
+    assert.equal(calls.length, 1);
+    assert.ok(calls[0]! <= 5000 - 50 - 333 + 1 && calls[0]! > 4000, `the renewal asks for what is left of the lease TTL, got ${calls[0]}`);
+    await clock.advance(4949 - 333);
+    assert.equal(lease.held, true, 'renewed past the enforced TTL although autoRenew is off');
+    assert.equal(extended.length, 0, 'renewing the store TTL is not an extension of the lease');
+    await clock.advance(1);
+    assert.equal(lease.held, false, 'lost at the lease TTL (5000 ms - 1% drift), not renewed past it');
+    assert.equal((lease.signal.reason as LeaseLostError).reason, 'expired');
+
+    // When renewals fail, the deadline is the enforced TTL from the last success, not the lease TTL.
+    const second = await baton.mutex('session-2').acquire({ ttlMs: 5000 });
+    await clock.advance(400);
+    assert.equal(second.held, true);
+    faults.extendFails = true;
+    const renewedAt = 333;
+    await clock.advance(renewedAt + 990 - 400 - 1);
+    assert.equal(second.held, true, 'held until the enforced TTL (minus drift) after the last renewal began');
+    await clock.advance(1);
+    assert.equal(second.held, false);
+    assert.ok((second.signal.reason as LeaseLostError).cause instanceof StoreUnavailableError);
+    await baton.close();
+  });
+
   it('a semaphore waiter is granted as soon as one permit frees', async () => {
     const clock = new ManualClock();
     const baton = createBaton(createMemoryStore({ clock }), { clock });

@@ -17,6 +17,8 @@ export function wrapStore<S extends LockStore>(store: S, overrides: Partial<Lock
     forceRelease: (key) => store.forceRelease(key),
     ...(store.wait ? { wait: store.wait.bind(store) } : {}),
     ...(store.watchLost ? { watchLost: store.watchLost.bind(store) } : {}),
+    ...(store.proclaim ? { proclaim: store.proclaim.bind(store) } : {}),
+    ...(store.watch ? { watch: store.watch.bind(store) } : {}),
     close: () => store.close(),
     ...overrides,
   };

@@ -1,0 +1,123 @@
+import { InvalidArgumentError, LockNotHeldError } from '../errors.js';
+import type { LockStore, ResourceKey, ResourceState } from '../store.js';
+import type { AcquireOptions } from './baton.js';
+import type { Clock } from './clock.js';
+import type { Lease } from './lease.js';
+import { checkOptions, checkSignal } from './validate.js';
+import { WakeLatch } from './wake-latch.js';
+
+/** Leader: who leads an election now, and the value it proclaimed. */
+export interface Leader {
+  /** The leader's owner id (for a leader that is not baton's, such as `etcdctl elect`, its store's own id). */
+  readonly owner: string;
+  readonly value: string;
+  /** The leader's fencing token: it increases with every new term. */
+  readonly token: bigint;
+}
+
+/** ObserveOptions for `observe`. */
+export interface ObserveOptions {
+  /** Ends the iteration (it returns; it does not throw). */
+  signal?: AbortSignal;
+}
+
+/** What an election needs from its baton instance. */
+export interface ElectionHost<Token extends bigint | null> {
+  readonly store: LockStore;
+  readonly clock: Clock;
+  readonly pollMs: number;
+  readonly closed: AbortSignal;
+  campaign(key: ResourceKey, value: string, options: AcquireOptions | undefined): Promise<Lease<Token>>;
+}
+
+/**
+ * Election is a handle on one leader election: a mutex of kind `election` whose holder
+ * carries a value. `campaign` waits to lead (in arrival order), `proclaim` changes the
+ * leader's value, `resign` steps down, `observe` follows the leader. Leadership is a lease:
+ * pass `lease.signal` to the leader's work, and `lease.token` to what it writes.
+ */
+export class Election<Token extends bigint | null = bigint> {
+  readonly #host: ElectionHost<Token>;
+  readonly #key: ResourceKey;
+
+  /** @internal */
+  constructor(host: ElectionHost<Token>, key: ResourceKey) {
+    this.#host = host;
+    this.#key = key;
+  }
+
+  get name(): string {
+    return this.#key.name;
+  }
+
+  /**
+   * campaign waits until this caller leads, with `value` proclaimed, and resolves with the
+   * leadership's lease. Same options and errors as `acquire` (`timeoutMs`, `signal`, `ttlMs`, `autoRenew`).
+   */
+  campaign(value: string, options?: AcquireOptions): Promise<Lease<Token>> {
+    if (typeof value !== 'string') return Promise.reject(new InvalidArgumentError('value', `Expected \`value\` to be a string, got ${typeof value}`));
+    return this.#host.campaign(this.#key, value, options);
+  }
+
+  /**
+   * proclaim sets the value of a leadership without giving it up. Rejects with
+   * `LockNotHeldError` when `lease` no longer leads, and with `InvalidArgumentError` when the
+   * store cannot change a value in place.
+   */
+  async proclaim(lease: Lease<Token>, value: string): Promise<void> {
+    if (typeof value !== 'string') throw new InvalidArgumentError('value', `Expected \`value\` to be a string, got ${typeof value}`);
+    if (lease.kind !== 'election' || lease.name !== this.#key.name) throw new InvalidArgumentError('lease', `Expected a lease of the election "${this.#key.name}"`);
+    if (!lease.held) throw new LockNotHeldError(this.#key.name, `The leadership of "${this.#key.name}" was released or lost`);
+    const store = this.#host.store;
+    if (!store.proclaim) throw new InvalidArgumentError('store', `The ${store.name} store cannot proclaim a value in place; resign and campaign again`);
+    if (!(await store.proclaim(this.#key, lease.owner, value))) {
+      throw new LockNotHeldError(this.#key.name, `The leadership of "${this.#key.name}" is no longer held by this lease`);
+    }
+  }
+
+  /** resign steps down: the same as `lease.release()`. */
+  resign(lease: Lease<Token>): Promise<void> {
+    return lease.release();
+  }
+
+  /** leader reports who leads now, or null. */
+  async leader(): Promise<Leader | null> {
+    return leaderOf(await this.#host.store.inspect(this.#key));
+  }
+
+  /**
+   * observe yields the leader now, then again each time it changes (another leader, a new
+   * value, or null when nobody leads). Notified by stores that can watch (`watch`), else
+   * polled every `queuePollMs`. Ends when `signal` aborts or the baton instance closes.
+   */
+  async *observe(options?: ObserveOptions): AsyncGenerator<Leader | null, void, undefined> {
+    const o = checkOptions<ObserveOptions>(options, 'options', ['signal']);
+    const userSignal = checkSignal(o.signal);
+    const signal = userSignal ? AbortSignal.any([userSignal, this.#host.closed]) : this.#host.closed;
+    const latch = new WakeLatch();
+    const stop = this.#host.store.watch?.(this.#key, () => latch.fire()) ?? null;
+    let last: string | undefined;
+    try {
+      while (!signal.aborted) {
+        const leader = leaderOf(await this.#host.store.inspect(this.#key));
+        const seen = leader ? `${leader.token}\u0000${leader.owner}\u0000${leader.value}` : '';
+        if (seen !== last) {
+          last = seen;
+          yield leader;
+        }
+        try {
+          await latch.wait(this.#host.clock, this.#host.pollMs, signal);
+        } catch {
+          return;
+        }
+      }
+    } finally {
+      stop?.();
+    }
+  }
+}
+
+function leaderOf(state: ResourceState): Leader | null {
+  const holder = state.holders[0];
+  return holder ? { owner: holder.owner, value: holder.value ?? '', token: holder.token } : null;
+}

@@ -1,0 +1,103 @@
+/**
+ * Acceptance on etcd with real processes and real signals, using the same holder fixture as
+ * the SQLite acceptance test (given an etcd:// URL): a holder SIGKILLed, and a holder
+ * SIGSTOPped past its TTL. The session TTL is 1 s (the test member's smallest); etcd
+ * revokes expired leases on its own schedule (every 500 ms), hence the bound TTL + 1 s.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { createBaton, monotonicNow } from '../../src/index.js';
+import { openStore } from '../../src/url.js';
+import { Fixture } from '../helpers/process.js';
+import { startEtcd, type EtcdCluster } from '../helpers/etcd-server.js';
+import { openRegister } from '../fixtures/register.js';
+
+describe('etcd store across processes', () => {
+  let dir: string;
+  let cluster: EtcdCluster;
+  let url: string;
+  const running: Fixture[] = [];
+  const spawnFixture = (script: string, args: string[]): Fixture => {
+    const fixture = new Fixture(script, args);
+    running.push(fixture);
+    return fixture;
+  };
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'baton-accept-etcd-'));
+    cluster = await startEtcd(1);
+    url = `etcd://${cluster.endpoints[0]!.slice('http://'.length)}?sessionTtlMs=1000`;
+  });
+  after(async () => {
+    for (const fixture of running) fixture.kill('SIGKILL');
+    await cluster.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a SIGKILLed holder: the waiter gets the lock within TTL + 1 s of the kill, never before one TTL after the last renewal', async (t) => {
+    const ttl = 1000;
+    const register = join(dir, 'kill-register.db');
+    const holder = spawnFixture('holder.js', [url, register, 'job', String(ttl), '60000']);
+    await holder.waitFor((e) => e.e === 'renew-end');
+    const waiter = spawnFixture('holder.js', [url, register, 'job', String(ttl), '100']);
+    const baton = createBaton(await openStore(url));
+    while ((await baton.inspect('job')).waiters.length < 1) await new Promise((r) => setTimeout(r, 10));
+    await holder.next('renew-end');
+    holder.kill('SIGKILL');
+    const killedAt = monotonicNow();
+    await holder.exited;
+    const acquired = await waiter.waitFor((e) => e.e === 'acquired');
+    const ends = holder.events.filter((e) => e.e === 'renew-end');
+    const lastStart = holder.events.filter((e) => e.e === 'renew-start' && e.at <= ends.at(-1)!.at).at(-1)!;
+    t.diagnostic(`TTL ${ttl} ms; re-acquired ${(acquired.at - lastStart.at).toFixed(1)} ms after the last renewal began, ${(acquired.at - killedAt).toFixed(1)} ms after the kill`);
+    // The session was renewed no earlier than 1% of its TTL before the last renewal began (keep-alives are shared within that margin).
+    assert.ok(acquired.at - lastStart.at >= ttl * 0.99, `waiter got the lock ${(acquired.at - lastStart.at).toFixed(1)} ms after the last renewal began, before the TTL of ${ttl} ms`);
+    assert.ok(acquired.at - killedAt <= ttl + 1000, `waiter got the lock ${(acquired.at - killedAt).toFixed(1)} ms after the kill`);
+    const holderToken = BigInt(holder.events.find((e) => e.e === 'acquired')!.token as string);
+    assert.ok(BigInt(acquired.token as string) > holderToken);
+    await baton.close();
+    assert.equal((await waiter.exited).code, 0, waiter.stderr);
+  });
+
+  it('a holder SIGSTOPped past its TTL: on resume its signal aborts before its next write, its stale write is refused, its late release frees nothing', async () => {
+    const ttl = 1000;
+    const registerPath = join(dir, 'pause-register.db');
+    const old = spawnFixture('holder.js', [url, registerPath, 'pause', String(ttl), '60000']);
+    await old.waitFor((e) => e.e === 'write');
+    await old.next('write');
+    old.kill('SIGSTOP');
+    const stoppedAt = monotonicNow();
+    const oldToken = BigInt(old.events.find((e) => e.e === 'acquired')!.token as string);
+
+    const next = spawnFixture('holder.js', [url, registerPath, 'pause', String(ttl), '3000']);
+    const nextAcquired = await next.waitFor((e) => e.e === 'acquired');
+    assert.ok(nextAcquired.at - stoppedAt >= ttl - 400, 'the successor could not get the lock while the paused lease was still valid');
+    await next.waitFor((e) => e.e === 'write');
+    const nextToken = BigInt(nextAcquired.token as string);
+    assert.ok(nextToken > oldToken);
+
+    const resumedAt = monotonicNow();
+    old.kill('SIGCONT');
+    const lost = await old.waitFor((e) => e.e === 'lost');
+    assert.equal(lost.reason, 'expired');
+    const afterResume = old.events.filter((e) => e.at >= resumedAt);
+    assert.equal(afterResume.filter((e) => e.e === 'write').length, 0, `wrote after resuming: ${JSON.stringify(afterResume)}`);
+    const lateWrite = await old.waitFor((e) => e.e === 'late-write');
+    assert.equal(lateWrite.accepted, false, 'the register refused the write with the old token');
+    const lateRelease = await old.waitFor((e) => e.e === 'late-release');
+    assert.deepEqual([lateRelease.ok, lateRelease.code], [false, 'LEASE_LOST']);
+
+    const baton = createBaton(await openStore(url));
+    const state = await baton.inspect('pause');
+    assert.deepEqual(state.holders.map((h) => h.owner), [nextAcquired.owner], 'the successor still holds the lock');
+    await baton.close();
+    const register = openRegister(registerPath);
+    assert.equal(register.read().token, nextToken);
+    register.close();
+    assert.equal((await old.exited).code, 0, old.stderr);
+    assert.equal((await next.exited).code, 0, next.stderr);
+  });
+});
