@@ -11,6 +11,11 @@ export type { IORedisLike, NodeRedisLike, RedisClient } from './client.js';
 export { QuorumStore, quorum } from '../quorum/index.js';
 export type { QuorumOptions } from '../quorum/index.js';
 
+/** A hand-off with the id of the waiter's request its TTL is dated from. */
+interface DatedHandOff extends HandOff {
+  readonly ask: string;
+}
+
 /** RedisStoreOptions configures `createRedisStore`. */
 export interface RedisStoreOptions {
   /** Prefix of every key. Default `baton`. */
@@ -55,6 +60,9 @@ export class RedisStore<F extends boolean = true> implements LockStore {
   readonly #channel: string;
   readonly #latches = new WakeLatches(systemClock);
   #subscription: Promise<Subscription> | null = null;
+  /** Each waiting owner's latest request id, to tell a current hand-off from a stale one. */
+  readonly #asks = new Map<string, string>();
+  #asked = 0;
   #closed = false;
 
   constructor(client: RedisClient, options?: RedisStoreOptions) {
@@ -73,11 +81,19 @@ export class RedisStore<F extends boolean = true> implements LockStore {
 
   async grant(request: GrantRequest): Promise<GrantResult> {
     const wake = request.enqueue && this.guarantees.notify ? await this.#subscribe() : '';
+    // Each request of a waiter gets an id, saved in its queue entry and echoed by a hand-off:
+    // core dates a hand-off's TTL from its latest request, so a hand-off based on an older
+    // one (its message delayed, or crossing a newer request) is taken only as a wake-up.
+    const ask = wake ? String(++this.#asked) : '';
+    if (ask) this.#asks.set(request.owner, ask);
     const reply = await this.#latches.during(request.owner, request.enqueue, async () => {
-      const raw = (await this.#run(SCRIPTS.grant, request.key, request.owner, request.mode, request.limit, request.ttlMs, request.enqueue ? 1 : 0, request.queueTtlMs, request.value ?? '', wake)) as [number, string | number, number?];
+      const raw = (await this.#run(SCRIPTS.grant, request.key, request.owner, request.mode, request.limit, request.ttlMs, request.enqueue ? 1 : 0, request.queueTtlMs, request.value ?? '', wake, ask)) as [number, string | number, number?];
       return Object.assign(raw, { granted: raw[0] === 1 });
     });
-    if (reply[0] === 1) return { granted: true, token: BigInt(reply[1]) };
+    if (reply[0] === 1) {
+      this.#asks.delete(request.owner);
+      return { granted: true, token: BigInt(reply[1]) };
+    }
     return { granted: false, position: Number(reply[1]), ...(Number(reply[2]) >= 0 ? { retryAfterMs: Number(reply[2]) } : {}) };
   }
 
@@ -87,6 +103,7 @@ export class RedisStore<F extends boolean = true> implements LockStore {
 
   async release(key: ResourceKey, owner: string): Promise<boolean> {
     this.#latches.forget(owner);
+    this.#asks.delete(owner);
     return (await this.#run(SCRIPTS.release, key, owner)) === 1;
   }
 
@@ -122,8 +139,12 @@ export class RedisStore<F extends boolean = true> implements LockStore {
     return states;
   }
 
-  wait(_key: ResourceKey, owner: string, timeoutMs: number, signal?: AbortSignal): Promise<HandOff | void> {
-    return this.#latches.wait(owner, timeoutMs, signal);
+  async wait(_key: ResourceKey, owner: string, timeoutMs: number, signal?: AbortSignal): Promise<HandOff | void> {
+    const handOff = (await this.#latches.wait(owner, timeoutMs, signal)) as DatedHandOff | undefined;
+    // A hand-off kept from before this owner's latest request is only a wake-up.
+    if (!handOff || handOff.ask !== this.#asks.get(owner)) return;
+    this.#asks.delete(owner);
+    return { token: handOff.token, ttlMs: handOff.ttlMs };
   }
 
   /** close stops the wake-up subscription; the client you passed stays open unless `quitClient` was set. */
@@ -143,10 +164,13 @@ export class RedisStore<F extends boolean = true> implements LockStore {
 
   /** Subscribes to this store's channel on first need; returns the channel. */
   async #subscribe(): Promise<string> {
-    // `owner` alone wakes a waiter to ask again; `owner token ttlMs` is a hand-off.
+    // `owner` alone wakes a waiter to ask again; `owner token ttlMs ask` is a hand-off, taken
+    // as one only if `ask` is the waiter's latest request (see `grant`).
     this.#subscription ??= this.#client.subscribe(this.#channel, (message) => {
-      const [owner = '', token, ttlMs] = message.split(' ');
-      this.#latches.fire(owner, token && ttlMs ? { token: BigInt(token), ttlMs: Number(ttlMs) } : undefined);
+      const [owner = '', token, ttlMs, ask] = message.split(' ');
+      const current = token && ttlMs && ask !== undefined && ask === this.#asks.get(owner);
+      const handOff: DatedHandOff | undefined = current ? { token: BigInt(token), ttlMs: Number(ttlMs), ask } : undefined;
+      this.#latches.fire(owner, handOff);
     });
     try {
       await this.#call(() => this.#subscription!);

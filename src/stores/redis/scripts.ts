@@ -12,7 +12,8 @@
  *              was made on average since the resource was first used)
  *   seq        arrival counter
  *   e:<owner>  one entry: JSON {seq, mode, limit, held, token, ttl, exp, wake, value, want}
- *              (`want`: the lease TTL a queued entry asked for)
+ *              (`want`: the lease TTL a queued entry asked for; `ask`: the id of the
+ *              request that last refreshed it)
  * The hash has no TTL of its own: the fence must outlive every lease.
  *
  * A mutex also keeps its holder in the plain string key `{prefix:mutex:name}` (KEYS[2]),
@@ -106,7 +107,8 @@ local function next_token()
 end
 
 -- Queued entries that may hold now are granted here and told so by their wake channel
--- ("owner token ttl"), in arrival order; no other entry is woken. A hand-off's TTL runs from
+-- ("owner token ttl ask", ask being the id of the request that last refreshed the entry, on
+-- which the TTL is based), in arrival order; no other entry is woken. A hand-off's TTL runs from
 -- the waiter's last request (exp - ttl of its queued entry), and is at most that entry's TTL,
 -- so a waiter that died while queued blocks the lock no longer than its queue entry would
 -- have; the waiter extends it if it holds long enough. An entry with too little time left
@@ -124,7 +126,7 @@ local function wake_grantable(list, except)
           e.held, e.token, e.ttl, e.exp, e.wake, e.want = 1, next_token(), ttl, exp, '', nil
           save(e)
           if is_mutex then redis.call('SET', plain, e.owner, 'PX', exp - now) end
-          redis.call('PUBLISH', wake, e.owner .. ' ' .. e.token .. ' ' .. ttl)
+          redis.call('PUBLISH', wake, e.owner .. ' ' .. e.token .. ' ' .. ttl .. ' ' .. (e.ask or ''))
         else
           redis.call('PUBLISH', e.wake, e.owner)
         end
@@ -139,11 +141,11 @@ end
  * and the lock's kind. A store made with `fencing: false` keeps no fence: tokens are '0',
  * and the hash lives no longer than its entries.
  *
- * grant. ARGV: owner, mode, limit, ttlMs, enqueue (0|1), queueTtlMs, value, wake channel, fenced, kind. Returns {1, token} when granted; {0, position, retryAfterMs (-1 if none)} when not.
+ * grant. ARGV: owner, mode, limit, ttlMs, enqueue (0|1), queueTtlMs, value, wake channel, ask (the request's id, echoed in a hand-off), fenced, kind. Returns {1, token} when granted; {0, position, retryAfterMs (-1 if none)} when not.
  */
 export const GRANT = `${PRELUDE}
 local owner, mode, limit, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
-local enqueue, queue_ttl, value, wake = ARGV[5] == '1', tonumber(ARGV[6]), ARGV[7], ARGV[8]
+local enqueue, queue_ttl, value, wake, ask = ARGV[5] == '1', tonumber(ARGV[6]), ARGV[7], ARGV[8], ARGV[9]
 local list = live_entries()
 local mine = nil
 for _, e in ipairs(list) do if e.owner == owner then mine = e end end
@@ -166,7 +168,7 @@ if can_hold(mode, limit, ahead) then
 end
 if enqueue then
   local seq = mine and mine.seq or redis.call('HINCRBY', key, 'seq', 1)
-  save({owner = owner, seq = seq, mode = mode, limit = limit, held = 0, token = '0', ttl = queue_ttl, exp = now + queue_ttl, wake = wake, value = value, want = ttl})
+  save({owner = owner, seq = seq, mode = mode, limit = limit, held = 0, token = '0', ttl = queue_ttl, exp = now + queue_ttl, wake = wake, value = value, want = ttl, ask = ask})
 end
 local soonest = -1
 for _, e in ipairs(ahead) do
