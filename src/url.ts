@@ -10,6 +10,8 @@
  *   redis://[user:pass@]host:port[/db][?prefix=app]   one Redis server (rediss:// for TLS)
  *   etcd://[user:pass@]host:port[,host:port...][?prefix=app/&sessionTtlMs=10000]   an etcd cluster
  *                                (etcds:// for TLS, with ?ca=/path/ca.pem for a private CA)
+ *   redis+quorum://[user:pass@]host:port,host:port,...[/db][?prefix=app&nodeTimeoutMs=250]
+ *                                a Redlock quorum over independent Redis servers (rediss+quorum:// for TLS)
  *
  * Store modules are loaded only when their scheme is used, so that importing `baton/url`
  * never loads better-sqlite3 for a program that only uses `memory:`.
@@ -53,11 +55,23 @@ export interface EtcdStoreUrl {
   readonly sessionTtlMs?: number;
 }
 
+/**
+ * RedisQuorumStoreUrl: a parsed `redis+quorum:` or `rediss+quorum:` URL, a Redlock quorum
+ * (`quorum([...])`) over independent Redis servers; `urls` are what goes to ioredis, one per
+ * node, each with the URL's credentials and database.
+ */
+export interface RedisQuorumStoreUrl {
+  readonly scheme: 'redis+quorum';
+  readonly urls: readonly string[];
+  readonly prefix?: string;
+  readonly nodeTimeoutMs?: number;
+}
+
 /** StoreUrl: a parsed store URL, told apart by `scheme`. */
-export type StoreUrl = SqliteStoreUrl | MemoryStoreUrl | RedisStoreUrl | EtcdStoreUrl;
+export type StoreUrl = SqliteStoreUrl | MemoryStoreUrl | RedisStoreUrl | RedisQuorumStoreUrl | EtcdStoreUrl;
 
 /** The schemes `openStore` can open. */
-export const SUPPORTED_SCHEMES = Object.freeze(['sqlite', 'memory', 'redis', 'rediss', 'etcd', 'etcds'] as const);
+export const SUPPORTED_SCHEMES = Object.freeze(['sqlite', 'memory', 'redis', 'rediss', 'redis+quorum', 'rediss+quorum', 'etcd', 'etcds'] as const);
 
 /** Schemes of stores that are planned, with the form their error message names. */
 const PLANNED: Readonly<Record<string, string>> = {
@@ -69,7 +83,7 @@ const PLANNED: Readonly<Record<string, string>> = {
 
 const SQLITE_OPTIONS = ['prefix', 'durability', 'busyTimeoutMs'] as const;
 const MAX_BUSY_TIMEOUT_MS = 2 ** 31 - 1;
-const SUPPORTED_TEXT = 'sqlite: (for example sqlite:/var/lib/app/locks.db, or sqlite: alone for the default file), redis:// (and rediss://), etcd:// (and etcds://) and memory:';
+const SUPPORTED_TEXT = 'sqlite: (for example sqlite:/var/lib/app/locks.db, or sqlite: alone for the default file), redis:// (and rediss://), redis+quorum://, etcd:// (and etcds://) and memory:';
 
 /**
  * parseStoreUrl reads a store URL without opening anything. It throws
@@ -88,6 +102,7 @@ export function parseStoreUrl(url: string): StoreUrl {
   if (scheme === 'memory') return parseMemory(rest, url);
   if (scheme === 'redis' || scheme === 'rediss') return parseRedis(url);
   if (scheme === 'etcd' || scheme === 'etcds') return parseEtcd(scheme, rest, url);
+  if (scheme === 'redis+quorum' || scheme === 'rediss+quorum') return parseRedisQuorum(url, scheme === 'rediss+quorum' ? 'rediss' : 'redis');
   throw unsupportedScheme(scheme);
 }
 
@@ -119,6 +134,8 @@ export async function openStore(url: string): Promise<LockStore> {
       return openRedis(parsed);
     case 'etcd':
       return openEtcd(parsed, url);
+    case 'redis+quorum':
+      return openRedisQuorum(parsed);
   }
 }
 
@@ -180,6 +197,49 @@ async function openRedis(parsed: RedisStoreUrl): Promise<LockStore> {
   }
   const { createRedisStore } = await import('./stores/redis/index.js');
   return createRedisStore(client, { quitClient: true, ...(parsed.prefix === undefined ? {} : { prefix: parsed.prefix }) });
+}
+
+/**
+ * Opens a Redlock quorum: one ioredis client per node, each a fenceless node store. It fails
+ * unless a majority of the nodes connect; the others keep reconnecting in the background, and
+ * count as failed votes until they do.
+ */
+async function openRedisQuorum(parsed: RedisQuorumStoreUrl): Promise<LockStore> {
+  let Redis: typeof import('ioredis').Redis;
+  try {
+    ({ Redis } = await import('ioredis'));
+  } catch (error) {
+    throw new StoreUnavailableError('redis', 'The Redis store needs the ioredis package: run `npm install ioredis`', { cause: error });
+  }
+  const clients = parsed.urls.map((url) => {
+    const client = new Redis(url, { maxRetriesPerRequest: 2 });
+    client.on('error', () => undefined); // reconnection errors reach callers as rejected commands
+    return client;
+  });
+  const majority = Math.floor(clients.length / 2) + 1;
+  // Waits until a majority is connected, or 5 s.
+  const ready = clients.map((client) => client.status === 'ready');
+  await new Promise<void>((done) => {
+    const timer = setTimeout(done, 5000);
+    const check = (): void => {
+      if (ready.filter(Boolean).length < majority) return;
+      clearTimeout(timer);
+      done();
+    };
+    clients.forEach((client, i) => client.once('ready', () => {
+      ready[i] = true;
+      check();
+    }));
+    check();
+  });
+  if (ready.filter(Boolean).length < majority) {
+    for (const client of clients) client.disconnect();
+    const down = parsed.urls.filter((_, i) => !ready[i]).map(redactUrl);
+    throw new StoreUnavailableError('redis', `Cannot connect to a majority (${majority} of ${clients.length}) of the Redis quorum's nodes; not connected: ${down.join(', ')}`);
+  }
+  const { createRedisStore, quorum } = await import('./stores/redis/index.js');
+  const prefix = parsed.prefix === undefined ? {} : { prefix: parsed.prefix };
+  return quorum(clients.map((client) => createRedisStore(client, { quitClient: true, fencing: false, ...prefix })), parsed.nodeTimeoutMs === undefined ? {} : { nodeTimeoutMs: parsed.nodeTimeoutMs });
 }
 
 /** redactUrl drops the `user:password@` part of a URL, for messages and logs. */
@@ -297,6 +357,50 @@ function parseEtcd(scheme: 'etcd' | 'etcds', rest: string, url: string): EtcdSto
     }
   }
   return { scheme: 'etcd', hosts, ...(username === undefined ? {} : { username }), ...(password === undefined ? {} : { password }), ...options };
+}
+
+function parseRedisQuorum(url: string, nodeScheme: 'redis' | 'rediss'): RedisQuorumStoreUrl {
+  const form = 'redis+quorum://[user:password@]host:port,host:port,...[/db][?prefix=app&nodeTimeoutMs=250]';
+  const rest = url.slice(url.indexOf(':') + 1);
+  if (!rest.startsWith('//')) throw new InvalidArgumentError('url', `Malformed Redis quorum URL "${redactUrl(url)}"; expected ${form}`);
+  const body = rest.slice(2);
+  const end = body.search(/[/?#]/);
+  const authority = end < 0 ? body : body.slice(0, end);
+  const tail = end < 0 ? '' : body.slice(end);
+  const at = authority.lastIndexOf('@');
+  const userinfo = at < 0 ? '' : authority.slice(0, at + 1);
+  const hosts = (at < 0 ? authority : authority.slice(at + 1)).split(',');
+  if (hosts.some((host) => host === '')) throw new InvalidArgumentError('url', `A Redis quorum URL needs a comma-separated list of host:port, got "${redactUrl(url)}"; expected ${form}`);
+  if (new Set(hosts.map((h) => h.toLowerCase())).size !== hosts.length) {
+    throw new InvalidArgumentError('url', `A Redis quorum URL lists a node twice in "${redactUrl(url)}": a node listed twice would vote twice`);
+  }
+  const nodes = hosts.map((host) => {
+    try {
+      return parseRedis(`${nodeScheme}://${userinfo}${host}${tail.replace(/\?.*$/s, '')}`);
+    } catch {
+      throw new InvalidArgumentError('url', `Malformed node "${host}" in the Redis quorum URL "${redactUrl(url)}"; expected ${form}`);
+    }
+  });
+  let prefix: string | undefined;
+  let nodeTimeoutMs: number | undefined;
+  const seen = new Set<string>();
+  const q = tail.indexOf('?');
+  for (const [key, value] of new URLSearchParams(q < 0 ? '' : tail.slice(q + 1))) {
+    if (seen.has(key)) throw new InvalidArgumentError('url', `The store URL option "${key}" is given twice in "${redactUrl(url)}"`);
+    seen.add(key);
+    if (key === 'prefix') {
+      if (value === '' || /[{}:]/.test(value)) throw new InvalidArgumentError('url', `The store URL option "prefix" must be a non-empty string without "{", "}" or ":", got "${value}"`);
+      prefix = value;
+    } else if (key === 'nodeTimeoutMs') {
+      if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > MAX_BUSY_TIMEOUT_MS) {
+        throw new InvalidArgumentError('url', `The store URL option "nodeTimeoutMs" must be a positive whole number of milliseconds, got "${value}"`);
+      }
+      nodeTimeoutMs = Number(value);
+    } else {
+      throw new InvalidArgumentError('url', `Unknown store URL option "${key}" for redis+quorum://; expected prefix, nodeTimeoutMs`);
+    }
+  }
+  return { scheme: 'redis+quorum', urls: nodes.map((n) => n.url), ...(prefix === undefined ? {} : { prefix }), ...(nodeTimeoutMs === undefined ? {} : { nodeTimeoutMs }) };
 }
 
 function parseMemory(rest: string, url: string): MemoryStoreUrl {

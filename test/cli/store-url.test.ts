@@ -58,8 +58,19 @@ describe('parseStoreUrl', () => {
     assert.throws(() => parseStoreUrl('sqlite:/50%.db'), invalidUrl(/%25/));
   });
 
+  it('reads redis+quorum:// as one node URL per host, with the quorum options', () => {
+    assert.deepEqual(parseStoreUrl('redis+quorum://a:1,b:2,c:3'), { scheme: 'redis+quorum', urls: ['redis://a:1', 'redis://b:2', 'redis://c:3'] });
+    assert.deepEqual(parseStoreUrl('rediss+quorum://u:pw@a:1,b:2,c:3/2?prefix=app&nodeTimeoutMs=100'), {
+      scheme: 'redis+quorum', urls: ['rediss://u:pw@a:1/2', 'rediss://u:pw@b:2/2', 'rediss://u:pw@c:3/2'], prefix: 'app', nodeTimeoutMs: 100,
+    });
+    assert.throws(() => parseStoreUrl('redis+quorum://a:1,,c:3'), invalidUrl(/comma-separated list/));
+    assert.throws(() => parseStoreUrl('redis+quorum://a:1,A:1,c:3'), invalidUrl(/lists a node twice/));
+    assert.throws(() => parseStoreUrl('redis+quorum://a:1,b:2,c:3?nodeTimeoutMs=0'), invalidUrl(/"nodeTimeoutMs" must be a positive whole number/));
+    assert.throws(() => parseStoreUrl('redis+quorum://a:1,b:2,c:3?fence=1'), invalidUrl(/Unknown store URL option "fence" for redis\+quorum/));
+  });
+
   it('never repeats credentials', () => {
-    for (const url of ['redis://admin:hunter2@cache:6379/0?prefix=a:b', 'etcd://root:hunter2@e1:2379?prefix=nope', 'etcd://root:hunter2@e1', 'postgres://app:hunter2@db/app', 'nope://u:hunter2@h', 'u:hunter2@host', 'hunter2@host']) {
+    for (const url of ['redis://admin:hunter2@cache:6379/0?prefix=a:b', 'redis+quorum://admin:hunter2@a:1,a:1', 'redis+quorum://admin:hunter2@a:1,b:x:y?prefix=a:b', 'etcd://root:hunter2@e1:2379?prefix=nope', 'etcd://root:hunter2@e1', 'postgres://app:hunter2@db/app', 'nope://u:hunter2@h', 'u:hunter2@host', 'hunter2@host']) {
       assert.throws(() => parseStoreUrl(url), (error: Error) => {
         assert.ok(error instanceof InvalidArgumentError);
         assert.doesNotMatch(error.message, /hunter2/, url);
@@ -67,6 +78,7 @@ describe('parseStoreUrl', () => {
       });
     }
     assert.equal(redactUrl('redis://admin:hunter2@cache:6379/0'), 'redis://cache:6379/0');
+    assert.equal(redactUrl('redis+quorum://admin:hunter2@a:1,b:2,c:3/0'), 'redis+quorum://a:1,b:2,c:3/0');
     assert.equal(redactUrl('sqlite:/x@y.db'), 'sqlite:/x@y.db');
   });
 });

@@ -8,7 +8,8 @@ export interface WorkerEvent {
   at: number;
   worker: string;
   e: string;
-  token?: string;
+  /** The lease's fencing token, decimal; null on a store without fencing (a quorum). */
+  token?: string | null;
   owner?: string;
   held?: boolean;
   deadline?: number;
@@ -28,15 +29,15 @@ export interface RegisterWrite {
 
 export interface NemesisEvent {
   at: number;
-  /** `resume`, `heal` and `restarted` end a fault and are not counted as faults. */
-  fault: 'pause' | 'resume' | 'kill' | 'block-short' | 'block-long' | 'latency' | 'blackhole' | 'half-open' | 'reset' | 'heal' | 'restart' | 'restarted';
-  /** The worker, or `server` for a restart. */
+  /** `resume`, `heal`, `restarted`, `up` and `serving` end a fault and are not counted as faults. `down` is logged once the server is dead, `up` before it is started, `serving` once it answers. */
+  fault: 'pause' | 'resume' | 'kill' | 'block-short' | 'block-long' | 'latency' | 'blackhole' | 'half-open' | 'reset' | 'heal' | 'restart' | 'restarted' | 'down' | 'up' | 'serving';
+  /** The worker, or `server` (`serverN` of a quorum) for a restart, a server down or up. */
   worker: string;
   latencyMs?: number;
   jitterMs?: number;
 }
 
-const NOT_FAULTS = new Set(['resume', 'heal', 'restarted']);
+const NOT_FAULTS = new Set(['resume', 'heal', 'restarted', 'up', 'serving']);
 
 export interface Report {
   grants: number;
@@ -80,14 +81,16 @@ export function check(events: readonly WorkerEvent[], writes: readonly RegisterW
   }
 
   // Token regressions: tokens are unique, and a higher token is never granted before a lower one was even asked for.
+  // A store without fencing grants null tokens: nothing to compare.
   const grants = events.filter((e) => e.e === 'grant');
+  const tokened = grants.filter((e) => e.token !== null && e.token !== undefined);
   const invokes = new Map<string, number>();
   const lastInvoke = new Map<string, number>();
   for (const e of events) {
     if (e.e === 'invoke') lastInvoke.set(e.worker, e.at);
-    if (e.e === 'grant') invokes.set(e.token!, lastInvoke.get(e.worker)!);
+    if (e.e === 'grant' && e.token != null) invokes.set(e.token, lastInvoke.get(e.worker)!);
   }
-  const byToken = [...grants].sort((a, b) => (BigInt(a.token!) < BigInt(b.token!) ? -1 : 1));
+  const byToken = [...tokened].sort((a, b) => (BigInt(a.token!) < BigInt(b.token!) ? -1 : 1));
   let tokenRegressions = 0;
   for (let i = 1; i < byToken.length; i++) {
     const [a, b] = [byToken[i - 1]!, byToken[i]!];
@@ -102,25 +105,27 @@ export function check(events: readonly WorkerEvent[], writes: readonly RegisterW
   // loss), the moment the holder was told of a loss (a renewal refused), and its death.
   // A window that ends before it starts (a grant whose reply came after its deadline) held nothing.
   const windows: { worker: string; token: string; start: number; end: number }[] = [];
+  const label = (g: WorkerEvent): string => g.token ?? `owner ${g.owner}`;
   const open = new Map<string, WorkerEvent>();
   const killedAt = new Map(nemesis.filter((n) => n.fault === 'kill').map((n) => [n.worker, n.at]));
   const lostAt = new Map<string, number>();
-  for (const e of events) if (e.e === 'lost' && !lostAt.has(`${e.worker}/${e.token}`)) lostAt.set(`${e.worker}/${e.token}`, e.at);
-  const toldAt = (worker: string, token: string): number => lostAt.get(`${worker}/${token}`) ?? Infinity;
+  // Keyed by the grant's owner id, unique per grant (tokens are null on a store without fencing).
+  for (const e of events) if (e.e === 'lost' && !lostAt.has(e.owner!)) lostAt.set(e.owner!, e.at);
+  const toldAt = (g: WorkerEvent): number => lostAt.get(g.owner!) ?? Infinity;
   for (const e of events) {
     if (e.e === 'grant') open.set(e.worker, e);
     if (e.e === 'release-call' && open.has(e.worker)) {
       const g = open.get(e.worker)!;
-      const end = Math.min(e.held ? e.at : Math.min(e.at, e.deadline!), toldAt(e.worker, g.token!));
-      if (end > g.at) windows.push({ worker: e.worker, token: g.token!, start: g.at, end });
+      const end = Math.min(e.held ? e.at : Math.min(e.at, e.deadline!), toldAt(g));
+      if (end > g.at) windows.push({ worker: e.worker, token: label(g), start: g.at, end });
       open.delete(e.worker);
     }
   }
   for (const [worker, g] of open) {
     const killed = killedAt.get(worker);
     if (killed === undefined) continue;
-    const end = Math.min(killed, toldAt(worker, g.token!));
-    if (end > g.at) windows.push({ worker, token: g.token!, start: g.at, end });
+    const end = Math.min(killed, toldAt(g));
+    if (end > g.at) windows.push({ worker, token: label(g), start: g.at, end });
   }
   windows.sort((a, b) => a.start - b.start);
   const restarts = nemesis.filter((n) => n.fault === 'restart').map((n) => n.at);

@@ -4,10 +4,10 @@
  * store's server, then stops everything and checks the histories. One machine, no
  * containers; every process is stopped by its PID at the end.
  *
- * On a network store each worker reaches the server through a fault proxy of its own, so
+ * On a network store each worker reaches each server through a fault proxy of its own, so
  * the nemesis can cut or slow the holder's network and nobody else's; the harness's own
  * connection (which asks who holds the lock, and checks for leftovers) goes straight to
- * the server.
+ * the servers. A quorum store has several servers, which the nemesis can also take down.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
@@ -22,8 +22,8 @@ import { createFaultProxy, type FaultProxy, type ProxyMode } from './proxy.js';
 export interface Worker {
   readonly id: string;
   exited: boolean;
-  /** The worker's own fault proxy, on a network store. */
-  readonly proxy: FaultProxy | null;
+  /** The worker's own fault proxies, one per server of a network store (none otherwise). */
+  readonly proxies: readonly FaultProxy[];
 }
 
 interface ProcessWorker extends Worker {
@@ -42,6 +42,13 @@ export interface StoreServer {
   readonly port: number;
   /** restart stops the server at once (SIGKILL) and starts it again on the same port. */
   restart(): Promise<void>;
+  /** down stops the server (SIGKILL) and leaves it down; `up` starts it again on the same port. */
+  down?(): Promise<void>;
+  up?(): Promise<void>;
+  /** keys lists the server's keys that match a pattern (the `{run}` prefix's), for leftover checks. */
+  keys?(pattern: string): Promise<string[]>;
+  /** holders lists the owners this server alone lists as holders of mutex `lock` under key prefix `prefix`. */
+  holders?(prefix: string, lock: string): Promise<string[]>;
 }
 
 export interface NemesisContext {
@@ -54,10 +61,21 @@ export interface NemesisContext {
   pause(worker: Worker, ms: number): Promise<void>;
   kill(worker: Worker): Promise<void>;
   block(worker: Worker, long: boolean): void;
-  /** network sets the mode of the worker's proxy (network stores only); `pass` heals. */
+  /** network sets the mode of every proxy of the worker (network stores only); `pass` heals. */
   network(worker: Worker, mode: ProxyMode, options?: { latencyMs?: number; jitterMs?: number }): void;
-  /** restartServer kills the store's server and starts it again (network stores only). */
-  restartServer(): Promise<void>;
+  /** restartServer kills the store's server (server `index` of a quorum) and starts it again (network stores only). */
+  restartServer(index?: number): Promise<void>;
+  /** How many servers the store has (0 for an embedded store). */
+  readonly servers: number;
+  /** serverDown kills server `index` and leaves it down; serverUp starts it again, empty unless it persists. */
+  serverDown(index: number): Promise<void>;
+  serverUp(index: number): Promise<void>;
+  /** keysLeft lists the keys of this run on server `index`. */
+  keysLeft(index: number): Promise<string[]>;
+  /** holdersOn lists the owners server `index` alone lists as holders of the lock. */
+  holdersOn(index: number): Promise<string[]>;
+  /** fail records a problem the scenario's nemesis found itself. */
+  fail(problem: string): void;
   sleep(ms: number): Promise<void>;
   until: number;
 }
@@ -66,12 +84,12 @@ export interface Scenario {
   name: string;
   /**
    * Store URL; `{dir}` is replaced by the run's folder, `{run}` by a fresh id (a key prefix
-   * on a shared server), `{port}` by the port of `server` (for the harness) or of the
-   * worker's own proxy in front of it (for each worker).
+   * on a shared server), `{portN}` by the port of `servers[N]` (for the harness) or of the
+   * worker's own proxy in front of it (for each worker), and `{port}` as `{port0}`.
    */
   store: string;
-  /** The network store's server; without it there are no proxies and no restarts. */
-  server?: StoreServer;
+  /** The network store's servers (several for a quorum); without them there are no proxies and no restarts. */
+  servers?: readonly StoreServer[];
   workers: number;
   ttlMs: number;
   holdMs: number;
@@ -84,7 +102,15 @@ export interface Scenario {
    * a restart came while the earlier lease was valid. Every other checker still holds.
    */
   restartForgets?: boolean;
+  /**
+   * The store issues no fencing token (a quorum): the worker writes to the unfenced register
+   * only, token checks do not apply, and the register's lost updates are what docs/guarantees.md
+   * says such a store allows. Its promise is checked by the overlap checker instead.
+   */
+  unfenced?: boolean;
   nemesis(ctx: NemesisContext): Promise<void>;
+  /** check: the scenario's own checks over the histories, after the run; each string is a problem. */
+  check?(events: readonly WorkerEvent[], nemesis: readonly NemesisEvent[]): string[];
 }
 
 export interface RunResult extends Report {
@@ -93,6 +119,8 @@ export interface RunResult extends Report {
   unhandled: number;
   leftover: number;
   workerFailures: string[];
+  /** Problems found by the scenario's nemesis or its own `check`. */
+  findings: string[];
 }
 
 const LOCK = 'fault-lock';
@@ -117,9 +145,12 @@ export function xorshift(seed: number): () => number {
 export async function runScenario(scenario: Scenario, seed = Date.now()): Promise<RunResult> {
   if (scenario.store.startsWith('memory:')) return (await import('./in-process.js')).runInProcess(scenario, seed);
   const dir = mkdtempSync(join(tmpdir(), `baton-faults-${scenario.name}-`));
-  const template = scenario.store.replaceAll('{dir}', dir).replaceAll('{run}', `r${process.pid}x${(seed >>> 0).toString(36)}x${Date.now().toString(36)}`);
-  const server = scenario.server;
-  const store = template.replaceAll('{port}', String(server?.port ?? ''));
+  const run = `r${process.pid}x${(seed >>> 0).toString(36)}x${Date.now().toString(36)}`;
+  const template = scenario.store.replaceAll('{dir}', dir).replaceAll('{run}', run).replaceAll('{port}', '{port0}');
+  const servers = scenario.servers ?? [];
+  const withPorts = (ports: readonly number[]): string => ports.reduce((url, port, i) => url.replaceAll(`{port${i}}`, String(port)), template);
+  const store = withPorts(servers.map((s) => s.port));
+  const findings: string[] = [];
   const nemesisLog: NemesisEvent[] = [];
   const all: ProcessWorker[] = [];
   const failures: string[] = [];
@@ -130,16 +161,17 @@ export async function runScenario(scenario: Scenario, seed = Date.now()): Promis
   let next = 0;
   const startWorker = async (): Promise<ProcessWorker> => {
     const id = `w${next++}`;
-    const proxy = server ? await createFaultProxy({ port: server.port }, { random }) : null;
-    const config = { id, store: proxy ? template.replaceAll('{port}', String(proxy.port)) : store, register: port, history: join(dir, `${id}.jsonl`), name: LOCK, ttlMs: scenario.ttlMs, holdMs: scenario.holdMs, blockShortMs: Math.round(scenario.ttlMs / 4), blockLongMs: Math.round(scenario.ttlMs * 1.2) };
+    const proxies: FaultProxy[] = [];
+    for (const server of servers) proxies.push(await createFaultProxy({ port: server.port }, { random }));
+    const config = { id, store: withPorts(proxies.map((p) => p.port)), register: port, history: join(dir, `${id}.jsonl`), name: LOCK, ttlMs: scenario.ttlMs, holdMs: scenario.holdMs, blockShortMs: Math.round(scenario.ttlMs / 4), blockLongMs: Math.round(scenario.ttlMs * 1.2), unfenced: scenario.unfenced ?? false };
     const child = spawn(process.execPath, [fixture('worker.js'), JSON.stringify(config)], { stdio: ['ignore', 'pipe', 'pipe'] });
     let started!: () => void;
     const exit = new Promise<void>((done) => child.once('exit', () => done()));
-    const worker: ProcessWorker = { id, process: child, holding: null, exited: false, exit, ready: Promise.race([new Promise<void>((done) => (started = done)), exit]), stopped: false, proxy };
+    const worker: ProcessWorker = { id, process: child, holding: null, exited: false, exit, ready: Promise.race([new Promise<void>((done) => (started = done)), exit]), stopped: false, proxies };
     void worker.exit.then(() => {
       worker.exited = true;
       if (!worker.stopped) failures.push(`${id} exited on its own (${child.exitCode ?? child.signalCode})`);
-      return proxy?.close();
+      return Promise.all(proxies.map((p) => p.close()));
     });
     let buffer = '';
     child.stdout!.on('data', (chunk: Buffer) => {
@@ -189,16 +221,42 @@ export async function runScenario(scenario: Scenario, seed = Date.now()): Promis
       nemesisLog.push({ at: monotonicNow(), fault: long ? 'block-long' : 'block-short', worker: worker.id });
     },
     network: (worker, mode, options) => {
-      if (!worker.proxy) throw new Error(`scenario ${scenario.name}: network faults need a network store`);
-      worker.proxy.set(mode, options);
+      if (worker.proxies.length === 0) throw new Error(`scenario ${scenario.name}: network faults need a network store`);
+      for (const proxy of worker.proxies) proxy.set(mode, options);
       nemesisLog.push({ at: monotonicNow(), fault: mode === 'pass' ? 'heal' : mode, worker: worker.id, ...(mode === 'latency' ? { latencyMs: options?.latencyMs, jitterMs: options?.jitterMs } : {}) });
     },
-    restartServer: async () => {
+    restartServer: async (index = 0) => {
+      const server = servers[index];
       if (!server) throw new Error(`scenario ${scenario.name}: a restart needs a server`);
-      nemesisLog.push({ at: monotonicNow(), fault: 'restart', worker: 'server' });
+      nemesisLog.push({ at: monotonicNow(), fault: 'restart', worker: servers.length > 1 ? `server${index}` : 'server' });
       await server.restart();
-      nemesisLog.push({ at: monotonicNow(), fault: 'restarted', worker: 'server' });
+      nemesisLog.push({ at: monotonicNow(), fault: 'restarted', worker: servers.length > 1 ? `server${index}` : 'server' });
     },
+    servers: servers.length,
+    serverDown: async (index) => {
+      const server = servers[index];
+      if (!server?.down) throw new Error(`scenario ${scenario.name}: server ${index} cannot be taken down`);
+      await server.down();
+      nemesisLog.push({ at: monotonicNow(), fault: 'down', worker: `server${index}` });
+    },
+    serverUp: async (index) => {
+      const server = servers[index];
+      if (!server?.up) throw new Error(`scenario ${scenario.name}: server ${index} cannot be started`);
+      nemesisLog.push({ at: monotonicNow(), fault: 'up', worker: `server${index}` });
+      await server.up();
+      nemesisLog.push({ at: monotonicNow(), fault: 'serving', worker: `server${index}` });
+    },
+    keysLeft: async (index) => {
+      const server = servers[index];
+      if (!server?.keys) throw new Error(`scenario ${scenario.name}: server ${index} cannot list its keys`);
+      return server.keys(`{${run}:*`);
+    },
+    holdersOn: async (index) => {
+      const server = servers[index];
+      if (!server?.holders) throw new Error(`scenario ${scenario.name}: server ${index} cannot list its holders`);
+      return server.holders(run, LOCK);
+    },
+    fail: (problem) => void findings.push(problem),
     sleep: (ms) => new Promise((done) => setTimeout(done, ms)),
   };
 
@@ -208,7 +266,7 @@ export async function runScenario(scenario: Scenario, seed = Date.now()): Promis
     await ctx.sleep(300);
     await scenario.nemesis(ctx);
     // Heal every network before the end: close() must then finish within a second.
-    for (const worker of ctx.workers()) if (worker.proxy && worker.proxy.mode !== 'pass') ctx.network(worker, 'pass');
+    for (const worker of ctx.workers()) if (worker.proxies.some((p) => p.mode !== 'pass')) ctx.network(worker, 'pass');
     while (monotonicNow() < ctx.until) await ctx.sleep(50);
 
     // Stop: every live worker closes its baton instance; it must exit within 1 s.
@@ -225,12 +283,23 @@ export async function runScenario(scenario: Scenario, seed = Date.now()): Promis
       if (worker.process.exitCode !== 0) failures.push(`${worker.id} exited ${worker.process.exitCode ?? worker.process.signalCode}`);
     }));
     const state = await admin.inspect(LOCK);
-    const leftover = state.holders.length + state.waiters.length;
+    let leftover = state.holders.length + state.waiters.length;
     await admin.close();
+    // On a quorum, each node on its own: once every client has closed (and the entries of
+    // killed holders have run out their TTL), no node keeps a key of this run.
+    if (servers.length > 1 && servers.every((s) => s.keys)) {
+      await ctx.sleep(scenario.ttlMs + scenario.epsilonMs);
+      for (let i = 0; i < servers.length; i++) {
+        const keys = await ctx.keysLeft(i);
+        leftover += keys.length;
+        if (keys.length > 0) findings.push(`server${i} keeps ${keys.join(', ')} after every client closed`);
+      }
+    }
 
     const events = all.flatMap((w) => readJsonl<WorkerEvent>(join(dir, `${w.id}.jsonl`))).sort((a, b) => a.at - b.at);
     const writes = readJsonl<RegisterWrite>(join(dir, 'register.jsonl'));
     const report = check(events, writes, nemesisLog, scenario.ttlMs, scenario.epsilonMs);
+    findings.push(...(scenario.check?.(events, nemesisLog) ?? []));
     return {
       scenario: scenario.name,
       ...report,
@@ -238,13 +307,14 @@ export async function runScenario(scenario: Scenario, seed = Date.now()): Promis
       unhandled: events.filter((e) => e.e === 'unhandled').length,
       leftover,
       workerFailures: failures,
+      findings,
     };
   } finally {
     for (const worker of all) {
       worker.stopped = true;
       if (!worker.exited) worker.process.kill('SIGKILL');
     }
-    await Promise.all(all.map((worker) => worker.proxy?.close()));
+    await Promise.all(all.flatMap((worker) => worker.proxies.map((p) => p.close())));
     register.kill('SIGTERM');
     await new Promise((done) => (register.exitCode !== null ? done(undefined) : register.once('exit', done)));
     rmSync(dir, { recursive: true, force: true });
@@ -268,8 +338,10 @@ export function problems(scenario: Scenario, result: RunResult): string[] {
     'slow exits': result.slowExits,
     'unhandled rejections': result.unhandled,
     'worker failures': result.workerFailures.length,
+    'scenario findings': result.findings.length,
   };
   for (const [what, count] of Object.entries(counts)) if (count > 0) found.push(`${count} ${what}`);
+  found.push(...result.findings, ...result.workerFailures);
   // Without persistence a holder learns that its lease is gone at its next renewal, at most TTL/3 after the server is back.
   const told = Math.round(scenario.ttlMs / 3) + scenario.epsilonMs;
   if (scenario.restartForgets && result.worstOverlapMs > told) found.push(`an overlap of ${result.worstOverlapMs.toFixed(0)} ms after a restart, over TTL/3 + ${scenario.epsilonMs} ms`);

@@ -48,6 +48,7 @@ export async function runInProcess(scenario: Scenario, seed = Date.now()): Promi
   const register = new Register((write) => writes.push(write));
   const all: TaskWorker[] = [];
   const failures: string[] = [];
+  const findings: string[] = [];
   let unhandled = 0;
   const onUnhandled = (reason: unknown): void => {
     unhandled++;
@@ -77,9 +78,9 @@ export async function runInProcess(scenario: Scenario, seed = Date.now()): Promi
       close: async () => undefined,
     });
     const baton = createBaton(view);
-    baton.on('lost', (event) => log({ e: 'lost', token: String(event.token), reason: event.reason }));
+    baton.on('lost', (event) => log({ e: 'lost', token: String(event.token), owner: event.owner, reason: event.reason }));
     const worker: TaskWorker = {
-      id, exited: false, proxy: null, holding: null, gate: null, dead: false, block: 0, stopping: false, done: Promise.resolve(),
+      id, exited: false, proxies: [], holding: null, gate: null, dead: false, block: 0, stopping: false, done: Promise.resolve(),
       close: async () => {
         worker.stopping = true;
         const started = monotonicNow();
@@ -165,6 +166,12 @@ export async function runInProcess(scenario: Scenario, seed = Date.now()): Promi
       throw new Error('the memory store has no network');
     },
     restartServer: () => Promise.reject(new Error('the memory store has no server')),
+    servers: 0,
+    serverDown: () => Promise.reject(new Error('the memory store has no server')),
+    serverUp: () => Promise.reject(new Error('the memory store has no server')),
+    keysLeft: () => Promise.reject(new Error('the memory store has no server')),
+    holdersOn: () => Promise.reject(new Error('the memory store has no server')),
+    fail: (problem) => void findings.push(problem),
     sleep,
   };
 
@@ -186,7 +193,8 @@ export async function runInProcess(scenario: Scenario, seed = Date.now()): Promi
     await store.close();
     events.sort((a, b) => a.at - b.at);
     const report = check(events, writes, nemesisLog, scenario.ttlMs, scenario.epsilonMs);
-    return { scenario: scenario.name, ...report, slowExits, unhandled, leftover, workerFailures: failures };
+    findings.push(...(scenario.check?.(events, nemesisLog) ?? []));
+    return { scenario: scenario.name, ...report, slowExits, unhandled, leftover, workerFailures: failures, findings };
   } finally {
     process.off('unhandledRejection', onUnhandled);
   }

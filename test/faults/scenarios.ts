@@ -3,6 +3,7 @@
  * and leaves the last three TTLs of a run fault-free so that the run ends settled.
  */
 import { monotonicNow } from '../../src/index.js';
+import type { NemesisEvent, WorkerEvent } from './checkers.js';
 import type { NemesisContext, Scenario, StoreServer, Worker } from './harness.js';
 
 const BASE = { workers: 3, ttlMs: 400, holdMs: 20 };
@@ -32,8 +33,8 @@ async function networkFault(ctx: NemesisContext, w: Worker, mode: 'blackhole' | 
 }
 
 /** The scenarios on the clients, for every store: pauses, kills, blocked event loops, and all of them at random. */
-export function localScenarios(store: string, durationMs: number, epsilonMs: number, server?: StoreServer): Scenario[] {
-  const base = { ...BASE, store, durationMs, epsilonMs, ...(server ? { server } : {}) };
+export function localScenarios(store: string, durationMs: number, epsilonMs: number, servers?: readonly StoreServer[], extra?: Partial<Scenario>): Scenario[] {
+  const base = { ...BASE, store, durationMs, epsilonMs, ...(servers ? { servers } : {}), ...extra };
   return [
     { ...base, name: 'pause-past-ttl', nemesis: (ctx) => onHolder(ctx, (w) => ctx.pause(w, Math.round(ctx.ttlMs * (1.5 + ctx.random()))), 300) },
     { ...base, name: 'kill-holder', nemesis: (ctx) => onHolder(ctx, (w) => ctx.kill(w), ctx.ttlMs * 2) },
@@ -59,8 +60,8 @@ export function localScenarios(store: string, durationMs: number, epsilonMs: num
  * - random-network: any of those and the process faults at random, with server restarts
  *   when `restarts` is set.
  */
-export function networkScenarios(store: string, server: StoreServer, durationMs: number, epsilonMs: number, options?: { restarts?: boolean }): Scenario[] {
-  const base = { ...BASE, store, server, durationMs, epsilonMs };
+export function networkScenarios(store: string, servers: readonly StoreServer[], durationMs: number, epsilonMs: number, options?: { restarts?: boolean; nodes?: boolean }, extra?: Partial<Scenario>): Scenario[] {
+  const base = { ...BASE, store, servers, durationMs, epsilonMs, ...extra };
   return [
     {
       ...base,
@@ -76,7 +77,7 @@ export function networkScenarios(store: string, server: StoreServer, durationMs:
             if (holder) ctx.network(holder, 'latency', { latencyMs, jitterMs: Math.round(latencyMs / 5) });
             await ctx.sleep(stepMs);
           }
-          for (const w of ctx.workers()) if (w.proxy?.mode !== 'pass') ctx.network(w, 'pass');
+          for (const w of ctx.workers()) if (w.proxies.some((p) => p.mode !== 'pass')) ctx.network(w, 'pass');
           await ctx.sleep(ctx.ttlMs);
         }
       },
@@ -86,11 +87,12 @@ export function networkScenarios(store: string, server: StoreServer, durationMs:
     { ...base, name: 'reset', nemesis: (ctx) => onHolder(ctx, (w) => networkFault(ctx, w, 'reset', Math.round(ctx.ttlMs * (0.1 + 1.4 * ctx.random()))), ctx.ttlMs) },
     {
       ...base,
-      name: options?.restarts ? 'random-network-restarts' : 'random-network',
+      name: options?.restarts ? 'random-network-restarts' : options?.nodes ? 'random-network-nodes' : 'random-network',
       nemesis: (ctx) => onHolder(ctx, async (w) => {
         const roll = ctx.random();
         const modes = ['blackhole', 'half-open', 'reset', 'latency'] as const;
         if (options?.restarts && roll < 0.1) await ctx.restartServer();
+        else if (options?.nodes && roll < 0.15) await minorityDown(ctx, 1 + Math.floor(ctx.random() * (ctx.servers - majorityOf(ctx.servers))));
         else if (roll < 0.5) await networkFault(ctx, w, modes[Math.floor(ctx.random() * modes.length)]!, Math.round(ctx.ttlMs * (0.3 + 1.7 * ctx.random())));
         else await processFault(ctx, w, ctx.random());
       }, 250),
@@ -109,10 +111,178 @@ export function restartScenario(name: string, store: string, server: StoreServer
     holdMs: 300,
     name,
     store,
-    server,
+    servers: [server],
     durationMs,
     epsilonMs,
     ...(forgets ? { restartForgets: true } : {}),
     nemesis: (ctx) => onHolder(ctx, () => ctx.restartServer(), ctx.ttlMs * 2),
   };
+}
+
+const majorityOf = (n: number): number => Math.floor(n / 2) + 1;
+
+/** `count` distinct server indexes out of `n`, at random. */
+function pick(ctx: NemesisContext, count: number): number[] {
+  const all = Array.from({ length: ctx.servers }, (_, i) => i);
+  for (let i = all.length - 1; i > 0; i--) {
+    const j = Math.floor(ctx.random() * (i + 1));
+    [all[i], all[j]] = [all[j]!, all[i]!];
+  }
+  return all.slice(0, count);
+}
+
+/**
+ * Takes `count` servers down for 1.5 to 2.5 TTLs, then starts them again, empty. They stay
+ * down longer than a TTL, as docs/guarantees.md asks of a quorum's nodes without persistence:
+ * every lease that counted on them has run out by the time they are back.
+ */
+async function minorityDown(ctx: NemesisContext, count: number): Promise<number[]> {
+  const down = pick(ctx, count);
+  for (const i of down) await ctx.serverDown(i);
+  await ctx.sleep(Math.round(ctx.ttlMs * (1.5 + ctx.random())));
+  for (const i of down) await ctx.serverUp(i);
+  return down;
+}
+
+/** Intervals during which at least `count` servers were down: from the `count`-th down to the next `up`. */
+function downIntervals(nemesis: readonly NemesisEvent[], count: number): { from: number; to: number; serving: number }[] {
+  const intervals: { from: number; to: number; serving: number }[] = [];
+  const down = new Set<string>();
+  let from: number | null = null;
+  let current: { from: number; to: number; serving: number } | null = null;
+  for (const n of nemesis) {
+    if (n.fault === 'down') {
+      down.add(n.worker);
+      if (down.size >= count && from === null) from = n.at;
+    }
+    if (n.fault === 'up') {
+      if (from !== null && down.size >= count) {
+        current = { from, to: n.at, serving: Infinity };
+        intervals.push(current);
+      }
+      down.delete(n.worker);
+      if (down.size < count) from = null;
+    }
+    if (n.fault === 'serving' && current && down.size === 0) {
+      current.serving = n.at;
+      current = null;
+    }
+  }
+  return intervals;
+}
+
+/** A grant's reply can be handled a little after the last answer it needed: the slack between the two, ms. */
+const LOG_SLACK_MS = 100;
+/** Service resumes within this long after every server is back (ioredis reconnects with a growing backoff). */
+const RESUME_MS = 2000;
+
+/**
+ * The scenarios of a quorum (Redlock) of `servers.length` servers without persistence, each
+ * worker reaching each server through its own proxy. The store issues no fencing token: the
+ * workers use the register unfenced, and the checkers assert no overlapping validity windows.
+ *
+ * - minority-down: a minority (2 of 5) of the servers is down for 1.5 to 2.5 TTLs, then back
+ *   (empty), again and again: grants go on meanwhile, with no overlap;
+ * - majority-down: while a lease is held, a majority (3 of 5) goes down for 2.5 to 3.5 TTLs:
+ *   every acquire fails with QuorumError (the workers record it), nothing is granted, the live
+ *   servers keep no entry longer than an attempt takes, and grants resume once they are back;
+ * - pause-past-ttl (local scenarios): a paused holder writes after its lease ended, which
+ *   docs/guarantees.md says a quorum cannot prevent; its check asserts that it happened.
+ */
+export function quorumScenarios(store: string, servers: readonly StoreServer[], durationMs: number, epsilonMs: number, nodeTimeoutMs: number): Scenario[] {
+  const extra: Partial<Scenario> = { unfenced: true };
+  const base = { ...BASE, store, servers, durationMs, epsilonMs, unfenced: true };
+  const minority = servers.length - majorityOf(servers.length);
+  const local = localScenarios(store, durationMs, epsilonMs, servers, extra).map((scenario) => scenario.name !== 'pause-past-ttl' ? scenario : { ...scenario, check: writesAfterLeaseEnded });
+  return [
+    ...local,
+    ...networkScenarios(store, servers, durationMs, epsilonMs, { nodes: true }, extra),
+    {
+      ...base,
+      name: 'minority-down',
+      nemesis: async (ctx) => {
+        while (monotonicNow() < ctx.until - ctx.ttlMs * 6) {
+          await minorityDown(ctx, minority);
+          await ctx.sleep(ctx.ttlMs);
+        }
+      },
+      check: (events, nemesis) => {
+        const intervals = downIntervals(nemesis, minority);
+        const grants = events.filter((e) => e.e === 'grant');
+        const starved = intervals.filter((i) => !grants.some((g) => g.at > i.from + LOG_SLACK_MS && g.at < i.to));
+        return [
+          ...(intervals.length === 0 ? ['no minority of the servers was ever down'] : []),
+          ...starved.map((i) => `nothing was granted in the ${(i.to - i.from).toFixed(0)} ms while a minority was down (from ${i.from.toFixed(0)})`),
+        ];
+      },
+    },
+    {
+      ...base,
+      name: 'majority-down',
+      nemesis: async (ctx) => {
+        while (monotonicNow() < ctx.until - ctx.ttlMs * 7) {
+          const holder = await ctx.holder();
+          if (!holder) {
+            await ctx.sleep(20);
+            continue;
+          }
+          const down = pick(ctx, majorityOf(ctx.servers));
+          for (const i of down) await ctx.serverDown(i);
+          const live = Array.from({ length: ctx.servers }, (_, i) => i).filter((i) => !down.includes(i));
+          const upAt = monotonicNow() + Math.round(ctx.ttlMs * (2.5 + ctx.random()));
+          // Once the holder's entries have run out, every entry on a live server belongs to an
+          // attempt in progress, which rolls it back within its node timeout: none is seen longer.
+          await ctx.sleep(ctx.ttlMs + epsilonMs);
+          const firstSeen = new Map<string, number>();
+          while (monotonicNow() < upAt) {
+            for (const i of live) {
+              for (const owner of await ctx.holdersOn(i)) {
+                const key = `${i}/${owner}`;
+                const seen = firstSeen.get(key) ?? monotonicNow();
+                firstSeen.set(key, seen);
+                if (monotonicNow() - seen > nodeTimeoutMs + LOG_SLACK_MS) {
+                  ctx.fail(`server${i} kept the entry of ${owner} for over ${nodeTimeoutMs + LOG_SLACK_MS} ms while the majority was down: not rolled back`);
+                  firstSeen.set(key, Infinity);
+                }
+              }
+            }
+            await ctx.sleep(20);
+          }
+          for (const i of down) await ctx.serverUp(i);
+          await ctx.sleep(ctx.ttlMs * 3);
+        }
+      },
+      check: (events, nemesis) => {
+        const problems: string[] = [];
+        const intervals = downIntervals(nemesis, majorityOf(servers.length));
+        if (intervals.length === 0) problems.push('the majority was never down');
+        for (const { from, to, serving } of intervals) {
+          for (const g of events.filter((e) => e.e === 'grant' && e.at > from + LOG_SLACK_MS && e.at < to)) {
+            problems.push(`${g.worker} was granted at ${g.at.toFixed(0)}, ${(g.at - from).toFixed(0)} ms after the majority went down`);
+          }
+          const failed = events.filter((e) => e.e === 'acquire-failed' && e.at > from && e.at < to);
+          if (failed.length === 0) problems.push(`no acquire failed while the majority was down (from ${from.toFixed(0)} to ${to.toFixed(0)})`);
+          for (const f of failed.filter((e) => e.name !== 'QuorumError')) problems.push(`${f.worker}'s acquire failed with ${String(f.name)} (${String(f.code)}), not QuorumError, while the majority was down`);
+          const resumed = events.find((e) => e.e === 'grant' && e.at > to);
+          if (!resumed || resumed.at - serving > RESUME_MS) problems.push(`no grant within ${RESUME_MS} ms after the majority was back (${resumed ? `${(resumed.at - serving).toFixed(0)} ms` : 'none'})`);
+        }
+        return problems;
+      },
+    },
+  ];
+}
+
+/**
+ * What a quorum does not promise, asserted as documented: a holder paused past its TTL resumes
+ * and writes after its lease ended (it does not check `lease.signal`, and there is no token a
+ * resource could check). At least one such write must be in the history, or the pauses did not bite.
+ */
+function writesAfterLeaseEnded(events: readonly WorkerEvent[]): string[] {
+  const deadlines = new Map<string, number>();
+  let late = 0;
+  for (const e of events) {
+    if (e.e === 'grant') deadlines.set(e.worker, e.deadline!);
+    if (e.e === 'write' && e.at > (deadlines.get(e.worker) ?? Infinity)) late++;
+  }
+  return late > 0 ? [] : ['no paused holder wrote after its lease ended, which a quorum is documented to allow: the pauses did not bite'];
 }

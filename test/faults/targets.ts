@@ -9,10 +9,13 @@
  *   (`appendfsync always`); every worker reaches them through its own fault proxy. The
  *   client-side scenarios, the network scenarios, and a server restart while a lease is
  *   held on each server.
+ * - Redlock: `quorum([...])` over five redis-servers without persistence (redis+quorum://),
+ *   every worker reaching each of them through its own fault proxy; see quorumScenarios.
  */
+import { createRedisStore } from '../../src/stores/redis/index.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
-import type { Scenario } from './harness.js';
-import { localScenarios, networkScenarios, restartScenario } from './scenarios.js';
+import type { Scenario, StoreServer } from './harness.js';
+import { localScenarios, networkScenarios, quorumScenarios, restartScenario } from './scenarios.js';
 
 export interface FaultTarget {
   /** The store's name in tables and test names. */
@@ -44,11 +47,11 @@ export function redisTarget(): FaultTarget {
       plain ??= await startRedis();
       durable ??= await startRedis(['--appendonly', 'yes', '--appendfsync', 'always']);
       return [
-        ...localScenarios(url, durationMs, 150, plain),
-        ...networkScenarios(url, plain, durationMs, 150),
+        ...localScenarios(url, durationMs, 150, [plain]),
+        ...networkScenarios(url, [plain], durationMs, 150),
         restartScenario('restart-no-persistence', url, plain, durationMs, 150, true),
         restartScenario('restart-aof', url, durable, durationMs, 150, false),
-        ...networkScenarios(url, durable, durationMs, 150, { restarts: true }).filter((s) => s.name === 'random-network-restarts'),
+        ...networkScenarios(url, [durable], durationMs, 150, { restarts: true }).filter((s) => s.name === 'random-network-restarts'),
       ];
     },
     stop: async () => {
@@ -68,5 +71,40 @@ export function memoryTarget(): FaultTarget {
     epsilonMs: 50,
     scenarios: async (durationMs) => localScenarios('memory:', durationMs, 50),
     stop: async () => undefined,
+  };
+}
+
+/** A redis-server as the harness sees it: it can be taken down, started, and asked what it holds. */
+function nodeOf(server: RedisServer): StoreServer {
+  let client: ReturnType<RedisServer['client']> | null = null;
+  const direct = (): ReturnType<RedisServer['client']> => (client ??= server.client());
+  return {
+    port: server.port,
+    restart: () => server.restart(),
+    down: () => server.down(),
+    up: () => server.up(),
+    keys: (pattern) => direct().keys(pattern),
+    holders: async (prefix, lock) => (await createRedisStore(direct(), { prefix, fencing: false }).inspect({ kind: 'mutex', name: lock })).holders.map((h) => h.owner),
+  };
+}
+
+/**
+ * redlock: five redis-servers without persistence, one Redlock quorum over them, node timeout
+ * 150 ms (the nodes are on loopback). ε 150 ms, as for one Redis server.
+ */
+export function redlockTarget(): FaultTarget {
+  const servers: RedisServer[] = [];
+  const nodeTimeoutMs = 150;
+  const url = `redis+quorum://${[0, 1, 2, 3, 4].map((i) => `127.0.0.1:{port${i}}`).join(',')}?prefix={run}&nodeTimeoutMs=${nodeTimeoutMs}`;
+  return {
+    name: 'redlock',
+    epsilonMs: 150,
+    scenarios: async (durationMs) => {
+      while (servers.length < 5) servers.push(await startRedis());
+      return quorumScenarios(url, servers.map(nodeOf), durationMs, 150, nodeTimeoutMs);
+    },
+    stop: async () => {
+      for (const server of servers) await server.stop();
+    },
   };
 }

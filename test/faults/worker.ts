@@ -27,6 +27,8 @@ interface Config {
   holdMs: number;
   blockShortMs: number;
   blockLongMs: number;
+  /** The store issues no fencing token: write to the unfenced register only. */
+  unfenced: boolean;
 }
 
 const config = JSON.parse(process.argv[2]!) as Config;
@@ -57,7 +59,7 @@ process.on('unhandledRejection', (reason) => {
 });
 
 const baton = createBaton(await openStore(config.store));
-baton.on('lost', (event) => log({ e: 'lost', token: String(event.token), reason: event.reason }));
+baton.on('lost', (event) => log({ e: 'lost', token: event.token === null ? null : String(event.token), owner: event.owner, reason: event.reason }));
 let stopping = false;
 process.on('SIGTERM', () => {
   stopping = true;
@@ -79,13 +81,13 @@ while (!stopping) {
     lease = await baton.mutex(config.name).acquire({ ttlMs: config.ttlMs, autoRenew: true, timeoutMs: 60_000 });
   } catch (error) {
     if (stopping) break;
-    log({ e: 'acquire-failed', code: (error as { code?: string }).code });
+    log({ e: 'acquire-failed', code: (error as { code?: string }).code, name: (error as Error).name });
     continue;
   }
-  const token = String(lease.token);
+  const token = lease.token === null ? null : String(lease.token);
   log({ e: 'grant', token, owner: lease.owner, deadline: monotonicNow() + (lease.expiresAt - Date.now()) });
   try {
-    const state = await call('GET', `/state?token=${token}`);
+    const state = await call('GET', token === null ? '/state' : `/state?token=${token}`);
     await new Promise((resolve) => setTimeout(resolve, config.holdMs));
     if (block > 0) {
       const until = monotonicNow() + block;
@@ -94,8 +96,9 @@ while (!stopping) {
       while (monotonicNow() < until);
     }
     // A refused read means a newer holder has been here: a careful client stops, this one writes anyway.
-    const fenced = await call('POST', '/write', { register: 'fenced', worker: config.id, token, value: state.fenced.value + 1 });
-    const unfenced = await call('POST', '/write', { register: 'unfenced', worker: config.id, token, value: state.unfenced.value + 1 });
+    // Without a token (a quorum) there is nothing to fence with: the unfenced register only.
+    const fenced = token === null ? { accepted: null } : await call('POST', '/write', { register: 'fenced', worker: config.id, token, value: state.fenced.value + 1 });
+    const unfenced = await call('POST', '/write', { register: 'unfenced', worker: config.id, token: token ?? '0', value: state.unfenced.value + 1 });
     log({ e: 'write', token, fenced: fenced.accepted, unfenced: unfenced.accepted });
   } catch (error) {
     log({ e: 'write-failed', error: String(error) });
