@@ -6,10 +6,10 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
+import { freePort, killProcess } from './process.js';
 
 export interface EtcdCluster {
   /** Client URLs, one a member, in member order. */
@@ -27,20 +27,7 @@ export interface EtcdCluster {
   stop(): Promise<void>;
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return typeof address === 'object' && address ? address.port : 0;
-}
 
-async function kill(child: ChildProcess | null): Promise<void> {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGKILL');
-  await exited;
-}
 
 export async function startEtcd(members: 1 | 3 = 1): Promise<EtcdCluster> {
   const root = mkdtempSync(join(tmpdir(), 'baton-etcd-'));
@@ -107,14 +94,14 @@ export async function startEtcd(members: 1 | 3 = 1): Promise<EtcdCluster> {
       return client;
     },
     async kill(i) {
-      await kill(children[i]!);
+      await killProcess(children[i]!);
     },
     async start(i) {
       launch(i);
       await waitHealthy([i]);
     },
     async restart() {
-      await Promise.all(all.map((i) => kill(children[i]!)));
+      await Promise.all(all.map((i) => killProcess(children[i]!)));
       for (const i of all) launch(i);
       await waitHealthy(all);
     },
@@ -133,7 +120,7 @@ export async function startEtcd(members: 1 | 3 = 1): Promise<EtcdCluster> {
     },
     async stop() {
       for (const client of clients) client.close();
-      await Promise.all(children.map((child) => kill(child)));
+      await Promise.all(children.map((child) => killProcess(child)));
       rmSync(root, { recursive: true, force: true });
     },
   };

@@ -5,11 +5,11 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Cluster, Redis } from 'ioredis';
+import { freePort, killProcess } from './process.js';
 
 export interface RedisServer {
   readonly port: number;
@@ -24,19 +24,7 @@ export interface RedisServer {
   stop(): Promise<void>;
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return typeof address === 'object' && address ? address.port : 0;
-}
 
-async function kill(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  child.kill('SIGKILL');
-  await new Promise((resolve) => child.once('exit', resolve));
-}
 
 export async function startRedis(extra: string[] = []): Promise<RedisServer> {
   const dir = mkdtempSync(join(tmpdir(), 'baton-redis-'));
@@ -76,11 +64,11 @@ export async function startRedis(extra: string[] = []): Promise<RedisServer> {
       return client;
     },
     async restart() {
-      await kill(child);
+      await killProcess(child);
       child = await launch();
     },
     async down() {
-      await kill(child);
+      await killProcess(child);
     },
     async up() {
       if (child.exitCode === null && child.signalCode === null) return;
@@ -88,7 +76,7 @@ export async function startRedis(extra: string[] = []): Promise<RedisServer> {
     },
     async stop() {
       for (const client of clients) client.disconnect();
-      await kill(child);
+      await killProcess(child);
       rmSync(dir, { recursive: true, force: true });
     },
   };
