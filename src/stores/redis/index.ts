@@ -183,11 +183,11 @@ export class RedisStore<F extends boolean = true> implements LockStore {
 
   /**
    * Runs a script on a resource by EVALSHA, loading it with EVAL once if the server does not
-   * know it (NOSCRIPT). KEYS are the resource's hash and its plain key; the kind goes last.
+   * know it (NOSCRIPT). KEYS are the resource's four keys (see lua/common.lua); the kind goes last.
    */
   async #run(compiled: Script, resource: ResourceKey, ...args: (string | number)[]): Promise<unknown> {
     const tag = `{${this.#prefix}:${resource.kind}:${resource.name}}`;
-    const keys = [`${tag}:s`, tag];
+    const keys = [`${tag}:s`, tag, `${tag}:h`, `${tag}:q`];
     const argv = [...args.map(String), this.#fenced, resource.kind];
     return this.#call(async () => {
       try {
