@@ -5,7 +5,7 @@
 //   - BLPOP/RPUSH passing one token through a list: the ideal hand-off for one hot key;
 //   - redlock 5.0.0-beta.2 and @sesamecare-oss/redlock 1.4 on one server, defaults and tuned;
 //   - redis-semaphore 5.8's Mutex, defaults and tuned.
-// Usage: npm run build && node --expose-gc bench/redis.mjs [--seconds 3] [--workers 8] [--only seq,tasks,hot,heap] [--hold 1,0]
+// Usage: npm run build && node --expose-gc bench/redis.mjs [--seconds 3] [--workers 8] [--only seq,tasks,hot,heap] [--hold 1,0] [--contenders baton,...]
 // Prints tables with ratios; nothing here is asserted. See docs/benchmarks.md.
 import { fork, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -30,6 +30,7 @@ const { values } = parseArgs({
     leases: { type: 'string', default: '10000' },
     only: { type: 'string', default: 'seq,tasks,hot,heap' },
     hold: { type: 'string', default: '1,0' },
+    contenders: { type: 'string' },
     role: { type: 'string' },
     target: { type: 'string' },
     port: { type: 'string' },
@@ -37,6 +38,9 @@ const { values } = parseArgs({
 });
 const seconds = Number(values.seconds);
 const only = new Set(values.only.split(','));
+// --contenders baton,redlock5: only these besides the baselines (raw, BLPOP), for a quick look.
+const picked = values.contenders ? new Set(['raw', 'blpop', ...values.contenders.split(',')]) : null;
+const pick = (ids) => (picked ? ids.filter((id) => picked.has(id)) : ids);
 const TTL_MS = 10_000;
 
 // ---- The server -------------------------------------------------------------------------------
@@ -352,7 +356,7 @@ async function main() {
   }
 }
 
-const UNCONTENDED = ['raw', 'baton', 'redlock5', 'sesame', 'semaphore'];
+const UNCONTENDED = pick(['raw', 'baton', 'redlock5', 'sesame', 'semaphore']);
 
 async function reportSequential(port) {
   const seq = {};
@@ -369,7 +373,7 @@ async function reportConcurrent(port, tasks) {
 }
 
 async function reportHotKey(port, workers, holdMs) {
-  const ids = ['blpop', 'baton', 'redlock5', 'redlock5-tuned', 'sesame', 'sesame-tuned', 'semaphore', 'semaphore-tuned'];
+  const ids = pick(['blpop', 'baton', 'redlock5', 'redlock5-tuned', 'sesame', 'sesame-tuned', 'semaphore', 'semaphore-tuned']);
   const hot = {};
   for (const id of ids) hot[id] = await hotKey(id, port, workers, holdMs, seconds * 1000);
   const ideal = hot.blpop;

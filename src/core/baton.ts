@@ -170,9 +170,9 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
       queueTtlMs: queuePollMs * DEFAULTS.queueTtlPolls,
     };
     this.#keepAlive = new KeepAlive(this.#clock, store, {
-      extended: (record, ttlMs) => this.#emit('extended', { ...describe(record), ttlMs }),
+      extended: (record, ttlMs) => this.#emit('extended', () => ({ ...describe(record), ttlMs })),
       lost: (record, error) =>
-        this.#emit('lost', { ...describe(record), holdMs: this.#clock.now() - record.acquiredAt, reason: error.reason, error }),
+        this.#emit('lost', () => ({ ...describe(record), holdMs: this.#clock.now() - record.acquiredAt, reason: error.reason, error })),
     }, driftFactor);
     this.#unwatch = store.watchLost?.((key, owner, reason) => {
       const record = this.#keepAlive.find(owner);
@@ -307,7 +307,7 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
           await this.#release(record).catch(() => undefined);
           throw signal.reason;
         }
-        this.#emit('acquired', { ...base, token: record.token, waitMs: this.#clock.now() - startedAt, contended });
+        this.#emit('acquired', () => ({ ...base, token: record.token, waitMs: this.#clock.now() - startedAt, contended }));
         return new Lease<Token>(record, this.#leaseOwner);
       };
       try {
@@ -321,7 +321,7 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
           if (mayWait) enqueued = true;
           if (!contended) {
             contended = true;
-            this.#emit('contended', { ...base, position: result.position });
+            this.#emit('contended', () => ({ ...base, position: result.position }));
           }
           if (!wait) return null;
           const now = this.#clock.now();
@@ -339,7 +339,7 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
         }
       } catch (error) {
         if (enqueued) await this.store.release(key, owner).catch(() => undefined);
-        this.#emit('failed', { ...base, waitMs: this.#clock.now() - startedAt, error });
+        this.#emit('failed', () => ({ ...base, waitMs: this.#clock.now() - startedAt, error }));
         throw error;
       }
     });
@@ -409,7 +409,7 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
       throw record.lostError!;
     }
     record.state = 'released';
-    this.#emit('released', { ...describe(record), holdMs: this.#clock.now() - record.acquiredAt });
+    this.#emit('released', () => ({ ...describe(record), holdMs: this.#clock.now() - record.acquiredAt }));
   }
 
   #assertOpen(): void {
@@ -430,9 +430,11 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
     return promise;
   }
 
-  #emit<E extends keyof BatonEvents>(event: E, ...args: BatonEvents[E]): void {
+  /** Emits `event` with the payload `make` builds, built only when someone listens. */
+  #emit<E extends keyof BatonEvents>(event: E, make: () => BatonEvents[E][0]): void {
+    if (this.listenerCount(event) === 0) return;
     try {
-      (this.emit as (event: E, ...args: BatonEvents[E]) => boolean)(event, ...args);
+      (this.emit as (event: E, payload: BatonEvents[E][0]) => boolean)(event, make());
     } catch (error) {
       process.emitWarning(`A listener of baton's "${event}" event threw: ${error instanceof Error ? error.message : String(error)}`, 'BatonWarning');
     }

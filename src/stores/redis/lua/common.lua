@@ -26,16 +26,20 @@
 -- issues tokens; '0' issues token '0' and lets every key expire with the resource's last
 -- entry) and the kind.
 
+local call, tonumber, match = redis.call, tonumber, string.match
 local s, plain, hz, qz = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local is_mutex = ARGV[#ARGV] == 'mutex'
 local fenced = ARGV[#ARGV - 1] == '1'
+
+-- @fast: a verb's fast path goes here, before the functions below are made: making them
+-- costs more on the server than a fast path's own commands.
 
 -- The server's clock, read once and only when needed: the uncontended paths of a mutex never
 -- ask for it (a TTL given to SET PX runs on it anyway).
 local clock_ms, clock_us
 local function now()
   if not clock_ms then
-    local t = redis.call('TIME')
+    local t = call('TIME')
     clock_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
     clock_ms = math.floor(clock_us / 1000)
   end
@@ -52,27 +56,27 @@ end
 -- foreign} (owner and the rest for a mutex only). Expired holders of other kinds go here.
 local function holders()
   if is_mutex then
-    local owner = redis.call('GET', plain)
+    local owner = call('GET', plain)
     if not owner then return {n = 0} end
     local h = {n = 1, exclusive = true, owner = owner, foreign = true, token = '0', value = ''}
-    local record = redis.call('HGET', s, 'holder')
+    local record = call('HGET', s, 'holder')
     if record then
-      local o, token, ttl, value = string.match(record, '^(%S+) (%S+) (%S+) (.*)$')
+      local o, token, ttl, value = match(record, '^(%S+) (%S+) (%S+) (.*)$')
       if o == owner then h.foreign, h.token, h.ttl, h.value = false, token, tonumber(ttl), value end
     end
     return h
   end
-  local dead = redis.call('ZRANGEBYSCORE', hz, '-inf', now())
+  local dead = call('ZRANGEBYSCORE', hz, '-inf', now())
   if #dead > 0 then
-    for _, o in ipairs(dead) do redis.call('HDEL', s, 'h:' .. o) end
-    redis.call('ZREMRANGEBYSCORE', hz, '-inf', now())
+    for _, o in ipairs(dead) do call('HDEL', s, 'h:' .. o) end
+    call('ZREMRANGEBYSCORE', hz, '-inf', now())
   end
-  local n = redis.call('ZCARD', hz)
+  local n = call('ZCARD', hz)
   local h = {n = n, exclusive = false}
   if n == 1 then
-    local o = redis.call('ZRANGE', hz, 0, 0)[1]
-    local record = redis.call('HGET', s, 'h:' .. o) or ''
-    h.exclusive = string.match(record, '^%S+ %S+ (%S+)') == 'exclusive'
+    local o = call('ZRANGE', hz, 0, 0)[1]
+    local record = call('HGET', s, 'h:' .. o) or ''
+    h.exclusive = match(record, '^%S+ %S+ (%S+)') == 'exclusive'
   end
   return h
 end
@@ -82,24 +86,24 @@ end
 local function cover(ms)
   if fenced then return end
   for _, k in ipairs({s, hz, qz}) do
-    local left = redis.call('PTTL', k)
-    if left == -1 or (left >= 0 and left < ms) then redis.call('PEXPIRE', k, ms) end
+    local left = call('PTTL', k)
+    if left == -1 or (left >= 0 and left < ms) then call('PEXPIRE', k, ms) end
   end
 end
 
 -- Without a fence, a resource with no entry left leaves no key.
 local function tidy(h)
-  if fenced or h.n > 0 or redis.call('EXISTS', qz) == 1 then return end
-  redis.call('DEL', s, hz, qz)
+  if fenced or h.n > 0 or call('EXISTS', qz) == 1 then return end
+  call('DEL', s, hz, qz)
 end
 
 local function next_token()
   if not fenced then return '0' end
-  local fence = redis.call('HINCRBY', s, 'fence', 1)
+  local fence = call('HINCRBY', s, 'fence', 1)
   if fence == 1 then
     now()
     fence = clock_us
-    redis.call('HSET', s, 'fence', string.format('%d', fence))
+    call('HSET', s, 'fence', string.format('%d', fence))
   end
   -- Tokens pass 10^15: kept as exact decimal strings.
   return string.format('%d', fence)
@@ -109,12 +113,12 @@ end
 local function hold(h, owner, mode, ttl, left, value)
   local token = next_token()
   if is_mutex then
-    redis.call('SET', plain, owner, 'PX', left)
-    redis.call('HSET', s, 'holder', owner .. ' ' .. token .. ' ' .. ttl .. ' ' .. value)
+    call('SET', plain, owner, 'PX', left)
+    call('HSET', s, 'holder', owner .. ' ' .. token .. ' ' .. ttl .. ' ' .. value)
     h.owner, h.foreign, h.token, h.ttl, h.value = owner, false, token, ttl, value
   else
-    redis.call('ZADD', hz, now() + left, owner)
-    redis.call('HSET', s, 'h:' .. owner, token .. ' ' .. ttl .. ' ' .. mode .. ' ' .. value)
+    call('ZADD', hz, now() + left, owner)
+    call('HSET', s, 'h:' .. owner, token .. ' ' .. ttl .. ' ' .. mode .. ' ' .. value)
   end
   h.n = h.n + 1
   h.exclusive = mode == 'exclusive'
@@ -123,8 +127,8 @@ local function hold(h, owner, mode, ttl, left, value)
 end
 
 local function unqueue(owner)
-  redis.call('ZREM', qz, owner)
-  redis.call('HDEL', s, 'w:' .. owner)
+  call('ZREM', qz, owner)
+  call('HDEL', s, 'w:' .. owner)
 end
 
 -- Grants queued entries from the head of the queue while they may hold, in arrival order.
@@ -140,9 +144,9 @@ end
 local function advance(h, requester, ttl)
   while true do
     if h.exclusive then return nil, false end
-    local head = redis.call('ZRANGE', qz, 0, 0)[1]
+    local head = call('ZRANGE', qz, 0, 0)[1]
     if not head then return nil, true end
-    local raw = redis.call('HGET', s, 'w:' .. head)
+    local raw = call('HGET', s, 'w:' .. head)
     local e = raw and cjson.decode(raw)
     if not e or e.exp <= now() then
       unqueue(head)
@@ -150,18 +154,18 @@ local function advance(h, requester, ttl)
       if not can_hold(e.mode, e.limit, h.n, h.exclusive) then return nil, false end
       if head == requester then
         unqueue(head)
-        return hold(h, head, e.mode, ttl, ttl, e.value), redis.call('EXISTS', qz) == 0
+        return hold(h, head, e.mode, ttl, ttl, e.value), call('EXISTS', qz) == 0
       end
       if e.wake == '' then return nil, false end
       local grant_ttl = math.min(tonumber(e.want) or 0, e.ttl)
       local left = e.exp - e.ttl + grant_ttl - now()
       if left < 2 then
-        redis.call('PUBLISH', e.wake, head)
+        call('PUBLISH', e.wake, head)
         return nil, false
       end
       unqueue(head)
       local token = hold(h, head, e.mode, grant_ttl, left, e.value)
-      redis.call('PUBLISH', e.wake, head .. ' ' .. token .. ' ' .. grant_ttl .. ' ' .. (e.ask or ''))
+      call('PUBLISH', e.wake, head .. ' ' .. token .. ' ' .. grant_ttl .. ' ' .. (e.ask or ''))
     end
   end
 end
@@ -170,10 +174,10 @@ end
 local function soonest(h)
   if h.n == 0 then return -1 end
   if is_mutex then
-    local left = redis.call('PTTL', plain)
+    local left = call('PTTL', plain)
     if left < 0 then left = 1000 end
     return left
   end
-  local first = redis.call('ZRANGE', hz, 0, 0, 'WITHSCORES')
+  local first = call('ZRANGE', hz, 0, 0, 'WITHSCORES')
   return math.max(0, tonumber(first[2]) - now())
 end

@@ -5,10 +5,10 @@
 local h = holders()
 local removed = h.n
 if is_mutex then
-  if removed > 0 then redis.call('DEL', plain) end
+  if removed > 0 then call('DEL', plain) end
 else
-  for _, o in ipairs(redis.call('ZRANGE', hz, 0, -1)) do redis.call('HDEL', s, 'h:' .. o) end
-  redis.call('DEL', hz)
+  for _, o in ipairs(call('ZRANGE', hz, 0, -1)) do call('HDEL', s, 'h:' .. o) end
+  call('DEL', hz)
 end
 if removed > 0 then
   h = {n = 0, exclusive = false}

@@ -4,27 +4,27 @@
 -- then live queued entries in arrival order ({fence, entries = {}, empty = true} if none).
 local out = {}
 if is_mutex then
-  local owner = redis.call('GET', plain)
+  local owner = call('GET', plain)
   if owner then
-    local left = redis.call('PTTL', plain)
-    local record = redis.call('HGET', s, 'holder') or ''
-    local o, token, ttl, value = string.match(record, '^(%S+) (%S+) (%S+) (.*)$')
+    local left = call('PTTL', plain)
+    local record = call('HGET', s, 'holder') or ''
+    local o, token, ttl, value = match(record, '^(%S+) (%S+) (%S+) (.*)$')
     if o ~= owner then token, ttl, value = '0', left, '' end
     if left < 0 then left = 1000 end
     table.insert(out, {owner = owner, mode = 'exclusive', held = 1, token = token, ttl = tonumber(ttl), left = left, value = value})
   end
 else
-  local list = redis.call('ZRANGEBYSCORE', hz, '(' .. now(), '+inf', 'WITHSCORES')
+  local list = call('ZRANGEBYSCORE', hz, '(' .. now(), '+inf', 'WITHSCORES')
   for i = 1, #list, 2 do
-    local record = redis.call('HGET', s, 'h:' .. list[i]) or ''
-    local token, ttl, mode, value = string.match(record, '^(%S+) (%S+) (%S+) (.*)$')
+    local record = call('HGET', s, 'h:' .. list[i]) or ''
+    local token, ttl, mode, value = match(record, '^(%S+) (%S+) (%S+) (.*)$')
     if token then
       table.insert(out, {owner = list[i], mode = mode, held = 1, token = token, ttl = tonumber(ttl), left = tonumber(list[i + 1]) - now(), value = value})
     end
   end
 end
-for _, o in ipairs(redis.call('ZRANGE', qz, 0, -1)) do
-  local raw = redis.call('HGET', s, 'w:' .. o)
+for _, o in ipairs(call('ZRANGE', qz, 0, -1)) do
+  local raw = call('HGET', s, 'w:' .. o)
   if raw then
     local e = cjson.decode(raw)
     if e.exp > now() then
@@ -32,6 +32,6 @@ for _, o in ipairs(redis.call('ZRANGE', qz, 0, -1)) do
     end
   end
 end
-local fence = redis.call('HGET', s, 'fence') or '0'
+local fence = call('HGET', s, 'fence') or '0'
 if #out == 0 then return cjson.encode({fence = fence, entries = {}, empty = true}) end
 return cjson.encode({fence = fence, entries = out})

@@ -2,22 +2,27 @@
 -- ARGV: owner, fenced, kind.
 -- Returns 1 if the owner had a live entry, else 0.
 local owner = ARGV[1]
-local found, freed = 0, false
-if is_mutex then
-  if redis.call('GET', plain) == owner then
-    redis.call('DEL', plain)
-    found, freed = 1, true
-  end
-else
-  local exp = redis.call('ZSCORE', hz, owner)
+
+-- Fast path: a mutex's holder leaves and nobody is queued.
+local freed = false
+if is_mutex and call('GET', plain) == owner then
+  call('DEL', plain)
+  if fenced and call('EXISTS', qz) == 0 then return 1 end
+  freed = true
+end
+-- @general
+
+local found = freed and 1 or 0
+if not is_mutex then
+  local exp = call('ZSCORE', hz, owner)
   if exp then
-    redis.call('ZREM', hz, owner)
-    redis.call('HDEL', s, 'h:' .. owner)
+    call('ZREM', hz, owner)
+    call('HDEL', s, 'h:' .. owner)
     if tonumber(exp) > now() then found = 1 end
   end
 end
 if found == 0 then
-  local raw = redis.call('ZSCORE', qz, owner) and redis.call('HGET', s, 'w:' .. owner)
+  local raw = call('ZSCORE', qz, owner) and call('HGET', s, 'w:' .. owner)
   if raw then
     unqueue(owner)
     if cjson.decode(raw).exp > now() then found = 1 end
