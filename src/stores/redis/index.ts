@@ -60,6 +60,8 @@ export class RedisStore<F extends boolean = true> implements LockStore {
   readonly #channel: string;
   readonly #latches = new WakeLatches(systemClock);
   #subscription: Promise<Subscription> | null = null;
+  /** The subscription is up: grants name the channel without waiting for it. */
+  #subscribed = false;
   /** Each waiting owner's latest request id, to tell a current hand-off from a stale one. */
   readonly #asks = new Map<string, string>();
   #asked = 0;
@@ -80,7 +82,7 @@ export class RedisStore<F extends boolean = true> implements LockStore {
   }
 
   async grant(request: GrantRequest): Promise<GrantResult> {
-    const wake = request.enqueue && this.guarantees.notify ? await this.#subscribe() : '';
+    const wake = request.enqueue && this.guarantees.notify ? (this.#subscribed ? this.#channel : await this.#subscribe()) : '';
     // Each request of a waiter gets an id, saved in its queue entry and echoed by a hand-off:
     // core dates a hand-off's TTL from its latest request, so a hand-off based on an older
     // one (its message delayed, or crossing a newer request) is taken only as a wake-up.
@@ -178,6 +180,7 @@ export class RedisStore<F extends boolean = true> implements LockStore {
       this.#subscription = null;
       throw error;
     }
+    this.#subscribed = true;
     return this.#channel;
   }
 
@@ -185,18 +188,23 @@ export class RedisStore<F extends boolean = true> implements LockStore {
    * Runs a script on a resource by EVALSHA, loading it with EVAL once if the server does not
    * know it (NOSCRIPT). KEYS are the resource's four keys (see lua/common.lua); the kind goes last.
    */
-  async #run(compiled: Script, resource: ResourceKey, ...args: (string | number)[]): Promise<unknown> {
+  #run(compiled: Script, resource: ResourceKey, ...args: (string | number)[]): Promise<unknown> {
+    if (this.#closed) return Promise.reject(new ClosedError('This Redis store'));
     const tag = `{${this.#prefix}:${resource.kind}:${resource.name}}`;
     const keys = [`${tag}:s`, tag, `${tag}:h`, `${tag}:q`];
-    const argv = [...args.map(String), this.#fenced, resource.kind];
-    return this.#call(async () => {
-      try {
-        return await this.#client.evalsha(compiled.sha, keys, argv);
-      } catch (error) {
-        if (!String((error as Error).message).startsWith('NOSCRIPT')) throw error;
-        return this.#client.eval(compiled.source, keys, argv);
-      }
+    const argv = args.map(String);
+    argv.push(this.#fenced, resource.kind);
+    return this.#client.evalsha(compiled.sha, keys, argv).catch((error: unknown) => {
+      if (!String((error as Error).message).startsWith('NOSCRIPT')) throw this.#failure(error);
+      return this.#client.eval(compiled.source, keys, argv).catch((again: unknown) => {
+        throw this.#failure(again);
+      });
     });
+  }
+
+  #failure(error: unknown): Error {
+    if (error instanceof ClosedError) return error;
+    return new StoreUnavailableError('redis', `Redis failed: ${(error as Error).message}`, { cause: error });
   }
 
   async #call<T>(operation: () => Promise<T>): Promise<T> {
@@ -204,8 +212,7 @@ export class RedisStore<F extends boolean = true> implements LockStore {
     try {
       return await operation();
     } catch (error) {
-      if (error instanceof ClosedError) throw error;
-      throw new StoreUnavailableError('redis', `Redis failed: ${(error as Error).message}`, { cause: error });
+      throw this.#failure(error);
     }
   }
 }
