@@ -85,9 +85,11 @@ function client(port) {
   const redis = new Redis({ port, host: '127.0.0.1' });
   redis.on('error', () => undefined);
   redis.sent = 0;
+  redis.names = new Set();
   const send = redis.sendCommand.bind(redis);
   redis.sendCommand = (command, stream) => {
     redis.sent++;
+    redis.names.add(command.name.toLowerCase());
     return send(command, stream);
   };
   return redis;
@@ -231,18 +233,35 @@ async function rate(cycle, ms = seconds * 1000) {
   return n / ((monotonicNow() - start) / 1000);
 }
 
+/**
+ * The server's own time per cycle: INFO commandstats' microseconds of the commands the
+ * client sent (a script's time includes the calls it makes, which are not added again).
+ */
+async function serverMicros(port, c, run) {
+  const admin = new Redis({ port, host: '127.0.0.1' });
+  await admin.config('RESETSTAT');
+  await run();
+  const info = await admin.info('commandstats');
+  admin.disconnect();
+  let usec = 0;
+  for (const [, name, micros] of info.matchAll(/^cmdstat_([^:]+):calls=\d+,usec=(\d+)/gm)) if (c.redis.names.has(name)) usec += Number(micros);
+  return usec;
+}
+
 async function sequential(id, port) {
   const c = await CONTENDERS[id].make(port);
   const key = `seq:${id}`;
   const cycle = async () => c.release(await c.acquire(key));
   await cycle();
   const before = c.redis.sent;
-  const probe = 1000;
-  for (let i = 0; i < probe; i++) await cycle();
+  const probe = 2000;
+  const usec = await serverMicros(port, c, async () => {
+    for (let i = 0; i < probe; i++) await cycle();
+  });
   const commands = (c.redis.sent - before) / probe;
   const perSec = await rate(cycle);
   await c.close();
-  return { perSec, commands };
+  return { perSec, commands, serverUs: usec / probe };
 }
 
 async function concurrent(id, port, tasks) {
@@ -361,8 +380,8 @@ const UNCONTENDED = pick(['raw', 'baton', 'redlock5', 'sesame', 'semaphore']);
 async function reportSequential(port) {
   const seq = {};
   for (const id of UNCONTENDED) seq[id] = await sequential(id, port);
-  table('Sequential acquire+release cycles per second (one client, one key, never contended)', ['lock', 'cycles/s', 'commands sent per cycle', '÷ raw'],
-    UNCONTENDED.map((id) => [CONTENDERS[id].label, fmt(seq[id].perSec), fmt(seq[id].commands, 2), `${fmt(seq[id].perSec / seq.raw.perSec, 2)}x`]));
+  table('Sequential acquire+release cycles per second (one client, one key, never contended)', ['lock', 'cycles/s', 'commands sent per cycle', 'server µs per cycle', '÷ raw'],
+    UNCONTENDED.map((id) => [CONTENDERS[id].label, fmt(seq[id].perSec), fmt(seq[id].commands, 2), fmt(seq[id].serverUs, 1), `${fmt(seq[id].perSec / seq.raw.perSec, 2)}x`]));
 }
 
 async function reportConcurrent(port, tasks) {

@@ -61,6 +61,13 @@ function assertLater(baton: Baton, next: { token: bigint | null }, prev: { token
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** until polls `check` until it holds; fails after 10 s (a state that never comes, not a slow one). */
+async function until(check: () => Promise<boolean>, what: string): Promise<void> {
+  for (const end = Date.now() + 10_000; !(await check()); await sleep(5)) {
+    if (Date.now() > end) assert.fail(`never happened: ${what}`);
+  }
+}
+
 /** Counts the store calls a baton instance makes, to check that a release wakes one waiter and not all. */
 function counting(store: LockStore): { store: LockStore; grants: () => number } {
   let grants = 0;
@@ -270,8 +277,7 @@ export function runContractSuite(target: ContractTarget): void {
       await a.mutex('abort').acquire({ ttlMs: 5000 });
       const controller = new AbortController();
       const pending = b.mutex('abort').acquire({ signal: controller.signal });
-      await sleep(ms(50));
-      assert.equal((await a.inspect('abort')).waiters.length, 1);
+      await until(async () => (await a.inspect('abort')).waiters.length === 1, 'the waiter is queued');
       const reason = new Error('caller gave up');
       controller.abort(reason);
       await assert.rejects(pending, (error: unknown) => error === reason);
