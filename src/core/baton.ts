@@ -172,14 +172,14 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
     this.#keepAlive = new KeepAlive(this.#clock, store, {
       extended: (record, ttlMs) => this.#emit('extended', () => ({ ...describe(record), ttlMs })),
       lost: (record, error) =>
-        this.#emit('lost', () => ({ ...describe(record), holdMs: this.#clock.now() - record.acquiredAt, reason: error.reason, error })),
+        this.#emit('lost', () => ({ ...describe(record), holdMs: this.#keepAlive.now() - record.acquiredAt, reason: error.reason, error })),
     }, driftFactor);
     this.#unwatch = store.watchLost?.((key, owner, reason) => {
       const record = this.#keepAlive.find(owner);
-      if (record && record.key.kind === key.kind && record.key.name === key.name) this.#keepAlive.lose(record, reason ?? 'revoked');
+      if (record && record.kind === key.kind && record.name === key.name) this.#keepAlive.lose(record, reason ?? 'revoked');
     }) ?? null;
     this.#leaseOwner = {
-      now: () => this.#clock.now(),
+      now: () => this.#keepAlive.now(),
       check: (record) => this.#keepAlive.check(record),
       extend: (record, ttlMs) => this.#extend(record, ttlMs),
       release: (record) => this.#release(record),
@@ -270,7 +270,7 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
           this.#keepAlive.untrack(record);
           record.state = 'releasing';
           if (record.inflight) await record.inflight.catch(() => undefined);
-          await this.store.release(record.key, record.owner).catch(() => undefined);
+          await this.store.release(record, record.owner).catch(() => undefined);
           record.state = 'held';
           this.#keepAlive.lose(record, 'closed');
         }),
@@ -352,7 +352,8 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
    */
   #newRecord(key: ResourceKey, owner: string, token: bigint, ttlMs: number, enforcedMs: number | undefined, startedAt: number, autoRenew: boolean): LeaseRecord {
     const record: LeaseRecord = {
-      key,
+      kind: key.kind,
+      name: key.name,
       owner,
       token: this.store.guarantees.fencing ? token : null,
       ttlMs,
@@ -366,9 +367,9 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
       controller: null,
       inflight: null,
       lastError: undefined,
-      acquiredAt: startedAt,
+      acquiredAt: this.#keepAlive.stamp(startedAt),
       heapIndex: -1,
-      due: Infinity,
+      due: 0,
     };
     this.#keepAlive.plan(record, startedAt, ttlMs, enforcedMs);
     this.#keepAlive.track(record);
@@ -387,7 +388,7 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
     if (record.state === 'released' || record.state === 'releasing') throw releasedError(record);
     if (!this.#keepAlive.check(record)) {
       // Lost: remove our own entry if the store still has it (it cannot touch anyone else's), then report.
-      await this.store.release(record.key, record.owner).catch(() => undefined);
+      await this.store.release(record, record.owner).catch(() => undefined);
       throw record.lostError!;
     }
     record.state = 'releasing';
@@ -395,7 +396,7 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
     if (record.inflight) await record.inflight.catch(() => undefined);
     let removed: boolean;
     try {
-      removed = await this.store.release(record.key, record.owner);
+      removed = await this.store.release(record, record.owner);
     } catch (error) {
       // The store could not be reached: the entry stays until its TTL runs out. Keep the lease
       // lost from the caller's view (it can no longer be trusted) and report the failure.
@@ -405,11 +406,11 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
     }
     if (!removed) {
       record.state = 'held';
-      this.#keepAlive.lose(record, this.#clock.now() >= record.deadline ? 'expired' : 'revoked');
+      this.#keepAlive.lose(record, this.#keepAlive.now() >= record.deadline ? 'expired' : 'revoked');
       throw record.lostError!;
     }
     record.state = 'released';
-    this.#emit('released', () => ({ ...describe(record), holdMs: this.#clock.now() - record.acquiredAt }));
+    this.#emit('released', () => ({ ...describe(record), holdMs: this.#keepAlive.now() - record.acquiredAt }));
   }
 
   #assertOpen(): void {
@@ -442,7 +443,7 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
 }
 
 function describe(record: LeaseRecord): LockEventBase & { token: bigint | null } {
-  return { name: record.key.name, kind: record.key.kind, owner: record.owner, token: record.token };
+  return { name: record.name, kind: record.kind, owner: record.owner, token: record.token };
 }
 
 function toLockInfo(state: ResourceState): LockInfo {

@@ -4,24 +4,27 @@ import type { Clock, ClockTimer } from './clock.js';
 
 /**
  * LeaseRecord is the mutable state behind one `Lease`. It is kept small because a process
- * may hold many: the AbortController is made only when someone reads `lease.signal`.
+ * may hold many: the AbortController is made only when someone reads `lease.signal`, and its
+ * instants are whole milliseconds on the scheduler's own scale (`KeepAlive.now()`, 0 when
+ * the scheduler was made), so that V8 keeps them in the record as small integers rather than
+ * as a boxed number each (16 bytes apiece). Rounding is always towards earlier. The record is
+ * its own `ResourceKey` (`kind`, `name`), passed as such to the store.
  */
-export interface LeaseRecord {
-  readonly key: ResourceKey;
+export interface LeaseRecord extends ResourceKey {
   readonly owner: string;
   readonly token: bigint | null;
   /** The lease's TTL, as asked for in the grant or the last extension. */
   ttlMs: number;
   /** The TTL the store enforces on each renewal: `ttlMs`, or less on a session-based store (`GrantResult.ttlMs`). */
   enforcedMs: number;
-  /** Local instant at which the lease's own TTL runs out: the grant's (or extension's) start + `ttlMs` - drift. */
+  /** Instant at which the lease's own TTL runs out: the grant's (or extension's) start + `ttlMs` - drift. */
   until: number;
   /**
-   * Local instant (clock ms) by which the store's TTL has surely not run out: `until`, or
-   * earlier when the store enforces a shorter TTL (then the lease is renewed up to `until`).
+   * Instant by which the store's TTL has surely not run out: `until`, or earlier when the
+   * store enforces a shorter TTL (then the lease is renewed up to `until`).
    */
   deadline: number;
-  /** Local instant of the next renewal when `autoRenew` is on. */
+  /** Instant of the next renewal when `autoRenew` is on. */
   renewAt: number;
   autoRenew: boolean;
   state: 'held' | 'releasing' | 'released' | 'lost';
@@ -31,9 +34,11 @@ export interface LeaseRecord {
   inflight: Promise<void> | null;
   /** Last renewal error, kept as the `cause` if the lease then expires. */
   lastError: unknown;
+  /** Instant of the grant. */
   readonly acquiredAt: number;
   /** Place in the scheduler's heap, -1 when not scheduled. */
   heapIndex: number;
+  /** Instant at which the scheduler next looks at the lease. */
   due: number;
 }
 
@@ -59,9 +64,12 @@ export class KeepAlive {
   readonly #byOwner: Map<string, LeaseRecord> | null;
   #timer: ClockTimer | null = null;
   #timerDue = Infinity;
+  /** The clock's reading when this scheduler was made: instant 0 of its records. */
+  readonly #epoch: number;
 
   constructor(clock: Clock, store: LockStore, hooks: KeepAliveHooks, driftFactor: number) {
     this.#clock = clock;
+    this.#epoch = clock.now();
     this.#store = store;
     this.#hooks = hooks;
     this.#driftFactor = driftFactor;
@@ -78,7 +86,17 @@ export class KeepAlive {
     return this.#heap;
   }
 
-  /** deadlineFor: the local deadline of a TTL that the store started no earlier than `startedAt`. */
+  /** now: the clock's reading on the records' scale (ms since this scheduler was made). */
+  now(): number {
+    return this.#clock.now() - this.#epoch;
+  }
+
+  /** stamp: a clock reading as an instant of the records' scale, rounded down to a whole ms. */
+  stamp(clockMs: number): number {
+    return Math.floor(clockMs - this.#epoch);
+  }
+
+  /** deadlineFor: the local deadline (a clock reading) of a TTL that the store started no earlier than `startedAt`. */
   deadlineFor(startedAt: number, ttlMs: number): number {
     return startedAt + ttlMs - Math.floor(ttlMs * this.#driftFactor);
   }
@@ -89,7 +107,7 @@ export class KeepAlive {
    */
   plan(record: LeaseRecord, startedAt: number, ttlMs: number, enforcedMs: number | undefined): void {
     record.ttlMs = ttlMs;
-    record.until = this.deadlineFor(startedAt, ttlMs);
+    record.until = this.stamp(this.deadlineFor(startedAt, ttlMs));
     this.#enforce(record, startedAt, enforcedMs === undefined ? ttlMs : Math.min(ttlMs, enforcedMs));
   }
 
@@ -97,8 +115,8 @@ export class KeepAlive {
   #enforce(record: LeaseRecord, startedAt: number, enforcedMs: number): void {
     const enforced = Math.max(0, Math.floor(enforcedMs));
     record.enforcedMs = enforced;
-    record.deadline = Math.min(record.until, this.deadlineFor(startedAt, enforced));
-    record.renewAt = startedAt + Math.max(1, Math.floor(enforced / 3));
+    record.deadline = Math.min(record.until, this.stamp(this.deadlineFor(startedAt, enforced)));
+    record.renewAt = this.stamp(startedAt + Math.max(1, Math.floor(enforced / 3)));
   }
 
   /** renews: the scheduler extends this lease, because it auto-renews or because the store enforces less than its TTL. */
@@ -127,7 +145,7 @@ export class KeepAlive {
   /** check declares the lease lost if its deadline has passed; true while it is still held. Used on every read of `lease.signal`. */
   check(record: LeaseRecord): boolean {
     if (record.state !== 'held') return false;
-    if (this.#clock.now() >= record.deadline) {
+    if (this.now() >= record.deadline) {
       this.lose(record, 'expired', record.lastError);
       return false;
     }
@@ -138,7 +156,7 @@ export class KeepAlive {
   lose(record: LeaseRecord, reason: LeaseLostReason, cause?: unknown): void {
     if (record.state === 'lost' || record.state === 'released') return;
     record.state = 'lost';
-    const error = new LeaseLostError(record.key.name, reason, record.token, cause === undefined ? undefined : { cause });
+    const error = new LeaseLostError(record.name, reason, record.token, cause === undefined ? undefined : { cause });
     record.lostError = error;
     this.untrack(record);
     record.controller?.abort(error);
@@ -152,7 +170,7 @@ export class KeepAlive {
   async extend(record: LeaseRecord, ttlMs: number, bridge = false): Promise<void> {
     while (record.inflight) await record.inflight.catch(() => undefined);
     if (!this.check(record)) return;
-    if (bridge) ttlMs = Math.max(1, Math.ceil(record.until - this.#clock.now()));
+    if (bridge) ttlMs = Math.max(1, Math.ceil(record.until - this.now()));
     const run = this.#extend(record, ttlMs, bridge);
     record.inflight = run;
     this.#reschedule(record);
@@ -173,7 +191,7 @@ export class KeepAlive {
     let ok: boolean;
     let enforcedMs: number | undefined;
     try {
-      const result = await this.#store.extend(record.key, record.owner, ttlMs);
+      const result = await this.#store.extend(record, record.owner, ttlMs);
       ok = result !== false;
       if (typeof result === 'object') enforcedMs = result.ttlMs;
     } catch (error) {
@@ -183,13 +201,13 @@ export class KeepAlive {
     if (record.state === 'lost') {
       // Lost while the extension was in flight: whatever the store now says, the holder was
       // told the lease is gone, so give it back rather than block others until it expires.
-      if (ok) await this.#store.release(record.key, record.owner).catch(() => undefined);
+      if (ok) await this.#store.release(record, record.owner).catch(() => undefined);
       return;
     }
     // A release waiting for this extension removes the entry itself.
     if (record.state !== 'held') return;
     if (!ok) {
-      this.lose(record, this.#clock.now() >= record.deadline ? 'expired' : 'revoked', record.lastError);
+      this.lose(record, this.now() >= record.deadline ? 'expired' : 'revoked', record.lastError);
       return;
     }
     record.lastError = undefined;
@@ -227,7 +245,7 @@ export class KeepAlive {
     if (this.#timer && this.#timerDue <= first.due) return;
     this.#disarm();
     this.#timerDue = first.due;
-    this.#timer = this.#clock.setTimeout(() => this.#tick(), Math.max(0, first.due - this.#clock.now()));
+    this.#timer = this.#clock.setTimeout(() => this.#tick(), Math.max(0, first.due - this.now()));
   }
 
   #disarm(): void {
@@ -239,7 +257,7 @@ export class KeepAlive {
   #tick(): void {
     this.#timer = null;
     this.#timerDue = Infinity;
-    const now = this.#clock.now();
+    const now = this.now();
     const due: LeaseRecord[] = [];
     while (this.#heap.length > 0 && this.#heap[0]!.due <= now) {
       const record = this.#heap[0]!;
@@ -251,7 +269,7 @@ export class KeepAlive {
       if (this.#renews(record) && !record.inflight && now >= record.renewAt) {
         this.extend(record, record.ttlMs, !record.autoRenew).catch(() => {
           // Retry soon, but never past the deadline, where `check` declares the lease lost.
-          record.renewAt = Math.min(record.deadline, this.#clock.now() + Math.max(1, Math.floor(record.enforcedMs / 10)));
+          record.renewAt = Math.min(record.deadline, Math.floor(this.now()) + Math.max(1, Math.floor(record.enforcedMs / 10)));
           this.#reschedule(record);
         });
       } else {

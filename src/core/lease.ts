@@ -4,6 +4,7 @@ import type { LeaseRecord } from './keep-alive.js';
 
 /** LeaseOwner: what a lease needs from the baton instance that granted it. */
 export interface LeaseOwner {
+  /** The clock's reading on the scale of the record's instants. */
   now(): number;
   check(record: LeaseRecord): boolean;
   extend(record: LeaseRecord, ttlMs: number): Promise<void>;
@@ -33,12 +34,12 @@ export class Lease<Token extends bigint | null = bigint> implements AsyncDisposa
 
   /** name of the lock. */
   get name(): string {
-    return this.#record.key.name;
+    return this.#record.name;
   }
 
   /** kind of the lock: `mutex`, `semaphore`, ... */
   get kind(): LockKind {
-    return this.#record.key.kind;
+    return this.#record.kind;
   }
 
   /** owner is this grant's 128-bit random id (32 hex characters). */
@@ -113,5 +114,5 @@ export class Lease<Token extends bigint | null = bigint> implements AsyncDisposa
 
 /** notHeld builds the error for using a lease after it was released. */
 export function releasedError(record: LeaseRecord): LockNotHeldError {
-  return new LockNotHeldError(record.key.name, `Lease on "${record.key.name}"${record.token === null ? '' : ` (token ${record.token})`} was already released`);
+  return new LockNotHeldError(record.name, `Lease on "${record.name}"${record.token === null ? '' : ` (token ${record.token})`} was already released`);
 }
