@@ -16,21 +16,12 @@ import { Mutex } from 'async-mutex';
 import { createBaton, monotonicNow } from 'baton';
 import { createMemoryStore } from 'baton/memory';
 import { createSqliteStore } from 'baton/sqlite';
+import { fmt, hotKeyStats, rate as rateFor, table } from './lib.mjs';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '3' }, workers: { type: 'string', default: '4' }, role: { type: 'string' }, target: { type: 'string' }, path: { type: 'string' } } });
 const seconds = Number(values.seconds);
+const rate = (cycle) => rateFor(cycle, seconds * 1000);
 
-/** Runs `cycle` back to back for `ms` after a short warm-up; returns cycles per second. */
-async function rate(cycle, ms = seconds * 1000) {
-  for (const end = monotonicNow() + 200; monotonicNow() < end; ) await cycle();
-  let n = 0;
-  const start = monotonicNow();
-  while (monotonicNow() - start < ms) {
-    await cycle();
-    n++;
-  }
-  return n / ((monotonicNow() - start) / 1000);
-}
 
 function rawSqlite(path, synchronous) {
   const db = new Database(path);
@@ -85,17 +76,7 @@ async function hotKey(target, path, workers, ms) {
   await Promise.all(children.map((child) => new Promise((resolve) => child.once('message', resolve))));
   const results = children.map((child) => new Promise((resolve) => child.once('message', resolve)));
   for (const child of children) child.send('go');
-  const perWorker = await Promise.all(results);
-  const all = perWorker.flat().sort((a, b) => a[1] - b[1]);
-  const waits = all.map(([asked, granted]) => granted - asked).sort((a, b) => a - b);
-  const handoffs = [];
-  for (let i = 1; i < all.length; i++) handoffs.push(all[i][1] - all[i - 1][2]);
-  handoffs.sort((a, b) => a - b);
-  const counts = perWorker.map((t) => t.length);
-  const sum = counts.reduce((a, b) => a + b, 0);
-  const jain = (sum * sum) / (counts.length * counts.reduce((a, b) => a + b * b, 0));
-  const q = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? NaN;
-  return { locksPerSec: sum / (ms / 1000), handoffP50: q(handoffs, 0.5), handoffP99: q(handoffs, 0.99), waitP50: q(waits, 0.5), waitP99: q(waits, 0.99), waitMax: waits.at(-1), counts, jain };
+  return hotKeyStats(await Promise.all(results), ms);
 }
 
 // ---- Heap per held lease ------------------------------------------------------------------------
@@ -112,11 +93,6 @@ async function heapPerLease(makeStore, n = 10_000) {
   return Math.round((after - before) / n);
 }
 
-const fmt = (x, digits = 0) => (Number.isFinite(x) ? x.toFixed(digits) : '-');
-function table(title, header, rows) {
-  console.log(`\n${title}\n| ${header.join(' | ')} |\n|${header.map(() => '---').join('|')}|`);
-  for (const row of rows) console.log(`| ${row.join(' | ')} |`);
-}
 
 async function main() {
   const dir = mkdtempSync(join(tmpdir(), 'baton-bench-'));

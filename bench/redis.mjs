@@ -9,7 +9,6 @@
 // Prints tables with ratios; nothing here is asserted. See docs/benchmarks.md.
 import { fork, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,6 +20,7 @@ import { Redlock as SesameRedlock } from '@sesamecare-oss/redlock';
 import { Mutex as SemaphoreMutex } from 'redis-semaphore';
 import { createBaton, monotonicNow } from 'baton';
 import { createRedisStore } from 'baton/redis';
+import { fmt, freePort, hotKeyStats, rate, table } from './lib.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -44,13 +44,6 @@ const pick = (ids) => (picked ? ids.filter((id) => picked.has(id)) : ids);
 const TTL_MS = 10_000;
 
 // ---- The server -------------------------------------------------------------------------------
-async function freePort() {
-  const server = createServer();
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 async function startServer() {
   const dir = mkdtempSync(join(tmpdir(), 'baton-bench-redis-'));
@@ -222,16 +215,6 @@ const CONTENDERS = {
 
 // ---- Scenarios -------------------------------------------------------------------------------
 /** Runs `cycle` back to back for `ms` after a short warm-up; returns cycles per second. */
-async function rate(cycle, ms = seconds * 1000) {
-  for (const end = monotonicNow() + 200; monotonicNow() < end; ) await cycle();
-  let n = 0;
-  const start = monotonicNow();
-  while (monotonicNow() - start < ms) {
-    await cycle();
-    n++;
-  }
-  return n / ((monotonicNow() - start) / 1000);
-}
 
 /**
  * The server's own time per cycle: INFO commandstats' microseconds of the commands the
@@ -259,7 +242,7 @@ async function sequential(id, port) {
     for (let i = 0; i < probe; i++) await cycle();
   });
   const commands = (c.redis.sent - before) / probe;
-  const perSec = await rate(cycle);
+  const perSec = await rate(cycle, seconds * 1000);
   await c.close();
   return { perSec, commands, serverUs: usec / probe };
 }
@@ -325,17 +308,7 @@ async function hotKey(id, port, workers, holdMs, ms) {
   const start = monotonicNow() + 50;
   const end = start + ms;
   for (const child of children) child.send({ start, end });
-  const perWorker = (await Promise.all(results)).map((times) => times.filter(([, granted]) => granted <= end));
-  const all = perWorker.flat().sort((a, b) => a[1] - b[1]);
-  const waits = all.map(([asked, granted]) => granted - asked).sort((a, b) => a - b);
-  const handoffs = [];
-  for (let i = 1; i < all.length; i++) handoffs.push(all[i][1] - all[i - 1][2]);
-  handoffs.sort((a, b) => a - b);
-  const counts = perWorker.map((t) => t.length);
-  const sum = counts.reduce((a, b) => a + b, 0);
-  const jain = (sum * sum) / (counts.length * counts.reduce((a, b) => a + b * b, 0));
-  const q = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? NaN;
-  return { locksPerSec: sum / (ms / 1000), handoffP50: q(handoffs, 0.5), handoffP99: q(handoffs, 0.99), waitP50: q(waits, 0.5), waitP99: q(waits, 0.99), waitMax: waits.at(-1), counts, jain };
+  return hotKeyStats((await Promise.all(results)).map((times) => times.filter(([, granted]) => granted <= end)), ms);
 }
 
 // ---- Heap per held lease -----------------------------------------------------------------------
@@ -355,11 +328,6 @@ async function heapPerLease(id, port, n) {
   return Math.round((after - before) / n);
 }
 
-const fmt = (x, digits = 0) => (Number.isFinite(x) ? x.toFixed(digits) : '-');
-function table(title, header, rows) {
-  console.log(`\n${title}\n| ${header.join(' | ')} |\n|${header.map(() => '---').join('|')}|`);
-  for (const row of rows) console.log(`| ${row.join(' | ')} |`);
-}
 
 async function main() {
   const server = await startServer();
