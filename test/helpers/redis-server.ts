@@ -4,7 +4,7 @@
  * when it is missing. No persistence: a restart loses the data, the harshest case.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -13,6 +13,7 @@ import { freePort, killProcess } from './process.js';
 
 export interface RedisServer {
   readonly port: number;
+  /** `redis://127.0.0.1:port`, or `rediss://` and the password when the server has them. */
   readonly url: string;
   /** client: a new ioredis connection, closed by `stop()`. */
   client(): Redis;
@@ -26,17 +27,34 @@ export interface RedisServer {
 
 
 
-export async function startRedis(extra: string[] = []): Promise<RedisServer> {
+/** RedisSecurity: a server that takes TLS only (with these files) and asks for a password. */
+export interface RedisSecurity {
+  readonly tls?: { readonly ca: string; readonly cert: string; readonly key: string; readonly clientCertificates?: boolean };
+  readonly password?: string;
+}
+
+export async function startRedis(extra: string[] = [], security: RedisSecurity = {}): Promise<RedisServer> {
   const dir = mkdtempSync(join(tmpdir(), 'baton-redis-'));
   const port = await freePort();
   const clients: Redis[] = [];
+  const { tls, password } = security;
+  const listen = tls
+    ? ['--port', '0', '--tls-port', String(port), '--tls-ca-cert-file', tls.ca, '--tls-cert-file', tls.cert, '--tls-key-file', tls.key, '--tls-auth-clients', tls.clientCertificates ? 'yes' : 'no']
+    : ['--port', String(port)];
+  // How the helper's own clients connect (with the client certificate when the server asks for one).
+  const options = {
+    port,
+    host: '127.0.0.1',
+    ...(password === undefined ? {} : { password }),
+    ...(tls ? { tls: { ca: readFileSync(tls.ca), ...(tls.clientCertificates ? { cert: readFileSync(tls.cert), key: readFileSync(tls.key) } : {}) } } : {}),
+  };
 
   const launch = async (): Promise<ChildProcess> => {
-    const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('redis-server', [...listen, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...(password === undefined ? [] : ['--requirepass', password]), ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    const ping = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    const ping = new Redis({ ...options, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
     ping.on('error', () => undefined);
     for (let i = 0; ; i++) {
       try {
@@ -56,9 +74,9 @@ export async function startRedis(extra: string[] = []): Promise<RedisServer> {
   let child = await launch();
   return {
     port,
-    url: `redis://127.0.0.1:${port}`,
+    url: `${tls ? 'rediss' : 'redis'}://${password === undefined ? '' : `:${encodeURIComponent(password)}@`}127.0.0.1:${port}`,
     client() {
-      const client = new Redis({ port, host: '127.0.0.1' });
+      const client = new Redis(options);
       client.on('error', () => undefined); // reconnects on its own; errors reach the caller as rejected commands
       clients.push(client);
       return client;
