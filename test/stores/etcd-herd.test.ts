@@ -1,0 +1,160 @@
+/**
+ * No herd on etcd: a release notifies at most `permits` waiters, however long the queue. The
+ * waiters' store runs on a real etcd3 client whose watches are tapped (every watcher it makes
+ * and every deletion etcd delivers to one), on a real etcd member.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import type { Etcd3, IKeyValue, Watcher } from 'etcd3';
+import { createBaton, type GrantRequest, type Lease } from '../../src/index.js';
+import { createEtcdStore, type EtcdClient } from '../../src/stores/etcd/index.js';
+import { startEtcd, type EtcdCluster } from '../helpers/etcd-server.js';
+import { wrapStore } from '../helpers/wrap-store.js';
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** WatchTap: the watches of one client: what each live watcher covers, and the deletions delivered. */
+interface WatchTap {
+  client: EtcdClient;
+  /** Live watchers whose range covers `key` (a key watch on it, or a prefix or range watch around it). */
+  covering(key: string): number;
+  /** Deletions of `key` that etcd delivered to a live watcher. */
+  delivered(key: string): number;
+  watchers(): number;
+}
+
+/** tap wraps a real etcd3 client: calls go through unchanged; watches are recorded. */
+function tap(client: Etcd3): WatchTap {
+  const live = new Map<Watcher, { start: string; end: string | null }>();
+  const deletions = new Map<string, number>();
+  const watch = (): ReturnType<Etcd3['watch']> => {
+    const builder = client.watch();
+    const proxy: ReturnType<Etcd3['watch']> = new Proxy(builder, {
+      get(target, property, receiver) {
+        if (property === 'watcher') {
+          return () => {
+            const watcher = target.watcher();
+            const request = watcher.request;
+            const range = { start: Buffer.from(request.key!).toString(), end: request.range_end ? Buffer.from(request.range_end).toString() : null };
+            live.set(watcher, range);
+            watcher.on('delete', (kv: IKeyValue) => {
+              const key = kv.key.toString();
+              deletions.set(key, (deletions.get(key) ?? 0) + 1);
+            });
+            const cancel = watcher.cancel.bind(watcher);
+            watcher.cancel = () => {
+              live.delete(watcher);
+              return cancel();
+            };
+            return watcher;
+          };
+        }
+        const value = Reflect.get(target, property, receiver) as unknown;
+        if (typeof value !== 'function') return value;
+        // The builder's setters return the builder: return the proxy instead, so the chain stays tapped.
+        return (...args: unknown[]) => {
+          const result = (value as (...a: unknown[]) => unknown).apply(target, args);
+          return result === target ? proxy : result;
+        };
+      },
+    });
+    return proxy;
+  };
+  return {
+    client: { kv: client.kv, leaseClient: client.leaseClient, close: () => client.close(), watch } as unknown as EtcdClient,
+    covering: (key) => [...live.values()].filter(({ start, end }) => (end === null ? key === start : key >= start && key < end)).length,
+    delivered: (key) => deletions.get(key) ?? 0,
+    watchers: () => live.size,
+  };
+}
+
+let cluster: EtcdCluster;
+before(async () => {
+  cluster = await startEtcd(1);
+});
+after(() => cluster.stop());
+
+describe('etcd store: no herd', () => {
+  const PERMITS = 3;
+
+  /**
+   * Queues `waiters` on a semaphore of 3 permits held by 3 leases, releases the newest holder
+   * (the key with the most waiters close behind it), and reports how many waiters watched its
+   * key and how many got its deletion.
+   */
+  async function notifiedByRelease(waiters: number): Promise<{ covering: number; delivered: number; watchers: number }> {
+    const prefix = `herd${randomBytes(4).toString('hex')}/`;
+    const holderStore = createEtcdStore(cluster.client(), { prefix, sessionTtlMs: 5000 });
+    const watched = tap(cluster.client());
+    const waiterStore = createEtcdStore(watched.client, { prefix, sessionTtlMs: 5000 });
+    // Counts the waiters whose first grant came back queued: by then their watches exist.
+    const queued = new Set<string>();
+    const counted = wrapStore(waiterStore, {
+      grant: async (request: GrantRequest) => {
+        const result = await waiterStore.grant(request);
+        if (!result.granted && request.enqueue) queued.add(request.owner);
+        return result;
+      },
+    });
+    const a = createBaton(holderStore);
+    // A long poll period, so that what the waiters do is what the watches tell them.
+    const b = createBaton(counted, { queuePollMs: 10_000 });
+    try {
+      const holders: Lease<bigint>[] = [];
+      for (let i = 0; i < PERMITS; i++) holders.push(await a.semaphore('s', { permits: PERMITS }).acquire({ ttlMs: 60_000 }));
+      const pending = Array.from({ length: waiters }, () => b.semaphore('s', { permits: PERMITS }).acquire({ ttlMs: 60_000, timeoutMs: 120_000 }));
+      for (const waiting of pending) waiting.catch(() => undefined);
+      while (queued.size < waiters) await sleep(20);
+      const watchers = watched.watchers();
+
+      const newest = holders[PERMITS - 1]!;
+      const key = `${holderStore.resourcePrefix({ kind: 'semaphore', name: 's' })}${await holderStore.sessionLeaseId()}_${newest.owner}`;
+      const covering = watched.covering(key);
+      await newest.release();
+      await Promise.race(pending);
+      // Every watcher of the key gets its deletion (etcd guarantees delivery); wait for all of them.
+      while (watched.delivered(key) < covering) await sleep(10);
+      return { covering, delivered: watched.delivered(key), watchers };
+    } finally {
+      await b.close();
+      await a.close();
+    }
+  }
+
+  it('a release notifies at most `permits` waiters, as many with 200 waiters as with 10', async (t) => {
+    const runs = new Map<number, { covering: number; delivered: number; watchers: number }>();
+    for (const waiters of [10, 50, 200]) runs.set(waiters, await notifiedByRelease(waiters));
+    t.diagnostic(`semaphore of ${PERMITS} permits, waiters notified by a release (watching its key / got its deletion): ${[...runs].map(([n, r]) => `${n} waiters: ${r.covering} / ${r.delivered}`).join('; ')}`);
+    for (const [waiters, run] of runs) {
+      assert.equal(run.covering, PERMITS, `with ${waiters} waiters, the ${PERMITS} waiters just behind the released key watch it, and no others`);
+      assert.equal(run.delivered, PERMITS, `with ${waiters} waiters, etcd delivered its deletion ${run.delivered} times`);
+      assert.equal(run.watchers, PERMITS * waiters, `each waiter watches the ${PERMITS} keys just ahead of it`);
+    }
+  });
+
+  it('a mutex waiter watches exactly its predecessor', async () => {
+    const prefix = `herd${randomBytes(4).toString('hex')}/`;
+    const holderStore = createEtcdStore(cluster.client(), { prefix, sessionTtlMs: 5000 });
+    const watched = tap(cluster.client());
+    const waiterStore = createEtcdStore(watched.client, { prefix, sessionTtlMs: 5000 });
+    const a = createBaton(holderStore);
+    const b = createBaton(waiterStore, { queuePollMs: 10_000 });
+    try {
+      const holder = await a.mutex('m').acquire({ ttlMs: 60_000 });
+      const pending = Array.from({ length: 20 }, () => b.mutex('m').acquire({ ttlMs: 60_000, timeoutMs: 120_000 }));
+      for (const waiting of pending) waiting.catch(() => undefined);
+      while ((await a.inspect('m')).waiters.length < 20 || watched.watchers() < 20) await sleep(20);
+      assert.equal(watched.watchers(), 20, 'one watcher a waiter');
+      const key = `${holderStore.resourcePrefix({ kind: 'mutex', name: 'm' })}${await holderStore.sessionLeaseId()}_${holder.owner}`;
+      assert.equal(watched.covering(key), 1, 'only the first waiter watches the holder');
+      await holder.release();
+      const first = await Promise.race(pending);
+      assert.equal(watched.delivered(key), 1);
+      await first.release();
+    } finally {
+      await b.close();
+      await a.close();
+    }
+  });
+});
