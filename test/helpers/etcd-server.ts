@@ -24,6 +24,8 @@ export interface EtcdCluster {
   restart(): Promise<void>;
   /** leader: the index of the member that leads now. */
   leader(): Promise<number>;
+  /** rpcs: how many KV, Lease and Watch calls member `i` has started (from its gRPC metrics): which members a client talks to. */
+  rpcs(i: number): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -117,6 +119,14 @@ export async function startEtcd(members: 1 | 3 = 1): Promise<EtcdCluster> {
         }
       }
       return -1;
+    },
+    async rpcs(i) {
+      const text = await (await fetch(`${endpoints[i]}/metrics`, { signal: AbortSignal.timeout(2000) })).text();
+      let sum = 0;
+      for (const line of text.split('\n')) {
+        if (/^grpc_server_started_total\{.*grpc_service="etcdserverpb\.(KV|Lease|Watch)"/.test(line)) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+      }
+      return sum;
     },
     async stop() {
       for (const client of clients) client.close();

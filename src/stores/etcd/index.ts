@@ -300,7 +300,9 @@ export class EtcdStore implements LockStore {
       if (entry.watchers.has(target)) continue;
       const watcher = this.#client.watch().key(target).only('delete').startRevision(String(readAt + 1n)).watcher();
       watcher.on('delete', (kv: IKeyValue) => this.#deleted(owner, entry, kv));
-      // etcd3 reconnects watchers itself; a wait also ends at its poll period, so an error only costs latency.
+      // etcd3 reconnects watchers itself, from the revision after the last it saw. Meanwhile the
+      // waiter asks again: a unary call, which also steers etcd3 away from a member that died (see #steer).
+      watcher.on('disconnected', () => this.#latches.fire(owner));
       watcher.on('error', () => this.#latches.fire(owner));
       entry.watchers.set(target, watcher);
     }
@@ -573,6 +575,33 @@ export class EtcdStore implements LockStore {
   }
 
   async #keepAliveOnce(session: Session, sentAt: number): Promise<void> {
+    try {
+      await this.#keepAliveStream(session, sentAt);
+    } catch (error) {
+      await this.#steer(session);
+      throw error;
+    }
+  }
+
+  /**
+   * Steers etcd3 away from a member that stopped answering. etcd3 opens each stream (a
+   * keep-alive, a watch) on a member it picks, and a stream that fails does not count against
+   * that member, so after a member dies etcd3 may go on picking it (always, when it tries its
+   * hosts in order). A unary call does count: its failures on the dead member open that
+   * member's circuit breaker, and etcd3 sends the next calls and streams to the others. The
+   * call asks for the session's TTL, so a session that etcd no longer knows is found lost.
+   */
+  async #steer(session: Session): Promise<void> {
+    const timeoutMs = Math.round(session.ttlMs * KEEPALIVE_TIMEOUT_SHARE);
+    try {
+      const reply = await this.#client.leaseClient.leaseTimeToLive({ ID: session.id }, { deadline: Date.now() + timeoutMs });
+      if (Number(reply.TTL) < 0) await this.#loseSession(session);
+    } catch (error) {
+      if (isLeaseNotFound(error)) await this.#loseSession(session);
+    }
+  }
+
+  async #keepAliveStream(session: Session, sentAt: number): Promise<void> {
     const stream = await this.#client.leaseClient.leaseKeepAlive();
     let timer: NodeJS.Timeout | undefined;
     try {
