@@ -62,8 +62,8 @@ interface Entry {
   held: boolean;
   /** Deletes the key when the entry's own TTL (lease TTL or queue TTL) runs out unrenewed. */
   expiry: NodeJS.Timeout | null;
-  /** A queued entry's watch window: one delete watcher per key, for the `permits` keys just ahead of it. */
-  readonly watchers: Map<string, Watcher>;
+  /** A queued entry's watch window: one delete watcher per key, for the `permits` keys just ahead of it (none for a holder). */
+  watchers: Map<string, Watcher> | null;
   /** The window holds every key ahead (exactly `permits` of them), so the deletion of any one lets this entry hold. */
   lastInLine: boolean;
   /** Revision of the last read of the queue: the window's deletions come after it. */
@@ -249,7 +249,7 @@ export class EtcdStore implements LockStore {
   }
 
   #newEntry(key: ResourceKey, etcdKey: string, session: Session, revision: bigint): Entry {
-    return { key, etcdKey, session, revision, held: false, expiry: null, watchers: new Map(), lastInLine: false, readAt: 0n };
+    return { key, etcdKey, session, revision, held: false, expiry: null, watchers: null, lastInLine: false, readAt: 0n };
   }
 
   /** Records a holding entry and answers its grant with the TTL etcd enforces from `startedAt`. */
@@ -291,20 +291,21 @@ export class EtcdStore implements LockStore {
     entry.lastInLine = lastInLine;
     entry.readAt = readAt;
     const keys = new Set(window.map((kv) => kv.key.toString()));
-    for (const [watched, watcher] of entry.watchers) {
+    const watchers = (entry.watchers ??= new Map());
+    for (const [watched, watcher] of watchers) {
       if (keys.has(watched)) continue;
-      entry.watchers.delete(watched);
+      watchers.delete(watched);
       cancel(watcher);
     }
     for (const target of keys) {
-      if (entry.watchers.has(target)) continue;
+      if (watchers.has(target)) continue;
       const watcher = this.#client.watch().key(target).only('delete').startRevision(String(readAt + 1n)).watcher();
       watcher.on('delete', (kv: IKeyValue) => this.#deleted(owner, entry, kv));
       // etcd3 reconnects watchers itself, from the revision after the last it saw. Meanwhile the
       // waiter asks again: a unary call, which also steers etcd3 away from a member that died (see #steer).
       watcher.on('disconnected', () => this.#latches.fire(owner));
       watcher.on('error', () => this.#latches.fire(owner));
-      entry.watchers.set(target, watcher);
+      watchers.set(target, watcher);
     }
   }
 
@@ -319,8 +320,9 @@ export class EtcdStore implements LockStore {
   }
 
   #unwatch(entry: Entry): void {
+    if (!entry.watchers) return;
     for (const watcher of entry.watchers.values()) cancel(watcher);
-    entry.watchers.clear();
+    entry.watchers = null;
   }
 
   /** Records an entry and (re)arms the deletion of its key when its own TTL runs out without renewal. */
