@@ -68,6 +68,8 @@ interface Entry {
   lastInLine: boolean;
   /** Revision of the last read of the queue: the window's deletions come after it. */
   readAt: bigint;
+  /** The newest revision this entry knows of (its key's creation, a deletion in its window): a read older than that is stale. */
+  seen: bigint;
 }
 
 const DEFAULT_PREFIX = 'baton/';
@@ -177,11 +179,19 @@ export class EtcdStore implements LockStore {
       if (entry.held) return this.#granted(owner, entry, request.ttlMs, startedAt);
       // Else one read-only transaction (etcd serves it without a log write): is the key still
       // ours, and which keys are just ahead of it? Only `permits` + 1 of them are sent.
-      const reply = await this.#client.kv.txn({
-        compare: [{ key: Buffer.from(entry.etcdKey), target: 'Create', result: 'Equal', create_revision: String(entry.revision) }],
-        success: [{ request_range: this.#ahead(key, entry.revision - 1n, permits + 1) }],
+      // Serializable first: the member answers from its own state, without waiting for the
+      // leader (nor for a disk write in progress). A stale answer is safe: keys never join
+      // the queue ahead of an entry, so "fewer than `permits` ahead" stays true once true (while
+      // the entry's own key lives, which no read can promise beyond its own revision anyway).
+      // But an answer older than the entry's key or than a deletion it saw, or one without the
+      // key, is asked again of the leader (linearizable) before anything is concluded from it.
+      const reask = (serializable: boolean) => this.#client.kv.txn({
+        compare: [{ key: Buffer.from(entry!.etcdKey), target: 'Create', result: 'Equal', create_revision: String(entry!.revision) }],
+        success: [{ request_range: { ...this.#ahead(key, entry!.revision - 1n, permits + 1), serializable } }],
         failure: [],
       });
+      let reply = await reask(true);
+      if (!reply.succeeded || BigInt(reply.header.revision) < entry.seen) reply = await reask(false);
       if (reply.succeeded) {
         // The watch may have seen the entry become a holder while this read was on its way: it saw the later state.
         if (entry.held) return this.#granted(owner, entry, request.ttlMs, startedAt);
@@ -249,7 +259,7 @@ export class EtcdStore implements LockStore {
   }
 
   #newEntry(key: ResourceKey, etcdKey: string, session: Session, revision: bigint): Entry {
-    return { key, etcdKey, session, revision, held: false, expiry: null, watchers: null, lastInLine: false, readAt: 0n };
+    return { key, etcdKey, session, revision, held: false, expiry: null, watchers: null, lastInLine: false, readAt: 0n, seen: revision };
   }
 
   /** Records a holding entry and answers its grant with the TTL etcd enforces from `startedAt`. */
@@ -312,7 +322,9 @@ export class EtcdStore implements LockStore {
   /** A key in a queued entry's window was deleted: the entry holds if the window was everything ahead, else it reads the queue again. */
   #deleted(owner: string, entry: Entry, kv: IKeyValue): void {
     if (this.#entries.get(owner) !== entry || entry.held) return;
-    if (entry.lastInLine && BigInt(kv.mod_revision) > entry.readAt) {
+    const revision = BigInt(kv.mod_revision);
+    if (revision > entry.seen) entry.seen = revision;
+    if (entry.lastInLine && revision > entry.readAt) {
       entry.held = true;
       this.#unwatch(entry);
     }
