@@ -192,7 +192,9 @@ export class EtcdStore implements LockStore {
       });
       let reply = await reask(true);
       if (!reply.succeeded || BigInt(reply.header.revision) < entry.seen) reply = await reask(false);
-      if (reply.succeeded) {
+      // Dropped while the read was on its way (its queue TTL ran out, its session was lost): its key is gone or going.
+      const dropped = this.#entries.get(owner) !== entry;
+      if (reply.succeeded && !dropped) {
         // The watch may have seen the entry become a holder while this read was on its way: it saw the later state.
         if (entry.held) return this.#granted(owner, entry, request.ttlMs, startedAt);
         const ahead = reply.responses[0]?.response_range?.kvs ?? [];
@@ -211,7 +213,8 @@ export class EtcdStore implements LockStore {
         this.#watch(owner, entry, ahead.slice(0, permits), ahead.length === permits, BigInt(reply.header.revision));
         return ahead.length === permits ? { granted: false, position: permits } : { granted: false };
       }
-      // The key is gone (deleted by hand, or its queue TTL ran out): the owner queues again at the back.
+      // The key is gone (deleted by hand, or its queue TTL ran out; with a lost session, the put
+      // below fails and `grant` starts a new session): the owner queues again at the back.
       this.#drop(owner, entry);
       entry = undefined;
     }
