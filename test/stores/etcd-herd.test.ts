@@ -1,7 +1,8 @@
 /**
- * No herd on etcd: a release notifies at most `permits` waiters, however long the queue. The
- * waiters' store runs on a real etcd3 client whose watches are tapped (every watcher it makes
- * and every deletion etcd delivers to one), on a real etcd member.
+ * No herd on etcd: a release notifies at most `permits` waiters, however long the queue; and
+ * the waiter next in line holds on the release's deletion with no round trip of its own. The
+ * waiters' store runs on a real etcd3 client that is tapped (every watcher it makes, every
+ * deletion etcd delivers to one, every KV call), on a real etcd member.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -22,12 +23,25 @@ interface WatchTap {
   /** Deletions of `key` that etcd delivered to a live watcher. */
   delivered(key: string): number;
   watchers(): number;
+  /** KV calls (transactions, ranges, deletions) made so far. */
+  kvCalls(): number;
 }
 
 /** tap wraps a real etcd3 client: calls go through unchanged; watches are recorded. */
 function tap(client: Etcd3): WatchTap {
   const live = new Map<Watcher, { start: string; end: string | null }>();
   const deletions = new Map<string, number>();
+  let kvCalls = 0;
+  const kv = new Proxy(client.kv, {
+    get(target, property, receiver) {
+      const value = Reflect.get(target, property, receiver) as unknown;
+      if (typeof value !== 'function') return value;
+      return (...args: unknown[]) => {
+        kvCalls++;
+        return (value as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
   const watch = (): ReturnType<Etcd3['watch']> => {
     const builder = client.watch();
     const proxy: ReturnType<Etcd3['watch']> = new Proxy(builder, {
@@ -62,10 +76,11 @@ function tap(client: Etcd3): WatchTap {
     return proxy;
   };
   return {
-    client: { kv: client.kv, leaseClient: client.leaseClient, close: () => client.close(), watch } as unknown as EtcdClient,
+    client: { kv, leaseClient: client.leaseClient, close: () => client.close(), watch } as unknown as EtcdClient,
     covering: (key) => [...live.values()].filter(({ start, end }) => (end === null ? key === start : key >= start && key < end)).length,
     delivered: (key) => deletions.get(key) ?? 0,
     watchers: () => live.size,
+    kvCalls: () => kvCalls,
   };
 }
 
@@ -152,6 +167,34 @@ describe('etcd store: no herd', () => {
       const first = await Promise.race(pending);
       assert.equal(watched.delivered(key), 1);
       await first.release();
+    } finally {
+      await b.close();
+      await a.close();
+    }
+  });
+
+  it('a waiter with only the holder ahead holds on the holder\'s deletion, without another round trip', async () => {
+    const prefix = `herd${randomBytes(4).toString('hex')}/`;
+    const holderStore = createEtcdStore(cluster.client(), { prefix, sessionTtlMs: 5000 });
+    const watched = tap(cluster.client());
+    const a = createBaton(holderStore);
+    const b = createBaton(createEtcdStore(watched.client, { prefix, sessionTtlMs: 5000 }), { queuePollMs: 10_000 });
+    try {
+      for (const [kind, take] of [
+        ['mutex', (baton: typeof a) => baton.mutex('first')],
+        ['semaphore', (baton: typeof a) => baton.semaphore('first', { permits: 2 })],
+      ] as const) {
+        const holders = await Promise.all(Array.from({ length: kind === 'mutex' ? 1 : 2 }, () => take(a).acquire({ ttlMs: 60_000 })));
+        const waiting = take(b).acquire({ ttlMs: 60_000, timeoutMs: 60_000 });
+        while ((await a.inspect('first', kind)).waiters.length < 1 || watched.watchers() < holders.length) await sleep(10);
+        const before = watched.kvCalls();
+        await holders[0]!.release();
+        const next = await waiting;
+        assert.equal(watched.kvCalls(), before, `the ${kind} waiter made no KV call between the release and its grant`);
+        assert.ok(next.token! > holders[0]!.token!);
+        await next.release();
+        for (const holder of holders.slice(1)) await holder.release();
+      }
     } finally {
       await b.close();
       await a.close();
