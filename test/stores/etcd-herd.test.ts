@@ -23,6 +23,8 @@ interface WatchTap {
   /** Deletions of `key` that etcd delivered to a live watcher. */
   delivered(key: string): number;
   watchers(): number;
+  /** Live watchers that etcd has confirmed (from then on they get every deletion). */
+  connected(): number;
   /** KV calls (transactions, ranges, deletions) made so far. */
   kvCalls(): number;
 }
@@ -30,6 +32,7 @@ interface WatchTap {
 /** tap wraps a real etcd3 client: calls go through unchanged; watches are recorded. */
 function tap(client: Etcd3): WatchTap {
   const live = new Map<Watcher, { start: string; end: string | null }>();
+  const confirmed = new Set<Watcher>();
   const deletions = new Map<string, number>();
   let kvCalls = 0;
   const kv = new Proxy(client.kv, {
@@ -52,6 +55,7 @@ function tap(client: Etcd3): WatchTap {
             const request = watcher.request;
             const range = { start: Buffer.from(request.key!).toString(), end: request.range_end ? Buffer.from(request.range_end).toString() : null };
             live.set(watcher, range);
+            watcher.once('connected', () => confirmed.add(watcher));
             watcher.on('delete', (kv: IKeyValue) => {
               const key = kv.key.toString();
               deletions.set(key, (deletions.get(key) ?? 0) + 1);
@@ -59,6 +63,7 @@ function tap(client: Etcd3): WatchTap {
             const cancel = watcher.cancel.bind(watcher);
             watcher.cancel = () => {
               live.delete(watcher);
+              confirmed.delete(watcher);
               return cancel();
             };
             return watcher;
@@ -80,6 +85,7 @@ function tap(client: Etcd3): WatchTap {
     covering: (key) => [...live.values()].filter(({ start, end }) => (end === null ? key === start : key >= start && key < end)).length,
     delivered: (key) => deletions.get(key) ?? 0,
     watchers: () => live.size,
+    connected: () => confirmed.size,
     kvCalls: () => kvCalls,
   };
 }
@@ -120,7 +126,7 @@ describe('etcd store: no herd', () => {
       for (let i = 0; i < PERMITS; i++) holders.push(await a.semaphore('s', { permits: PERMITS }).acquire({ ttlMs: 60_000 }));
       const pending = Array.from({ length: waiters }, () => b.semaphore('s', { permits: PERMITS }).acquire({ ttlMs: 60_000, timeoutMs: 120_000 }));
       for (const waiting of pending) waiting.catch(() => undefined);
-      while (queued.size < waiters) await sleep(20);
+      while (queued.size < waiters || watched.connected() < watched.watchers()) await sleep(20);
       const watchers = watched.watchers();
 
       const newest = holders[PERMITS - 1]!;
@@ -159,7 +165,7 @@ describe('etcd store: no herd', () => {
       const holder = await a.mutex('m').acquire({ ttlMs: 60_000 });
       const pending = Array.from({ length: 20 }, () => b.mutex('m').acquire({ ttlMs: 60_000, timeoutMs: 120_000 }));
       for (const waiting of pending) waiting.catch(() => undefined);
-      while ((await a.inspect('m')).waiters.length < 20 || watched.watchers() < 20) await sleep(20);
+      while ((await a.inspect('m')).waiters.length < 20 || watched.connected() < 20) await sleep(20);
       assert.equal(watched.watchers(), 20, 'one watcher a waiter');
       const key = `${holderStore.resourcePrefix({ kind: 'mutex', name: 'm' })}${await holderStore.sessionLeaseId()}_${holder.owner}`;
       assert.equal(watched.covering(key), 1, 'only the first waiter watches the holder');
@@ -186,7 +192,7 @@ describe('etcd store: no herd', () => {
       ] as const) {
         const holders = await Promise.all(Array.from({ length: kind === 'mutex' ? 1 : 2 }, () => take(a).acquire({ ttlMs: 60_000 })));
         const waiting = take(b).acquire({ ttlMs: 60_000, timeoutMs: 60_000 });
-        while ((await a.inspect('first', kind)).waiters.length < 1 || watched.watchers() < holders.length) await sleep(10);
+        while ((await a.inspect('first', kind)).waiters.length < 1 || watched.connected() < holders.length) await sleep(10);
         const before = watched.kvCalls();
         await holders[0]!.release();
         const next = await waiting;
@@ -198,6 +204,27 @@ describe('etcd store: no herd', () => {
     } finally {
       await b.close();
       await a.close();
+    }
+  });
+
+  it('a deletion between a waiter\'s read and the creation of its watch still wakes it (no poll: a missed one would stall)', async () => {
+    const prefix = `herd${randomBytes(4).toString('hex')}/`;
+    // Two stores hand one mutex back and forth, holding it for no time: a waiter's predecessor
+    // is often deleted between the read that finds it and the watch on it. The poll period is
+    // longer than the acquire timeout, so only the store's own wake-ups can keep this going.
+    const stores = [0, 1].map(() => createBaton(createEtcdStore(cluster.client(), { prefix, sessionTtlMs: 5000 }), { queuePollMs: 120_000 }));
+    try {
+      let last = 0n;
+      await Promise.all(stores.map(async (baton) => {
+        for (let i = 0; i < 100; i++) {
+          const lease = await baton.mutex('pingpong').acquire({ ttlMs: 10_000, timeoutMs: 60_000 });
+          assert.ok(lease.token! > last, 'tokens increase');
+          last = lease.token!;
+          await lease.release();
+        }
+      }));
+    } finally {
+      await Promise.all(stores.map((baton) => baton.close()));
     }
   });
 });

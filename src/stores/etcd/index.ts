@@ -303,17 +303,24 @@ export class EtcdStore implements LockStore {
   #watch(owner: string, entry: Entry, window: IKeyValue[], lastInLine: boolean, readAt: bigint): void {
     entry.lastInLine = lastInLine;
     entry.readAt = readAt;
-    const keys = new Set(window.map((kv) => kv.key.toString()));
+    const keys = new Map(window.map((kv) => [kv.key.toString(), kv]));
     const watchers = (entry.watchers ??= new Map());
     for (const [watched, watcher] of watchers) {
       if (keys.has(watched)) continue;
       watchers.delete(watched);
       cancel(watcher);
     }
-    for (const target of keys) {
+    for (const [target, kv] of keys) {
       if (watchers.has(target)) continue;
-      const watcher = this.#client.watch().key(target).only('delete').startRevision(String(readAt + 1n)).watcher();
-      watcher.on('delete', (kv: IKeyValue) => this.#deleted(owner, entry, kv));
+      // From now on, not from `readAt + 1`: etcd keeps a watch that starts at its current
+      // revision in step with every write, while one that starts in the past waits for etcd's
+      // catch-up loop (every 100 ms) before it gets any event. What happened between the read
+      // and the watch's creation is looked up once the watch exists.
+      const watcher = this.#client.watch().key(target).only('delete').watcher();
+      watcher.on('delete', (deleted: IKeyValue) => this.#deleted(owner, entry, BigInt(deleted.mod_revision)));
+      watcher.once('connected', (res: { header: { revision: string } }) => {
+        if (BigInt(res.header.revision) > readAt) void this.#recheck(owner, entry, watcher, kv, BigInt(res.header.revision));
+      });
       // etcd3 reconnects watchers itself, from the revision after the last it saw. Meanwhile the
       // waiter asks again: a unary call, which also steers etcd3 away from a member that died (see #steer).
       watcher.on('disconnected', () => this.#latches.fire(owner));
@@ -322,10 +329,27 @@ export class EtcdStore implements LockStore {
     }
   }
 
-  /** A key in a queued entry's window was deleted: the entry holds if the window was everything ahead, else it reads the queue again. */
-  #deleted(owner: string, entry: Entry, kv: IKeyValue): void {
+  /**
+   * A window key's watch was created at revision `createdAt`, after the read that found the
+   * key: was the key deleted in between? One read at `createdAt` or later tells (served by the
+   * member, or by the leader if the member lags behind `createdAt`); the watch has the rest.
+   */
+  async #recheck(owner: string, entry: Entry, watcher: Watcher, kv: IKeyValue, createdAt: bigint): Promise<void> {
+    try {
+      let reply = await this.#client.kv.range({ key: kv.key, keys_only: true, serializable: true });
+      if (BigInt(reply.header.revision) < createdAt) reply = await this.#client.kv.range({ key: kv.key, keys_only: true });
+      if (entry.watchers?.get(kv.key.toString()) !== watcher) return;
+      const found = reply.kvs[0];
+      // Gone since the read (a key never comes back with the same create revision).
+      if (!found || found.create_revision !== kv.create_revision) this.#deleted(owner, entry, BigInt(reply.header.revision));
+    } catch {
+      this.#latches.fire(owner);
+    }
+  }
+
+  /** A key in a queued entry's window was deleted, at or before `revision`: the entry holds if the window was everything ahead, else it reads the queue again. */
+  #deleted(owner: string, entry: Entry, revision: bigint): void {
     if (this.#entries.get(owner) !== entry || entry.held) return;
-    const revision = BigInt(kv.mod_revision);
     if (revision > entry.seen) entry.seen = revision;
     if (entry.lastInLine && revision > entry.readAt) {
       entry.held = true;
