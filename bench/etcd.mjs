@@ -4,7 +4,7 @@
 //     back: the floor for a lock on etcd (two writes per cycle), with no queue, token or renewal;
 //   - etcd3's Lock (etcd3 1.1.2): a try-lock with a lease per acquisition; retried every 5 ms when busy;
 //   - etcd3's Election: campaign / resign, a queue on create revisions with a watch, like baton's.
-// Usage: npm run bench:etcd  (= npm run build && node --expose-gc bench/etcd.mjs [--seconds 3] [--rounds 3] [--workers 8] [--tasks 32])
+// Usage: npm run bench:etcd  (= npm run build && node --expose-gc bench/etcd.mjs [--seconds 3] [--rounds 3] [--workers 8] [--tasks 32] [--only cycles,hot,heap])
 // Prints tables with ratios; nothing here is asserted. See docs/benchmarks.md.
 import { fork, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -17,7 +17,7 @@ import { Etcd3, EtcdLockFailedError } from 'etcd3';
 import { createBaton, monotonicNow } from 'baton';
 import { createEtcdStore } from 'baton/etcd';
 
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '3' }, workers: { type: 'string', default: '8' }, tasks: { type: 'string', default: '32' }, rounds: { type: 'string', default: '3' }, role: { type: 'string' }, verbose: { type: 'boolean' }, target: { type: 'string' }, endpoint: { type: 'string' } } });
+const { values } = parseArgs({ options: { seconds: { type: 'string', default: '3' }, workers: { type: 'string', default: '8' }, tasks: { type: 'string', default: '32' }, rounds: { type: 'string', default: '3' }, only: { type: 'string', default: 'cycles,hot,heap' }, role: { type: 'string' }, verbose: { type: 'boolean' }, target: { type: 'string' }, endpoint: { type: 'string' } } });
 const seconds = Number(values.seconds);
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -137,17 +137,33 @@ async function hotKey(target, endpoint, workers, ms) {
   for (const child of children) child.send('go');
   const perWorker = await Promise.all(results);
   await Promise.all(children.map((child) => new Promise((resolve) => (child.exitCode !== null ? resolve() : child.once('exit', resolve)))));
-  const all = perWorker.flat().sort((a, b) => a[1] - b[1]);
-  const waits = all.map(([asked, granted]) => granted - asked).sort((a, b) => a - b);
+  return perWorker;
+}
+
+/**
+ * The figures of the hot key over `rounds` (each an array of per-worker [asked, granted, released]
+ * times): locks/s is the median of the rounds; handoffs, waits, shares and Jain's index pool every round.
+ */
+function summarize(rounds, ms) {
+  const rates = [];
   const handoffs = [];
-  // A handoff: from one holder's release to the next grant (release is stamped after it returns, so a handoff can look negative; those count as 0).
-  for (let i = 1; i < all.length; i++) handoffs.push(Math.max(0, all[i][1] - all[i - 1][2]));
+  const waits = [];
+  const counts = rounds[0].map(() => 0);
+  for (const perWorker of rounds) {
+    const all = perWorker.flat().sort((a, b) => a[1] - b[1]);
+    rates.push(all.length / (ms / 1000));
+    for (const [asked, granted] of all) waits.push(granted - asked);
+    // A handoff: from one holder's release to the next grant (release is stamped after it returns, so a handoff can look negative; those count as 0).
+    for (let i = 1; i < all.length; i++) handoffs.push(Math.max(0, all[i][1] - all[i - 1][2]));
+    perWorker.forEach((times, w) => (counts[w] += times.length));
+  }
   handoffs.sort((a, b) => a - b);
-  const counts = perWorker.map((t) => t.length);
+  waits.sort((a, b) => a - b);
   const sum = counts.reduce((a, b) => a + b, 0);
   const jain = (sum * sum) / (counts.length * counts.reduce((a, b) => a + b * b, 0));
   const q = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? NaN;
-  return { locksPerSec: sum / (ms / 1000), handoffP50: q(handoffs, 0.5), handoffP99: q(handoffs, 0.99), waitMax: waits.at(-1), counts, jain };
+  const median = [...rates].sort((a, b) => a - b)[Math.floor(rates.length / 2)];
+  return { locksPerSec: median, rates, handoffP50: q(handoffs, 0.5), handoffP99: q(handoffs, 0.99), waitMax: waits.at(-1), counts, jain };
 }
 
 // ---- Heap per held lease ------------------------------------------------------------------------
@@ -203,43 +219,56 @@ function table(title, header, rows) {
 
 const NAMES = { raw: 'raw lease + txn (no queue: retry every 5 ms)', baton: 'baton etcd mutex', 'etcd3-lock': "etcd3's Lock (retry every 5 ms)", 'etcd3-election': "etcd3's Election (campaign / resign)" };
 
+/** Sequential cycles and `tasks` tasks on distinct keys, every contender in each round, in turn; the median round is reported. */
+async function cycles(endpoint, targets, rounds) {
+  const samples = Object.fromEntries(targets.map((t) => [t, { seq: [], par: [] }]));
+  const contenders = {};
+  for (const target of targets) contenders[target] = await contender(target, endpoint);
+  for (let round = 0; round < rounds; round++) {
+    for (const target of targets) {
+      if (values.verbose) console.error(`round ${round + 1}: ${target}`);
+      const c = contenders[target];
+      samples[target].seq.push(await rate(async () => c.give(await c.take(`seq-${target}`)), (seconds * 1000) / rounds));
+      samples[target].par.push(await parallel(c, Number(values.tasks), `par-${target}`, (seconds * 1000) / rounds));
+    }
+  }
+  for (const target of targets) await contenders[target].close();
+  const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const seq = Object.fromEntries(targets.map((t) => [t, median(samples[t].seq)]));
+  const par = Object.fromEntries(targets.map((t) => [t, median(samples[t].par)]));
+  table('Cycles per second (acquire + release), one client', ['lock', 'sequential, one key', `÷ raw`, `${values.tasks} tasks, distinct keys`, '÷ raw'],
+    targets.map((t) => [NAMES[t], fmt(seq[t]), `${fmt(seq[t] / seq.raw, 2)}x`, fmt(par[t]), `${fmt(par[t] / par.raw, 2)}x`]));
+}
+
 async function main() {
   const dir = mkdtempSync(join(tmpdir(), 'baton-bench-etcd-'));
   const etcd = await startEtcd(dir);
   try {
-    console.log(`node ${process.version}, one etcd member (${etcd.endpoint}), ${seconds} s per measurement (sequential and tasks: ${values.rounds} rounds in turn, median), ${values.tasks} tasks on distinct keys, ${values.workers} worker processes for the hot key`);
+    console.log(`node ${process.version}, one etcd member (${etcd.endpoint}), ${seconds} s per measurement (${values.rounds} rounds, every contender in turn in each, median round), ${values.tasks} tasks on distinct keys, ${values.workers} worker processes for the hot key`);
     const targets = ['raw', 'baton', 'etcd3-lock', 'etcd3-election'];
 
     // The machine is shared and etcd's fsyncs are noisy: every contender is measured in each of
     // `rounds` rounds, in turn, and the median of its rounds is reported.
     const rounds = Number(values.rounds);
-    const samples = Object.fromEntries(targets.map((t) => [t, { seq: [], par: [] }]));
-    const contenders = {};
-    for (const target of targets) contenders[target] = await contender(target, etcd.endpoint);
-    for (let round = 0; round < rounds; round++) {
-      for (const target of targets) {
-        if (values.verbose) console.error(`round ${round + 1}: ${target}`);
-        const c = contenders[target];
-        samples[target].seq.push(await rate(async () => c.give(await c.take(`seq-${target}`)), (seconds * 1000) / rounds));
-        samples[target].par.push(await parallel(c, Number(values.tasks), `par-${target}`, (seconds * 1000) / rounds));
-      }
-    }
-    for (const target of targets) await contenders[target].close();
-    const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-    const seq = Object.fromEntries(targets.map((t) => [t, median(samples[t].seq)]));
-    const par = Object.fromEntries(targets.map((t) => [t, median(samples[t].par)]));
-    table('Cycles per second (acquire + release), one client', ['lock', 'sequential, one key', `÷ raw`, `${values.tasks} tasks, distinct keys`, '÷ raw'],
-      targets.map((t) => [NAMES[t], fmt(seq[t]), `${fmt(seq[t] / seq.raw, 2)}x`, fmt(par[t]), `${fmt(par[t] / par.raw, 2)}x`]));
-
+    const only = new Set(values.only.split(','));
+    if (only.has('cycles')) await cycles(etcd.endpoint, targets, rounds);
     const workers = Number(values.workers);
-    const hot = {};
-    for (const target of ['baton', 'etcd3-election', 'etcd3-lock']) {
-      if (values.verbose) console.error(`hot key: ${target}`);
-      hot[target] = await hotKey(target, etcd.endpoint, workers, seconds * 1000);
+    if (only.has('hot')) {
+      // Like the cycles: every contender in each round, in turn, `seconds` each; locks/s is the median round.
+      const hotTargets = ['baton', 'etcd3-election', 'etcd3-lock'];
+      const runs = Object.fromEntries(hotTargets.map((t) => [t, []]));
+      for (let round = 0; round < rounds; round++) {
+        for (const target of hotTargets) {
+          if (values.verbose) console.error(`hot key, round ${round + 1}: ${target}`);
+          runs[target].push(await hotKey(target, etcd.endpoint, workers, seconds * 1000));
+        }
+      }
+      const hot = Object.fromEntries(hotTargets.map((t) => [t, summarize(runs[t], seconds * 1000)]));
+      table(`One hot lock, ${workers} processes, hold 0 ms, ${rounds} rounds of ${seconds} s (locks/s: median round, each round's in brackets; times in ms, over all rounds)`, ['lock', 'locks/s', '÷ etcd3 Election', 'handoff p50', 'handoff p99', 'worst wait', 'per worker', 'Jain'],
+        Object.entries(hot).map(([t, r]) => [NAMES[t], `${fmt(r.locksPerSec)} (${r.rates.map((x) => fmt(x)).join(', ')})`, `${fmt(r.locksPerSec / hot['etcd3-election'].locksPerSec, 2)}x`, fmt(r.handoffP50, 2), fmt(r.handoffP99, 2), fmt(r.waitMax, 1), r.counts.join('/'), fmt(r.jain, 3)]));
     }
-    table(`One hot lock, ${workers} processes, hold 0 ms (times in ms)`, ['lock', 'locks/s', '÷ etcd3 Election', 'handoff p50', 'handoff p99', 'worst wait', 'per worker', 'Jain'],
-      Object.entries(hot).map(([t, r]) => [NAMES[t], fmt(r.locksPerSec), `${fmt(r.locksPerSec / hot['etcd3-election'].locksPerSec, 2)}x`, fmt(r.handoffP50, 2), fmt(r.handoffP99, 2), fmt(r.waitMax, 1), r.counts.join('/'), fmt(r.jain, 3)]));
 
+    if (!only.has('heap')) return;
     const n = 2000;
     table(`JS heap per held lease, ${n} held with auto-renewal on one etcd store`, ['store', 'bytes'], [['etcd (lease + store entry + its TTL timer)', String(await heapPerLease(etcd.endpoint, n))]]);
     if (!globalThis.gc) console.log('(run with node --expose-gc for steadier heap figures)');

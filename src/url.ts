@@ -9,7 +9,8 @@
  *   memory:                      a fresh in-process store
  *   redis://[user:pass@]host:port[/db][?prefix=app]   one Redis server (rediss:// for TLS)
  *   etcd://[user:pass@]host:port[,host:port...][?prefix=app/&sessionTtlMs=10000]   an etcd cluster
- *                                (etcds:// for TLS, with ?ca=/path/ca.pem for a private CA)
+ *                                (etcds:// for TLS, with ?ca=/path/ca.pem for a private CA and
+ *                                &cert=/path/client.pem&key=/path/client.key for a client certificate)
  *   redis+quorum://[user:pass@]host:port,host:port,...[/db][?prefix=app&nodeTimeoutMs=250]
  *                                a Redlock quorum over independent Redis servers (rediss+quorum:// for TLS)
  *
@@ -51,6 +52,9 @@ export interface EtcdStoreUrl {
   readonly password?: string;
   /** Path of a PEM file with the CA that signed the members' certificates (etcds: only). */
   readonly ca?: string;
+  /** Paths of the PEM files of a client certificate and its private key, for members that check clients' certificates (etcds: only, both or neither). */
+  readonly cert?: string;
+  readonly key?: string;
   readonly prefix?: string;
   readonly sessionTtlMs?: number;
 }
@@ -146,19 +150,24 @@ async function openEtcd(parsed: EtcdStoreUrl, url: string): Promise<LockStore> {
   } catch (error) {
     throw new StoreUnavailableError('etcd', 'The etcd store needs the etcd3 package: run `npm install etcd3`', { cause: error });
   }
-  let rootCertificate: Buffer | undefined;
-  if (parsed.ca !== undefined) {
-    const { readFile } = await import('node:fs/promises');
+  const { readFile } = await import('node:fs/promises');
+  const pem = async (path: string | undefined, what: string): Promise<Buffer | undefined> => {
+    if (path === undefined) return undefined;
     try {
-      rootCertificate = await readFile(parsed.ca);
+      return await readFile(path);
     } catch (error) {
-      throw new StoreUnavailableError('etcd', `Cannot read the CA file "${parsed.ca}" of the etcd URL: ${(error as Error).message}`, { cause: error });
+      throw new StoreUnavailableError('etcd', `Cannot read the ${what} file "${path}" of the etcd URL: ${(error as Error).message}`, { cause: error });
     }
-  }
+  };
+  const rootCertificate = await pem(parsed.ca, 'CA');
+  const certChain = await pem(parsed.cert, 'client certificate');
+  const privateKey = await pem(parsed.key, 'client key');
+  // etcd3 uses TLS for https:// hosts, trusting the system's CAs unless `ca` is given (gRPC takes a missing root certificate so).
+  const credentials = rootCertificate || certChain ? { credentials: { rootCertificate: rootCertificate as Buffer, ...(certChain && privateKey ? { certChain, privateKey } : {}) } } : {};
   const client = new Etcd3({
     hosts: [...parsed.hosts],
     dialTimeout: 3000,
-    ...(rootCertificate ? { credentials: { rootCertificate } } : {}),
+    ...credentials,
     ...(parsed.username !== undefined ? { auth: { username: parsed.username, password: parsed.password ?? '' } } : {}),
   });
   const { createEtcdStore } = await import('./stores/etcd/index.js');
@@ -311,7 +320,7 @@ function parseRedis(url: string): RedisStoreUrl {
 }
 
 function parseEtcd(scheme: 'etcd' | 'etcds', rest: string, url: string): EtcdStoreUrl {
-  const form = `expected ${scheme}://[user:password@]host:port[,host:port...][?prefix=app/&sessionTtlMs=10000${scheme === 'etcds' ? '&ca=/path/ca.pem' : ''}]`;
+  const form = `expected ${scheme}://[user:password@]host:port[,host:port...][?prefix=app/&sessionTtlMs=10000${scheme === 'etcds' ? '&ca=/path/ca.pem&cert=/path/client.pem&key=/path/client.key' : ''}]`;
   if (!rest.startsWith('//')) throw new InvalidArgumentError('url', `Malformed etcd URL "${redactUrl(url)}"; ${form}`);
   const q = rest.indexOf('?');
   let authority = q < 0 ? rest.slice(2) : rest.slice(2, q);
@@ -336,7 +345,7 @@ function parseEtcd(scheme: 'etcd' | 'etcds', rest: string, url: string): EtcdSto
     }
     return `${scheme === 'etcds' ? 'https' : 'http'}://${host}`;
   });
-  const options: { prefix?: string; sessionTtlMs?: number; ca?: string } = {};
+  const options: { prefix?: string; sessionTtlMs?: number; ca?: string; cert?: string; key?: string } = {};
   const seen = new Set<string>();
   for (const [key, value] of new URLSearchParams(q < 0 ? '' : rest.slice(q + 1))) {
     if (seen.has(key)) throw new InvalidArgumentError('url', `The store URL option "${key}" is given twice in "${redactUrl(url)}"`);
@@ -349,12 +358,15 @@ function parseEtcd(scheme: 'etcd' | 'etcds', rest: string, url: string): EtcdSto
         throw new InvalidArgumentError('url', `The store URL option "sessionTtlMs" must be a whole number of milliseconds from 1000 to ${MAX_BUSY_TIMEOUT_MS}, got "${value}"`);
       }
       options.sessionTtlMs = Number(value);
-    } else if (key === 'ca' && scheme === 'etcds') {
-      if (value === '') throw new InvalidArgumentError('url', 'The store URL option "ca" must be the path of a PEM file');
-      options.ca = resolve(value);
+    } else if ((key === 'ca' || key === 'cert' || key === 'key') && scheme === 'etcds') {
+      if (value === '') throw new InvalidArgumentError('url', `The store URL option "${key}" must be the path of a PEM file`);
+      options[key] = resolve(value);
     } else {
-      throw new InvalidArgumentError('url', `Unknown store URL option "${key}" for ${scheme}://; expected prefix, sessionTtlMs${scheme === 'etcds' ? ', ca' : ''}`);
+      throw new InvalidArgumentError('url', `Unknown store URL option "${key}" for ${scheme}://; expected prefix, sessionTtlMs${scheme === 'etcds' ? ', ca, cert, key' : ''}${scheme === 'etcd' && ['ca', 'cert', 'key'].includes(key) ? ` (${key} is an option of etcds://, etcd over TLS)` : ''}`);
     }
+  }
+  if ((options.cert === undefined) !== (options.key === undefined)) {
+    throw new InvalidArgumentError('url', `The store URL options "cert" and "key" go together (a client certificate and its private key), got only "${options.cert === undefined ? 'key' : 'cert'}" in "${redactUrl(url)}"`);
   }
   return { scheme: 'etcd', hosts, ...(username === undefined ? {} : { username }), ...(password === undefined ? {} : { password }), ...options };
 }

@@ -10,7 +10,7 @@ const STORE_HELP = `  --store URL       where locks live (default: $BATON_STORE,
                       redis://HOST:PORT[/DB]   one Redis server (rediss:// for TLS; user:password@ allowed)
                       etcd://HOST:PORT[,HOST:PORT...]   an etcd cluster (etcds:// for TLS; user:password@ allowed)
                     sqlite: takes ?prefix=NAME, ?durability=full|normal, ?busyTimeoutMs=N; redis: takes ?prefix=NAME;
-                    etcd: takes ?prefix=NAME/, ?sessionTtlMs=N (etcds: also ?ca=PATH)`;
+                    etcd: takes ?prefix=NAME/, ?sessionTtlMs=N (etcds: also ?ca=PATH, ?cert=PATH&key=PATH)`;
 
 const DURATIONS_HELP = 'Durations: 500ms, 30s, 1.5s, 2m, 1h, or a bare whole number of milliseconds.';
 

@@ -5,11 +5,24 @@
  * `scripts/setup` installs etcd (Debian packages etcd-server and etcd-client).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
 import { freePort, killProcess } from './process.js';
+
+/** EtcdTls: the PEM files of members that serve clients over TLS (see `makeCertificates`). */
+export interface EtcdTls {
+  readonly ca: string;
+  readonly serverCert: string;
+  readonly serverKey: string;
+  /** The client certificate the helper's own calls present, and whether members require one. */
+  readonly clientCert: string;
+  readonly clientKey: string;
+  readonly clientCertAuth: boolean;
+}
 
 export interface EtcdCluster {
   /** Client URLs, one a member, in member order. */
@@ -24,15 +37,32 @@ export interface EtcdCluster {
   restart(): Promise<void>;
   /** leader: the index of the member that leads now. */
   leader(): Promise<number>;
+  /** rpcs: how many KV, Lease and Watch calls member `i` has started (from its gRPC metrics): which members a client talks to. */
+  rpcs(i: number): Promise<number>;
   stop(): Promise<void>;
 }
 
-
-
-export async function startEtcd(members: 1 | 3 = 1): Promise<EtcdCluster> {
+/** startEtcd starts `members` members; with `tls`, they serve clients over TLS only (`https://` endpoints). */
+export async function startEtcd(members: 1 | 3 = 1, options: { tls?: EtcdTls } = {}): Promise<EtcdCluster> {
+  const { tls } = options;
   const root = mkdtempSync(join(tmpdir(), 'baton-etcd-'));
   const ports = await Promise.all(Array.from({ length: members }, async () => ({ client: await freePort(), peer: await freePort() })));
-  const endpoints = ports.map((p) => `http://127.0.0.1:${p.client}`);
+  const endpoints = ports.map((p) => `${tls ? 'https' : 'http'}://127.0.0.1:${p.client}`);
+  const pem = tls ? { ca: readFileSync(tls.ca), cert: readFileSync(tls.clientCert), key: readFileSync(tls.clientKey) } : null;
+  // etcd 3.4 requires client certificates whenever it is given a trusted CA file.
+  const tlsFlags = tls ? ['--cert-file', tls.serverCert, '--key-file', tls.serverKey, ...(tls.clientCertAuth ? ['--client-cert-auth', '--trusted-ca-file', tls.ca] : [])] : [];
+  /** An HTTP call to member `i` (its health, status and metrics endpoints), over TLS when the members use it. */
+  const call = (i: number, path: string, body?: string): Promise<string> => new Promise((resolve, reject) => {
+    const request = (tls ? httpsRequest : httpRequest)(`${endpoints[i]}${path}`, { method: body === undefined ? 'GET' : 'POST', timeout: 2000, ...(pem ?? {}) }, (response) => {
+      let text = '';
+      response.on('data', (chunk: Buffer) => (text += chunk.toString()));
+      response.on('end', () => resolve(text));
+      response.on('error', reject);
+    });
+    request.on('timeout', () => request.destroy(new Error('timed out')));
+    request.on('error', reject);
+    request.end(body);
+  });
   const initialCluster = ports.map((p, i) => `m${i}=http://127.0.0.1:${p.peer}`).join(',');
   const children: (ChildProcess | null)[] = ports.map(() => null);
   const outputs: string[] = ports.map(() => '');
@@ -54,6 +84,7 @@ export async function startEtcd(members: 1 | 3 = 1): Promise<EtcdCluster> {
       '--election-timeout', '500',
       '--logger', 'zap',
       '--log-level', 'error',
+      ...tlsFlags,
     ], { stdio: ['ignore', 'pipe', 'pipe'] });
     outputs[i] = '';
     child.stdout!.on('data', (chunk: Buffer) => (outputs[i] += chunk.toString()));
@@ -63,8 +94,7 @@ export async function startEtcd(members: 1 | 3 = 1): Promise<EtcdCluster> {
 
   const healthy = async (i: number): Promise<boolean> => {
     try {
-      const response = await fetch(`${endpoints[i]}/health`, { signal: AbortSignal.timeout(1000) });
-      return ((await response.json()) as { health?: string }).health === 'true';
+      return (JSON.parse(await call(i, '/health')) as { health?: string }).health === 'true';
     } catch {
       return false;
     }
@@ -89,7 +119,11 @@ export async function startEtcd(members: 1 | 3 = 1): Promise<EtcdCluster> {
   return {
     endpoints,
     client(indices = all) {
-      const client = new Etcd3({ hosts: indices.map((i) => endpoints[i]!), dialTimeout: 2000 });
+      const client = new Etcd3({
+        hosts: indices.map((i) => endpoints[i]!),
+        dialTimeout: 2000,
+        ...(pem ? { credentials: { rootCertificate: pem.ca, certChain: pem.cert, privateKey: pem.key } } : {}),
+      });
       clients.push(client);
       return client;
     },
@@ -109,14 +143,21 @@ export async function startEtcd(members: 1 | 3 = 1): Promise<EtcdCluster> {
       for (const i of all) {
         if (children[i]!.exitCode !== null || children[i]!.signalCode !== null) continue;
         try {
-          const response = await fetch(`${endpoints[i]}/v3/maintenance/status`, { method: 'POST', body: '{}', signal: AbortSignal.timeout(1000) });
-          const status = (await response.json()) as { header: { member_id: string }; leader: string };
+          const status = JSON.parse(await call(i, '/v3/maintenance/status', '{}')) as { header: { member_id: string }; leader: string };
           if (status.header.member_id === status.leader) return i;
         } catch {
           // a member that does not answer is not the leader we look for
         }
       }
       return -1;
+    },
+    async rpcs(i) {
+      const text = await call(i, '/metrics');
+      let sum = 0;
+      for (const line of text.split('\n')) {
+        if (/^grpc_server_started_total\{.*grpc_service="etcdserverpb\.(KV|Lease|Watch)"/.test(line)) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+      }
+      return sum;
     },
     async stop() {
       for (const client of clients) client.close();

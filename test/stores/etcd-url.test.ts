@@ -23,8 +23,12 @@ describe('etcd:// store URLs', () => {
     assert.deepEqual(parseStoreUrl('etcds://root:p%40ss@e1:2379?ca=/etc/etcd/ca.pem'), {
       scheme: 'etcd', hosts: ['https://e1:2379'], username: 'root', password: 'p@ss', ca: '/etc/etcd/ca.pem',
     });
-    for (const url of ['etcd://e1', 'etcd:e1:2379', 'etcd://e1:2379?prefix=app', 'etcd://e1:2379?sessionTtlMs=500', 'etcd://e1:2379?ca=/x.pem', 'etcd://e1:2379?ttl=1']) {
-      assert.throws(() => parseStoreUrl(url), InvalidArgumentError, url);
+    assert.deepEqual(parseStoreUrl('etcds://e1:2379?ca=/pki/ca.pem&cert=/pki/app.pem&key=/pki/app.key'), {
+      scheme: 'etcd', hosts: ['https://e1:2379'], ca: '/pki/ca.pem', cert: '/pki/app.pem', key: '/pki/app.key',
+    });
+    for (const url of ['etcd://e1', 'etcd:e1:2379', 'etcd://e1:2379?prefix=app', 'etcd://e1:2379?sessionTtlMs=500', 'etcd://e1:2379?ca=/x.pem', 'etcd://e1:2379?ttl=1',
+      'etcd://e1:2379?cert=/a.pem&key=/a.key', 'etcds://e1:2379?cert=/a.pem', 'etcds://u:secret@e1:2379?key=/a.key', 'etcds://e1:2379?cert=']) {
+      assert.throws(() => parseStoreUrl(url), (error: unknown) => error instanceof InvalidArgumentError && !error.message.includes('secret'), url);
     }
   });
 

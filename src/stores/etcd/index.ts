@@ -62,8 +62,14 @@ interface Entry {
   held: boolean;
   /** Deletes the key when the entry's own TTL (lease TTL or queue TTL) runs out unrenewed. */
   expiry: NodeJS.Timeout | null;
-  watcher: Watcher | null;
-  watching: string;
+  /** A queued entry's watch window: one delete watcher per key, for the `permits` keys just ahead of it (none for a holder). */
+  watchers: Map<string, Watcher> | null;
+  /** The window holds every key ahead (exactly `permits` of them), so the deletion of any one lets this entry hold. */
+  lastInLine: boolean;
+  /** Revision of the last read of the queue: the window's deletions come after it. */
+  readAt: bigint;
+  /** The newest revision this entry knows of (its key's creation, a deletion in its window): a read older than that is stale. */
+  seen: bigint;
 }
 
 const DEFAULT_PREFIX = 'baton/';
@@ -98,9 +104,9 @@ function rangeEnd(prefix: string): Buffer {
  * entry is a key `<prefix><kind>/<name>/<session lease hex>_<owner>` attached to the store's
  * session lease; entries are ordered by create revision (FIFO); a mutex is held by the
  * oldest key, a semaphore of N permits by the N oldest; the token is the key's create
- * revision. A waiter watches only the key just ahead of it (a semaphore waiter watches the
- * keys ahead of it). `etcdctl lock <prefix>mutex/NAME` and a baton mutex on NAME exclude
- * each other. See docs/guarantees.md for what etcd guarantees and what it does not.
+ * revision. A waiter watches only the key just ahead of it (a semaphore waiter of N permits,
+ * the N keys just ahead of it), so a release wakes at most N waiters. `etcdctl lock
+ * <prefix>mutex/NAME` and a baton mutex on NAME exclude each other. See docs/guarantees.md for what etcd guarantees and what it does not.
  */
 export class EtcdStore implements LockStore {
   readonly name = 'etcd';
@@ -165,63 +171,117 @@ export class EtcdStore implements LockStore {
       this.#drop(owner, entry);
       entry = undefined;
     }
-    const pfx = this.resourcePrefix(key);
-    const etcdKey = entry?.etcdKey ?? `${pfx}${session.hex}_${owner}`;
     const startedAt = this.#clock.now();
-    const value = key.kind === 'semaphore' ? String(request.limit) : (request.value ?? '');
-    // Only a semaphore needs the values (its keys carry their permits); an election's are read by inspect.
-    const range = { request_range: { key: Buffer.from(pfx), range_end: rangeEnd(pfx), sort_order: 'Ascend', sort_target: 'Create', keys_only: key.kind !== 'semaphore' } } as const;
-
-    const put = { request_put: { key: Buffer.from(etcdKey), value: Buffer.from(value), lease: session.id } };
-    let reply;
-    let kvs: IKeyValue[];
-    if (!entry) {
-      // A newcomer, in one round trip. The uncontended case is a single put, guarded by "nothing
-      // is under the prefix" (a compare over the key range). Otherwise: a waiter takes its place
-      // and reads the queue; a mutex tryAcquire only counts the entries, leaving nothing behind.
-      const counts = !request.enqueue && request.mode === 'exclusive';
-      reply = await this.#client.kv.txn({
-        compare: [{ key: Buffer.from(pfx), range_end: rangeEnd(pfx), target: 'Version', result: 'Equal', version: 0 }],
-        success: [put],
-        failure: counts ? [{ request_range: { ...range.request_range, count_only: true } }] : [put, range],
+    // How many entries may hold at once: the entry holds when fewer than this many keys are ahead of it.
+    const permits = request.mode === 'exclusive' ? 1 : request.limit;
+    if (entry) {
+      // A queued owner asking again. The watch may already have seen it become a holder: no round trip.
+      if (entry.held) return this.#granted(owner, entry, request.ttlMs, startedAt);
+      // Else one read-only transaction (etcd serves it without a log write): is the key still
+      // ours, and which keys are just ahead of it? Only `permits` + 1 of them are sent.
+      // Serializable first: the member answers from its own state, without waiting for the
+      // leader (nor for a disk write in progress). A stale answer is safe: keys never join
+      // the queue ahead of an entry, so "fewer than `permits` ahead" stays true once true (while
+      // the entry's own key lives, which no read can promise beyond its own revision anyway).
+      // But an answer older than the entry's key or than a deletion it saw, or one without the
+      // key, is asked again of the leader (linearizable) before anything is concluded from it.
+      const reask = (serializable: boolean) => this.#client.kv.txn({
+        compare: [{ key: Buffer.from(entry!.etcdKey), target: 'Create', result: 'Equal', create_revision: String(entry!.revision) }],
+        success: [{ request_range: { ...this.#ahead(key, entry!.revision - 1n, permits + 1), serializable } }],
+        failure: [],
       });
-      if (reply.succeeded) {
-        const revision = BigInt(reply.header.revision);
-        this.#track(owner, { key, etcdKey, session, revision, held: true, expiry: null, watcher: null, watching: '' }, request.ttlMs);
-        return { granted: true, token: revision, ttlMs: this.#enforced(session, startedAt) };
+      let reply = await reask(true);
+      if (!reply.succeeded || BigInt(reply.header.revision) < entry.seen) reply = await reask(false);
+      // Dropped while the read was on its way (its queue TTL ran out, its session was lost): its key is gone or going.
+      const dropped = this.#entries.get(owner) !== entry;
+      if (reply.succeeded && !dropped) {
+        // The watch may have seen the entry become a holder while this read was on its way: it saw the later state.
+        if (entry.held) return this.#granted(owner, entry, request.ttlMs, startedAt);
+        const ahead = reply.responses[0]?.response_range?.kvs ?? [];
+        if (ahead.length < permits) {
+          entry.held = true;
+          this.#unwatch(entry);
+          return this.#granted(owner, entry, request.ttlMs, startedAt);
+        }
+        if (!request.enqueue) {
+          // The last try of a waiter: leave nothing behind.
+          this.#drop(owner, entry);
+          await this.#client.kv.deleteRange({ key: Buffer.from(entry.etcdKey) });
+          return { granted: false };
+        }
+        this.#track(owner, entry, request.queueTtlMs);
+        this.#watch(owner, entry, ahead.slice(0, permits), ahead.length === permits, BigInt(reply.header.revision));
+        return ahead.length === permits ? { granted: false, position: permits } : { granted: false };
       }
-      if (counts) return { granted: false, position: Number(reply.responses[0]?.response_range?.count ?? 1) };
-      kvs = reply.responses[1]?.response_range?.kvs ?? [];
-    } else {
-      // A waiter asking again, in one round trip: put its key back if it vanished, and read the queue.
-      reply = await this.#client.kv.txn({
-        compare: [{ key: Buffer.from(etcdKey), target: 'Create', result: 'Equal', create_revision: 0 }],
-        success: [put, range],
-        failure: [range],
-      });
-      kvs = (reply.succeeded ? reply.responses[1] : reply.responses[0])?.response_range?.kvs ?? [];
+      // The key is gone (deleted by hand, or its queue TTL ran out; with a lost session, the put
+      // below fails and `grant` starts a new session): the owner queues again at the back.
+      this.#drop(owner, entry);
+      entry = undefined;
     }
-    const index = kvs.findIndex((kv) => kv.key.toString() === etcdKey);
-    if (index < 0) throw new Error(`the key ${etcdKey} is missing from the range read in the transaction that put it`);
-    const revision = BigInt(kvs[index]!.create_revision);
-    const held = this.#holds(kvs, index, request.mode, request.limit);
-    const current: Entry = entry ?? { key, etcdKey, session, revision, held, expiry: null, watcher: null, watching: '' };
-    current.held = held;
-    current.revision = revision;
-    if (held) {
-      this.#unwatch(current);
-      this.#track(owner, current, request.ttlMs);
-      return { granted: true, token: revision, ttlMs: this.#enforced(session, startedAt) };
+
+    const pfx = this.resourcePrefix(key);
+    const etcdKey = `${pfx}${session.hex}_${owner}`;
+    const value = key.kind === 'semaphore' ? String(request.limit) : (request.value ?? '');
+    const put = { request_put: { key: Buffer.from(etcdKey), value: Buffer.from(value), lease: session.id } };
+    // A newcomer, in one round trip. The uncontended case is a single put, guarded by "nothing
+    // is under the prefix" (a compare over the key range). Otherwise: a waiter takes its place
+    // and reads the count and the keys just ahead of it (its own key is the newest); a mutex
+    // tryAcquire only counts the entries, leaving nothing behind.
+    const counts = !request.enqueue && request.mode === 'exclusive';
+    const reply = await this.#client.kv.txn({
+      compare: [{ key: Buffer.from(pfx), range_end: rangeEnd(pfx), target: 'Version', result: 'Equal', version: 0 }],
+      success: [put],
+      failure: counts
+        ? [{ request_range: { key: Buffer.from(pfx), range_end: rangeEnd(pfx), count_only: true } }]
+        : [put, { request_range: this.#ahead(key, 0n, permits + 1) }],
+    });
+    const revision = BigInt(reply.header.revision);
+    if (reply.succeeded) {
+      const created: Entry = this.#newEntry(key, etcdKey, session, revision);
+      created.held = true;
+      return this.#granted(owner, created, request.ttlMs, startedAt);
+    }
+    if (counts) return { granted: false, position: Number(reply.responses[0]?.response_range?.count ?? 1) };
+    const range = reply.responses[1]?.response_range;
+    const mine = range?.kvs[0];
+    if (!range || !mine || mine.key.toString() !== etcdKey) throw new Error(`the key ${etcdKey} is not the newest in the range read in the transaction that put it`);
+    const position = Number(range.count) - 1;
+    const created = this.#newEntry(key, etcdKey, session, BigInt(mine.create_revision));
+    if (position < permits) {
+      created.held = true;
+      return this.#granted(owner, created, request.ttlMs, startedAt);
     }
     if (!request.enqueue) {
-      // Leave nothing behind: neither the key just put nor the owner's earlier place in the queue.
-      if (entry) this.#drop(owner, entry);
+      // Leave nothing behind.
       await this.#client.kv.deleteRange({ key: Buffer.from(etcdKey) });
-      return { granted: false, position: index };
+      return { granted: false, position };
     }
-    this.#track(owner, current, request.queueTtlMs);
-    this.#watch(owner, current, kvs, index, request.mode, BigInt(reply.header.revision) + 1n);
-    return { granted: false, position: index };
+    this.#track(owner, created, request.queueTtlMs);
+    this.#watch(owner, created, range.kvs.slice(1, 1 + permits), position === permits, revision);
+    return { granted: false, position };
+  }
+
+  #newEntry(key: ResourceKey, etcdKey: string, session: Session, revision: bigint): Entry {
+    return { key, etcdKey, session, revision, held: false, expiry: null, watchers: null, lastInLine: false, readAt: 0n, seen: revision };
+  }
+
+  /** Records a holding entry and answers its grant with the TTL etcd enforces from `startedAt`. */
+  #granted(owner: string, entry: Entry, ttlMs: number, startedAt: number): GrantResult {
+    this.#track(owner, entry, ttlMs);
+    return { granted: true, token: entry.revision, ttlMs: this.#enforced(entry.session, startedAt) };
+  }
+
+  /**
+   * The range of the keys of `key` created before `maxRevision` (all of them for 0n), newest
+   * first, at most `limit`, keys only: the keys just ahead of an entry. etcd's `count` is
+   * that of the whole prefix (it ignores the revision bound).
+   */
+  #ahead(key: ResourceKey, maxRevision: bigint, limit: number) {
+    const pfx = this.resourcePrefix(key);
+    return {
+      key: Buffer.from(pfx), range_end: rangeEnd(pfx), sort_order: 'Descend', sort_target: 'Create', keys_only: true, limit,
+      ...(maxRevision > 0n ? { max_create_revision: String(maxRevision) } : {}),
+    } as const;
   }
 
   /** The rule of `canHold` over the keys ahead: a semaphore key carries its permits, anything else (an etcdctl key too) is exclusive. */
@@ -231,30 +291,77 @@ export class EtcdStore implements LockStore {
   }
 
   /**
-   * Watches for the change that may let a queued owner hold, from the revision after the
-   * range it saw, so that nothing in between is missed: a mutex waiter watches the one key
-   * just ahead of it; a semaphore waiter, any of the keys ahead (a release by any holder may free a permit).
+   * Watches the deletions that may let a queued entry hold: an entry with `permits` permits
+   * holds once fewer than `permits` keys are ahead of it, which cannot happen while the
+   * `permits` keys just ahead of it all live (keys only leave the queue ahead; newer ones
+   * join behind). So it watches those keys only, each from the revision after the read that
+   * found them, so that no deletion in between is missed: a mutex waiter watches its
+   * predecessor, and a release wakes at most `permits` waiters however long the queue.
+   * Watchers of keys still in the window are kept. When the window holds every key ahead
+   * (`lastInLine`), the first deletion in it makes the entry a holder without another read.
    */
-  #watch(owner: string, entry: Entry, kvs: IKeyValue[], index: number, mode: HoldMode, fromRevision: bigint): void {
-    const target = mode === 'exclusive' ? kvs[index - 1]!.key.toString() : `prefix:${this.resourcePrefix(entry.key)}`;
-    if (entry.watcher && entry.watching === target) return;
-    this.#unwatch(entry);
-    const builder = this.#client.watch().only('delete').startRevision(String(fromRevision));
-    const watcher = (target.startsWith('prefix:') ? builder.prefix(target.slice(7)) : builder.key(target)).watcher();
-    watcher.on('delete', () => this.#latches.fire(owner));
-    // etcd3 reconnects watchers itself; a wait also ends at its poll period, so an error only costs latency.
-    watcher.on('error', () => this.#latches.fire(owner));
-    entry.watcher = watcher;
-    entry.watching = target;
+  #watch(owner: string, entry: Entry, window: IKeyValue[], lastInLine: boolean, readAt: bigint): void {
+    entry.lastInLine = lastInLine;
+    entry.readAt = readAt;
+    const keys = new Map(window.map((kv) => [kv.key.toString(), kv]));
+    const watchers = (entry.watchers ??= new Map());
+    for (const [watched, watcher] of watchers) {
+      if (keys.has(watched)) continue;
+      watchers.delete(watched);
+      cancel(watcher);
+    }
+    for (const [target, kv] of keys) {
+      if (watchers.has(target)) continue;
+      // From now on, not from `readAt + 1`: etcd keeps a watch that starts at its current
+      // revision in step with every write, while one that starts in the past waits for etcd's
+      // catch-up loop (every 100 ms) before it gets any event. What happened between the read
+      // and the watch's creation is looked up once the watch exists.
+      const watcher = this.#client.watch().key(target).only('delete').watcher();
+      watcher.on('delete', (deleted: IKeyValue) => this.#deleted(owner, entry, BigInt(deleted.mod_revision)));
+      watcher.once('connected', (res: { header: { revision: string } }) => {
+        if (BigInt(res.header.revision) > readAt) void this.#recheck(owner, entry, watcher, kv, BigInt(res.header.revision));
+      });
+      // etcd3 reconnects watchers itself, from the revision after the last it saw. Meanwhile the
+      // waiter asks again: a unary call, which also steers etcd3 away from a member that died (see #steer).
+      watcher.on('disconnected', () => this.#latches.fire(owner));
+      watcher.on('error', () => this.#latches.fire(owner));
+      watchers.set(target, watcher);
+    }
+  }
+
+  /**
+   * A window key's watch was created at revision `createdAt`, after the read that found the
+   * key: was the key deleted in between? One read at `createdAt` or later tells (served by the
+   * member, or by the leader if the member lags behind `createdAt`); the watch has the rest.
+   */
+  async #recheck(owner: string, entry: Entry, watcher: Watcher, kv: IKeyValue, createdAt: bigint): Promise<void> {
+    try {
+      let reply = await this.#client.kv.range({ key: kv.key, keys_only: true, serializable: true });
+      if (BigInt(reply.header.revision) < createdAt) reply = await this.#client.kv.range({ key: kv.key, keys_only: true });
+      if (entry.watchers?.get(kv.key.toString()) !== watcher) return;
+      const found = reply.kvs[0];
+      // Gone since the read (a key never comes back with the same create revision).
+      if (!found || found.create_revision !== kv.create_revision) this.#deleted(owner, entry, BigInt(reply.header.revision));
+    } catch {
+      this.#latches.fire(owner);
+    }
+  }
+
+  /** A key in a queued entry's window was deleted, at or before `revision`: the entry holds if the window was everything ahead, else it reads the queue again. */
+  #deleted(owner: string, entry: Entry, revision: bigint): void {
+    if (this.#entries.get(owner) !== entry || entry.held) return;
+    if (revision > entry.seen) entry.seen = revision;
+    if (entry.lastInLine && revision > entry.readAt) {
+      entry.held = true;
+      this.#unwatch(entry);
+    }
+    this.#latches.fire(owner);
   }
 
   #unwatch(entry: Entry): void {
-    if (!entry.watcher) return;
-    entry.watcher.removeAllListeners();
-    entry.watcher.on('error', () => undefined);
-    entry.watcher.cancel().catch(() => undefined);
-    entry.watcher = null;
-    entry.watching = '';
+    if (!entry.watchers) return;
+    for (const watcher of entry.watchers.values()) cancel(watcher);
+    entry.watchers = null;
   }
 
   /** Records an entry and (re)arms the deletion of its key when its own TTL runs out without renewal. */
@@ -416,11 +523,7 @@ export class EtcdStore implements LockStore {
     watcher.on('put', () => listener());
     watcher.on('delete', () => listener());
     watcher.on('error', () => listener());
-    return () => {
-      watcher.removeAllListeners();
-      watcher.on('error', () => undefined);
-      watcher.cancel().catch(() => undefined);
-    };
+    return () => cancel(watcher);
   }
 
   watchLost(listener: (key: ResourceKey, owner: string, reason?: 'expired' | 'revoked') => void): () => void {
@@ -513,6 +616,33 @@ export class EtcdStore implements LockStore {
   }
 
   async #keepAliveOnce(session: Session, sentAt: number): Promise<void> {
+    try {
+      await this.#keepAliveStream(session, sentAt);
+    } catch (error) {
+      await this.#steer(session);
+      throw error;
+    }
+  }
+
+  /**
+   * Steers etcd3 away from a member that stopped answering. etcd3 opens each stream (a
+   * keep-alive, a watch) on a member it picks, and a stream that fails does not count against
+   * that member, so after a member dies etcd3 may go on picking it (always, when it tries its
+   * hosts in order). A unary call does count: its failures on the dead member open that
+   * member's circuit breaker, and etcd3 sends the next calls and streams to the others. The
+   * call asks for the session's TTL, so a session that etcd no longer knows is found lost.
+   */
+  async #steer(session: Session): Promise<void> {
+    const timeoutMs = Math.round(session.ttlMs * KEEPALIVE_TIMEOUT_SHARE);
+    try {
+      const reply = await this.#client.leaseClient.leaseTimeToLive({ ID: session.id }, { deadline: Date.now() + timeoutMs });
+      if (Number(reply.TTL) < 0) await this.#loseSession(session);
+    } catch (error) {
+      if (isLeaseNotFound(error)) await this.#loseSession(session);
+    }
+  }
+
+  async #keepAliveStream(session: Session, sentAt: number): Promise<void> {
     const stream = await this.#client.leaseClient.leaseKeepAlive();
     let timer: NodeJS.Timeout | undefined;
     try {
@@ -558,6 +688,13 @@ export class EtcdStore implements LockStore {
       throw new StoreUnavailableError('etcd', `etcd failed: ${(error as Error).message}`, { cause: error });
     }
   }
+}
+
+/** Stops a watcher; it reports nothing from now on. */
+function cancel(watcher: Watcher): void {
+  watcher.removeAllListeners();
+  watcher.on('error', () => undefined);
+  watcher.cancel().catch(() => undefined);
 }
 
 /** Every entry of a semaphore is shared; of anything else (a mutex, an election, an etcdctl key), exclusive. */
