@@ -1,5 +1,5 @@
 import { randomFillSync } from 'node:crypto';
-import { EventEmitter } from 'node:events';
+import { EventEmitter, setMaxListeners } from 'node:events';
 import { ClosedError, InvalidArgumentError, LeaseLostError, LockTimeoutError, type LeaseLostReason } from '../errors.js';
 import type { GrantResult, HandOff, HoldMode, LockKind, LockStore, ResourceKey, ResourceState } from '../store.js';
 import { systemClock, type Clock } from './clock.js';
@@ -155,6 +155,8 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
       throw new InvalidArgumentError('store', 'Expected `store` to be a baton store, such as createSqliteStore() or createMemoryStore()');
     }
     this.store = store;
+    // Every pending wait listens on this signal: any number of them is normal, not a leak.
+    setMaxListeners(0, this.#closeController.signal);
     this.#clock = o.clock ?? systemClock;
     const driftFactor = o.driftFactor ?? DEFAULTS.driftFactor;
     if (typeof driftFactor !== 'number' || !(driftFactor >= 0 && driftFactor <= 0.5)) {

@@ -294,4 +294,23 @@ describe('lease core', () => {
     assert.ok((await waiting).token > a.token);
     await baton.close();
   });
+
+  it('many waiters in one instance raise no MaxListenersExceededWarning', async () => {
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error): void => void warnings.push(warning);
+    process.on('warning', onWarning);
+    const baton = createBaton(createMemoryStore());
+    try {
+      const holder = await baton.mutex('crowd').acquire({ ttlMs: 5000 });
+      const waiters = Array.from({ length: 30 }, () => baton.mutex('crowd').acquire({ ttlMs: 5000 }).then((lease) => lease.release()));
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      await holder.release();
+      await Promise.all(waiters);
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.deepEqual(warnings.filter((w) => w.name === 'MaxListenersExceededWarning').map((w) => w.message), []);
+    } finally {
+      process.off('warning', onWarning);
+      await baton.close();
+    }
+  });
 });
