@@ -8,7 +8,6 @@
 // Prints tables with ratios; nothing here is asserted. See docs/benchmarks.md.
 import { fork, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,9 +15,11 @@ import { parseArgs } from 'node:util';
 import { Etcd3, EtcdLockFailedError } from 'etcd3';
 import { createBaton, monotonicNow } from 'baton';
 import { createEtcdStore } from 'baton/etcd';
+import { fmt, freePort, rate as rateFor, table } from './lib.mjs';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '3' }, workers: { type: 'string', default: '8' }, tasks: { type: 'string', default: '32' }, rounds: { type: 'string', default: '3' }, only: { type: 'string', default: 'cycles,hot,heap' }, role: { type: 'string' }, verbose: { type: 'boolean' }, target: { type: 'string' }, endpoint: { type: 'string' } } });
 const seconds = Number(values.seconds);
+const rate = (cycle, ms = seconds * 1000) => rateFor(cycle, ms, 300);
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 // ---- The contenders: each makes `{ cycle(key), close() }` where a cycle takes and gives back the lock `key`.
@@ -77,16 +78,6 @@ async function contender(target, endpoint) {
 }
 
 /** Runs `cycle` back to back for the measurement time after a short warm-up; returns cycles per second. */
-async function rate(cycle, ms = seconds * 1000) {
-  for (const end = monotonicNow() + 300; monotonicNow() < end; ) await cycle();
-  let n = 0;
-  const start = monotonicNow();
-  while (monotonicNow() - start < ms) {
-    await cycle();
-    n++;
-  }
-  return n / ((monotonicNow() - start) / 1000);
-}
 
 /** `tasks` concurrent loops, each on its own key; returns cycles per second in all. */
 async function parallel(c, tasks, prefix, ms = seconds * 1000) {
@@ -184,13 +175,6 @@ async function heapPerLease(endpoint, n) {
   return Math.round((after - before) / n);
 }
 
-async function freePort() {
-  const server = createServer();
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 async function startEtcd(dir) {
   const client = await freePort();
@@ -211,11 +195,6 @@ async function startEtcd(dir) {
   return { endpoint, stop: () => child.kill('SIGKILL') };
 }
 
-const fmt = (x, digits = 0) => (Number.isFinite(x) ? x.toFixed(digits) : '-');
-function table(title, header, rows) {
-  console.log(`\n${title}\n| ${header.join(' | ')} |\n|${header.map(() => '---').join('|')}|`);
-  for (const row of rows) console.log(`| ${row.join(' | ')} |`);
-}
 
 const NAMES = { raw: 'raw lease + txn (no queue: retry every 5 ms)', baton: 'baton etcd mutex', 'etcd3-lock': "etcd3's Lock (retry every 5 ms)", 'etcd3-election': "etcd3's Election (campaign / resign)" };
 

@@ -3,9 +3,9 @@
 import { createServer } from 'node:net';
 import { monotonicNow } from 'baton';
 
-/** Runs `cycle` back to back for `ms` after a 200 ms warm-up; returns cycles per second. */
-export async function rate(cycle, ms) {
-  for (const end = monotonicNow() + 200; monotonicNow() < end; ) await cycle();
+/** Runs `cycle` back to back for `ms` after a warm-up (200 ms by default); returns cycles per second. */
+export async function rate(cycle, ms, warmUpMs = 200) {
+  for (const end = monotonicNow() + warmUpMs; monotonicNow() < end; ) await cycle();
   let n = 0;
   const start = monotonicNow();
   while (monotonicNow() - start < ms) {
