@@ -130,7 +130,7 @@ describe('etcd store: no herd', () => {
       const watchers = watched.watchers();
 
       const newest = holders[PERMITS - 1]!;
-      const key = `${holderStore.resourcePrefix({ kind: 'semaphore', name: 's' })}${await holderStore.sessionLeaseId()}_${newest.owner}`;
+      const key = holderStore.keyOf(newest.owner)!;
       const covering = watched.covering(key);
       await newest.release();
       await Promise.race(pending);
@@ -167,7 +167,7 @@ describe('etcd store: no herd', () => {
       for (const waiting of pending) waiting.catch(() => undefined);
       while ((await a.inspect('m')).waiters.length < 20 || watched.connected() < 20) await sleep(20);
       assert.equal(watched.watchers(), 20, 'one watcher a waiter');
-      const key = `${holderStore.resourcePrefix({ kind: 'mutex', name: 'm' })}${await holderStore.sessionLeaseId()}_${holder.owner}`;
+      const key = holderStore.keyOf(holder.owner)!;
       assert.equal(watched.covering(key), 1, 'only the first waiter watches the holder');
       await holder.release();
       const first = await Promise.race(pending);

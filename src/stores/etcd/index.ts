@@ -51,6 +51,8 @@ interface Session {
   inflightAt: number;
   lost: boolean;
   timer: NodeJS.Timeout | null;
+  /** Key names this session has put and not yet seen deleted: a name is used again only once its key is surely gone. */
+  readonly names: Set<string>;
 }
 
 /** One local entry: a key this store put for an owner, holding or queued. */
@@ -206,7 +208,7 @@ export class EtcdStore implements LockStore {
         if (!request.enqueue) {
           // The last try of a waiter: leave nothing behind.
           this.#drop(owner, entry);
-          await this.#client.kv.deleteRange({ key: Buffer.from(entry.etcdKey) });
+          await this.#deleteKey(entry.etcdKey, entry.session);
           return { granted: false };
         }
         this.#track(owner, entry, request.queueTtlMs);
@@ -216,32 +218,44 @@ export class EtcdStore implements LockStore {
       // The key is gone (deleted by hand, or its queue TTL ran out; with a lost session, the put
       // below fails and `grant` starts a new session): the owner queues again at the back.
       this.#drop(owner, entry);
+      if (!reply.succeeded) entry.session.names.delete(entry.etcdKey);
       entry = undefined;
     }
 
     const pfx = this.resourcePrefix(key);
-    const etcdKey = `${pfx}${session.hex}_${owner}`;
-    const value = key.kind === 'semaphore' ? String(request.limit) : (request.value ?? '');
+    const etcdKey = this.#reserve(key, pfx, session, owner);
+    const value = key.kind === 'semaphore' ? `${request.limit} ${owner}` : key.kind === 'election' ? (request.value ?? '') : owner;
     const put = { request_put: { key: Buffer.from(etcdKey), value: Buffer.from(value), lease: session.id } };
     // A newcomer, in one round trip. The uncontended case is a single put, guarded by "nothing
     // is under the prefix" (a compare over the key range). Otherwise: a waiter takes its place
     // and reads the count and the keys just ahead of it (its own key is the newest); a mutex
     // tryAcquire only counts the entries, leaving nothing behind.
     const counts = !request.enqueue && request.mode === 'exclusive';
-    const reply = await this.#client.kv.txn({
-      compare: [{ key: Buffer.from(pfx), range_end: rangeEnd(pfx), target: 'Version', result: 'Equal', version: 0 }],
-      success: [put],
-      failure: counts
-        ? [{ request_range: { key: Buffer.from(pfx), range_end: rangeEnd(pfx), count_only: true } }]
-        : [put, { request_range: this.#ahead(key, 0n, permits + 1) }],
-    });
+    let reply: Awaited<ReturnType<EtcdClient['kv']['txn']>>;
+    try {
+      reply = await this.#client.kv.txn({
+        compare: [{ key: Buffer.from(pfx), range_end: rangeEnd(pfx), target: 'Version', result: 'Equal', version: 0 }],
+        success: [put],
+        failure: counts
+          ? [{ request_range: { key: Buffer.from(pfx), range_end: rangeEnd(pfx), count_only: true } }]
+          : [put, { request_range: this.#ahead(key, 0n, permits + 1) }],
+      });
+    } catch (error) {
+      // The put may have been applied with its reply lost: take the key away (it would hold
+      // or queue for nobody until the session ends), which also frees its name.
+      this.#deleteKey(etcdKey, session).catch(() => undefined);
+      throw error;
+    }
     const revision = BigInt(reply.header.revision);
     if (reply.succeeded) {
       const created: Entry = this.#newEntry(key, etcdKey, session, revision);
       created.held = true;
       return this.#granted(owner, created, request.ttlMs, startedAt);
     }
-    if (counts) return { granted: false, position: Number(reply.responses[0]?.response_range?.count ?? 1) };
+    if (counts) {
+      session.names.delete(etcdKey); // nothing was put
+      return { granted: false, position: Number(reply.responses[0]?.response_range?.count ?? 1) };
+    }
     const range = reply.responses[1]?.response_range;
     const mine = range?.kvs[0];
     if (!range || !mine || mine.key.toString() !== etcdKey) throw new Error(`the key ${etcdKey} is not the newest in the range read in the transaction that put it`);
@@ -253,7 +267,7 @@ export class EtcdStore implements LockStore {
     }
     if (!request.enqueue) {
       // Leave nothing behind.
-      await this.#client.kv.deleteRange({ key: Buffer.from(etcdKey) });
+      await this.#deleteKey(etcdKey, session);
       return { granted: false, position };
     }
     this.#track(owner, created, request.queueTtlMs);
@@ -371,7 +385,7 @@ export class EtcdStore implements LockStore {
     entry.expiry = setTimeout(() => {
       if (this.#entries.get(owner) !== entry) return;
       this.#drop(owner, entry);
-      this.#client.kv.deleteRange({ key: Buffer.from(entry.etcdKey) }).catch(() => undefined);
+      this.#deleteKey(entry.etcdKey, entry.session).catch(() => undefined);
     }, ttlMs);
     entry.expiry.unref();
   }
@@ -416,8 +430,35 @@ export class EtcdStore implements LockStore {
     if (!entry || entry.key.kind !== key.kind || entry.key.name !== key.name) return false;
     this.#drop(owner, entry);
     if (entry.session.lost) return false;
-    const reply = await this.#call(() => this.#client.kv.deleteRange({ key: Buffer.from(entry.etcdKey) }));
+    const reply = await this.#call(() => this.#deleteKey(entry.etcdKey, entry.session));
     return Number(reply.deleted) > 0;
+  }
+
+  /**
+   * Names a new key of this session on `pfx`. Keys of mutexes and semaphores reuse a few names
+   * a session (`<lease hex>`, then `<lease hex>_1`, `_2`, ... for entries held at once), and
+   * carry the owner in their value: etcd keeps every deleted key in its index until the
+   * cluster is compacted (never, by default), and a lock that wrote a new name for each
+   * acquisition would make every range over its prefix slower as it is used. An election's
+   * key is named by its owner (`<lease hex>_<owner>`), its value being the proclamation.
+   */
+  #reserve(key: ResourceKey, pfx: string, session: Session, owner: string): string {
+    let name = key.kind === 'election' ? `${pfx}${session.hex}_${owner}` : `${pfx}${session.hex}`;
+    for (let n = 1; session.names.has(name); n++) name = `${pfx}${session.hex}_${n}`;
+    session.names.add(name);
+    return name;
+  }
+
+  /** Deletes a key this store put; its name may be used again once etcd confirms. */
+  async #deleteKey(etcdKey: string, session: Session): Promise<{ deleted: string }> {
+    const reply = await this.#client.kv.deleteRange({ key: Buffer.from(etcdKey) });
+    session.names.delete(etcdKey);
+    return reply;
+  }
+
+  /** keyOf: the etcd key of the entry `owner` holds or queues in this store, if any (for tools and tests). */
+  keyOf(owner: string): string | undefined {
+    return this.#entries.get(owner)?.etcdKey;
   }
 
   async forceRelease(key: ResourceKey): Promise<number> {
@@ -461,9 +502,8 @@ export class EtcdStore implements LockStore {
     const holders: HolderInfo[] = [];
     const waiters: WaiterInfo[] = [];
     for (const [index, kv] of kvs.entries()) {
-      // The owner is what follows the session's lease in baton's keys; a foreign key (etcdctl's) is named by its lease.
-      const suffix = kv.key.toString().slice(pfx.length);
-      const owner = suffix.slice(suffix.indexOf('_') + 1);
+      // The owner: in a mutex's or semaphore's value, after an election key's lease; a foreign key (etcdctl's) is named by its lease.
+      const owner = ownerOf(key, kv, pfx);
       const mode = modeOf(key);
       const { ttlMs, leftMs: expiresInMs } = await ttlOf(kv.lease);
       if (this.#holds(kvs, index, mode, limitOf(key, kv))) {
@@ -566,6 +606,7 @@ export class EtcdStore implements LockStore {
         inflightAt: 0,
         lost: false,
         timer: null,
+        names: new Set(),
       };
       if (this.#closed) {
         await this.#client.leaseClient.leaseRevoke({ ID: session.id }).catch(() => undefined);
@@ -702,9 +743,22 @@ function modeOf(key: ResourceKey): HoldMode {
   return key.kind === 'semaphore' ? 'shared' : 'exclusive';
 }
 
-/** A semaphore key's value is its permits. */
+/**
+ * The owner of a key: baton's mutex keys hold it as their value, semaphore keys after their
+ * permits ("3 <owner>"), election keys after the lease in their name; a key that is not
+ * baton's (`etcdctl lock`'s, empty) is named by what follows the prefix (its lease).
+ */
+function ownerOf(key: ResourceKey, kv: IKeyValue, pfx: string): string {
+  const suffix = kv.key.toString().slice(pfx.length);
+  if (key.kind === 'election') return suffix.slice(suffix.indexOf('_') + 1);
+  const value = kv.value.toString();
+  const owner = key.kind === 'semaphore' ? value.slice(value.indexOf(' ') + 1) : value;
+  return value.includes(' ') || (key.kind === 'mutex' && value !== '') ? owner : suffix;
+}
+
+/** A semaphore key's value starts with its permits. */
 function limitOf(key: ResourceKey, kv: IKeyValue): number {
-  return key.kind === 'semaphore' ? Number(kv.value.toString()) || 1 : 1;
+  return key.kind === 'semaphore' ? Number.parseInt(kv.value.toString(), 10) || 1 : 1;
 }
 
 function isLeaseNotFound(error: unknown): boolean {
