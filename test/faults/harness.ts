@@ -10,7 +10,7 @@
  * the servers. A quorum store has several servers, which the nemesis can also take down.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createBaton, monotonicNow } from '../../src/index.js';
@@ -324,7 +324,10 @@ export async function runScenario(scenario: Scenario, seed = Date.now()): Promis
     register.kill('SIGTERM');
     await new Promise((done) => (register.exitCode !== null ? done(undefined) : register.once('exit', done)));
     // BATON_FAULT_KEEP=1 keeps each run's folder (histories, register log) to read after a failure.
-    if (process.env.BATON_FAULT_KEEP) process.stderr.write(`histories of ${scenario.name} kept in ${dir}\n`);
+    if (process.env.BATON_FAULT_KEEP) {
+      writeFileSync(join(dir, 'nemesis.jsonl'), nemesisLog.map((n) => `${JSON.stringify(n)}\n`).join(''));
+      process.stderr.write(`histories of ${scenario.name} kept in ${dir}\n`);
+    }
     else rmSync(dir, { recursive: true, force: true });
   }
 }
