@@ -173,6 +173,9 @@ async function openEtcd(parsed: EtcdStoreUrl, url: string): Promise<LockStore> {
     // with one member that cuts off etcd itself: after a restart, a client that had failed
     // three calls could neither renew nor release for 5 s, and lost its leases.
     ...(parsed.hosts.length === 1 ? { faultHandling: { host: () => passThrough } } : {}),
+    // A call (not a stream) that gets no answer within a session TTL fails rather than hang:
+    // no lease could outlive it, and a hung call would hold an acquire, a release or close().
+    defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + (parsed.sessionTtlMs ?? 10_000) }),
     ...(rootCertificate ? { credentials: { rootCertificate } } : {}),
     ...(parsed.username !== undefined ? { auth: { username: parsed.username, password: parsed.password ?? '' } } : {}),
   });
