@@ -143,6 +143,13 @@ export async function openStore(url: string): Promise<LockStore> {
   }
 }
 
+type EtcdHostPolicy = ReturnType<NonNullable<NonNullable<import('etcd3').IOptions['faultHandling']>['host']>>;
+
+/** An etcd3 host policy that only runs the call: no circuit breaker in front of a single member. */
+const passThrough = {
+  execute: <T>(fn: (context: { signal: AbortSignal }) => PromiseLike<T> | T): Promise<T> => Promise.resolve().then(() => fn({ signal: new AbortController().signal })),
+} as unknown as EtcdHostPolicy;
+
 async function openEtcd(parsed: EtcdStoreUrl, url: string): Promise<LockStore> {
   let Etcd3: typeof import('etcd3').Etcd3;
   try {
@@ -167,6 +174,17 @@ async function openEtcd(parsed: EtcdStoreUrl, url: string): Promise<LockStore> {
   const client = new Etcd3({
     hosts: [...parsed.hosts],
     dialTimeout: 3000,
+    // gRPC's default reconnect backoff grows from 1 s to 2 min: after etcd restarts, a client
+    // could wait that long to reconnect, its locks unreachable. Leases last seconds: retry
+    // within a second.
+    grpcOptions: { 'grpc.initial_reconnect_backoff_ms': 100, 'grpc.max_reconnect_backoff_ms': 1000 },
+    // etcd3 cuts a member off for 5 s after three failed calls in a row, to try the others;
+    // with one member that cuts off etcd itself: after a restart, a client that had failed
+    // three calls could neither renew nor release for 5 s, and lost its leases.
+    ...(parsed.hosts.length === 1 ? { faultHandling: { host: () => passThrough } } : {}),
+    // A call (not a stream) that gets no answer within a session TTL fails rather than hang:
+    // no lease could outlive it, and a hung call would hold an acquire, a release or close().
+    defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + (parsed.sessionTtlMs ?? 10_000) }),
     ...credentials,
     ...(parsed.username !== undefined ? { auth: { username: parsed.username, password: parsed.password ?? '' } } : {}),
   });

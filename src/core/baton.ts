@@ -2,7 +2,7 @@ import { randomFillSync } from 'node:crypto';
 import { EventEmitter, setMaxListeners } from 'node:events';
 import { ClosedError, InvalidArgumentError, LeaseLostError, LockTimeoutError, type LeaseLostReason } from '../errors.js';
 import type { GrantResult, HandOff, HoldMode, LockKind, LockStore, ResourceKey, ResourceState } from '../store.js';
-import { systemClock, type Clock } from './clock.js';
+import { MAX_TIMER_MS, systemClock, type Clock } from './clock.js';
 import { Election } from './election.js';
 import { KeepAlive, type LeaseRecord } from './keep-alive.js';
 import { Lease, releasedError, type LeaseOwner } from './lease.js';
@@ -183,8 +183,8 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
     this.#leaseOwner = {
       now: () => this.#keepAlive.now(),
       check: (record) => this.#keepAlive.check(record),
-      extend: (record, ttlMs) => this.#extend(record, ttlMs),
-      release: (record) => this.#release(record),
+      extend: (record, ttlMs) => this.#alive(this.#extend(record, ttlMs)),
+      release: (record) => this.#alive(this.#release(record)),
     };
   }
 
@@ -430,6 +430,19 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
     this.#pending.add(promise);
     const forget = (): void => void this.#pending.delete(promise);
     promise.then(forget, forget);
+    return this.#alive(promise);
+  }
+
+  /**
+   * alive keeps the process alive until `promise`, which a caller awaits, settles, as every
+   * awaited wait does: a store's driver may not (gRPC leaves a connection it is still setting
+   * up unref'd, so an acquire or a release waiting for etcd to be reached again ended the
+   * process with exit code 13, its top-level await unsettled).
+   */
+  #alive<T>(promise: Promise<T>): Promise<T> {
+    const hold = this.#clock.setTimeout(() => undefined, MAX_TIMER_MS, true);
+    const clear = (): void => this.#clock.clearTimeout(hold);
+    promise.then(clear, clear);
     return promise;
   }
 

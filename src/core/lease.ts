@@ -59,11 +59,14 @@ export class Lease<Token extends bigint | null = bigint> implements AsyncDisposa
 
   /**
    * expiresAt is a wall-clock instant (ms since the epoch) by which the lease ends unless
-   * extended; conservative by the clock-drift margin. On a store that enforces a shorter TTL
-   * (an etcd session), baton renews the store's TTL until then, and `signal` aborts if that fails.
+   * renewed, the instant at which `signal` aborts; conservative by the clock-drift margin.
+   * On a store that enforces a shorter TTL than the lease's (an etcd session), it is the end
+   * of the store's TTL: baton renews that towards the lease's own end, moving `expiresAt`
+   * with each renewal, and the lease ends here if a renewal fails (a process stalled past it
+   * loses the lock here, not at the end of the TTL it asked for).
    */
   get expiresAt(): number {
-    return Date.now() + Math.round(this.#record.until - this.#owner.now());
+    return Date.now() + Math.round(this.#record.deadline - this.#owner.now());
   }
 
   /** held is true until the lease is released or lost; it re-checks the deadline. */

@@ -53,6 +53,10 @@ export interface Report {
   unfencedAnomalies: number;
   worstReacquireMs: number | null;
   livenessViolations: number;
+  /** Longest wait from a server being back after a restart to the next grant, ms (null without restarts or grants after them). */
+  worstRestartReacquireMs: number | null;
+  /** Restarts after which the lock was not granted within TTL + ε of the server being back. */
+  restartLivenessViolations: number;
   examples: string[];
 }
 
@@ -61,6 +65,11 @@ function anomalies(writes: readonly RegisterWrite[]): RegisterWrite[] {
   return writes.filter((w) => w.accepted && w.value !== w.previous + 1);
 }
 
+/**
+ * check runs every checker. `ttlMs` is the TTL after which the store itself frees the lock of
+ * a holder that died (the lease TTL, or on etcd the session's): liveness is checked against
+ * `ttlMs + epsilonMs`.
+ */
 export function check(events: readonly WorkerEvent[], writes: readonly RegisterWrite[], nemesis: readonly NemesisEvent[], ttlMs: number, epsilonMs: number): Report {
   const examples: string[] = [];
   const note = (text: string): void => void (examples.length < 10 && examples.push(text));
@@ -165,6 +174,22 @@ export function check(events: readonly WorkerEvent[], writes: readonly RegisterW
     }
   }
 
+  // Liveness after a server restart: once the server serves again (`restarted`), someone holds
+  // the lock within TTL + epsilon: a holder's lease that survived the restart runs out or is
+  // released by then, and a holder that died meanwhile is expired by the store.
+  let worstRestart: number | null = null;
+  let restartLivenessViolations = 0;
+  for (const back of nemesis.filter((n) => n.fault === 'restarted')) {
+    const next = grants.find((g) => g.at > back.at);
+    if (!next) continue;
+    const delay = next.at - back.at;
+    worstRestart = Math.max(worstRestart ?? 0, delay);
+    if (delay > ttlMs + epsilonMs) {
+      restartLivenessViolations++;
+      note(`liveness: re-acquired ${delay.toFixed(0)} ms after the ${back.worker} was back from a restart, over TTL + ${epsilonMs} ms`);
+    }
+  }
+
   return {
     grants: grants.length,
     faults: nemesis.filter((n) => !NOT_FAULTS.has(n.fault)).length,
@@ -177,6 +202,8 @@ export function check(events: readonly WorkerEvent[], writes: readonly RegisterW
     unfencedAnomalies: anomalies(writes.filter((w) => w.register === 'unfenced')).length,
     worstReacquireMs: worst,
     livenessViolations,
+    worstRestartReacquireMs: worstRestart,
+    restartLivenessViolations,
     examples,
   };
 }

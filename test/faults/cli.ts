@@ -1,22 +1,22 @@
 /**
- * The full fault run: `npm run faults -- [--seconds 60] [--runs 3] [--store memory|sqlite|redis|redlock|all] [--scenario NAME,...]`.
+ * The full fault run: `npm run faults -- [--seconds 60] [--runs 3] [--store memory|sqlite|redis|redlock|etcd|all] [--scenario NAME,...]`.
  * Runs every scenario of each store `runs` times for `seconds` each, prints one table row
  * per scenario with totals, and exits 1 if any checker found anything.
  */
 import { parseArgs } from 'node:util';
 import { problems, runScenario, type RunResult } from './harness.js';
-import { memoryTarget, redisTarget, redlockTarget, sqliteTarget, type FaultTarget } from './targets.js';
+import { etcdTarget, memoryTarget, redisTarget, redlockTarget, sqliteTarget, type FaultTarget } from './targets.js';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '60' }, runs: { type: 'string', default: '3' }, store: { type: 'string', default: 'sqlite' }, scenario: { type: 'string' } } });
 const only = values.scenario?.split(',');
 const seconds = Number(values.seconds);
 const runs = Number(values.runs);
-const targets: Record<string, () => FaultTarget> = { memory: memoryTarget, sqlite: sqliteTarget, redis: redisTarget, redlock: redlockTarget };
+const targets: Record<string, () => FaultTarget> = { memory: memoryTarget, sqlite: sqliteTarget, redis: redisTarget, redlock: redlockTarget, etcd: etcdTarget };
 const selected = values.store === 'all' ? Object.keys(targets) : values.store!.split(',');
 for (const name of selected) if (!targets[name]) throw new Error(`Unknown store "${name}"; expected ${Object.keys(targets).join(', ')} or all`);
 console.log(`fault run: ${selected.join(', ')}; ${runs} run(s) of ${seconds} s per scenario; started ${new Date().toISOString()}\n`);
-console.log('| store | scenario | runs | grants | faults | lost updates | stale writes accepted | token regressions | overlaps | liveness violations | worst re-acquire (ms) | leftovers | slow exits | unhandled | unfenced twin anomalies |');
-console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+console.log('| store | scenario | runs | grants | faults | lost updates | stale writes accepted | token regressions | overlaps | liveness violations | worst re-acquire (ms) | worst re-acquire after a restart (ms) | leftovers | slow exits | unhandled | unfenced twin anomalies |');
+console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
 let bad = 0;
 const totals = { runs: 0, grants: 0, faults: 0, lostUpdates: 0, staleAccepted: 0, tokenRegressions: 0, unfencedAnomalies: 0 };
 for (const name of selected) {
@@ -34,8 +34,9 @@ for (const name of selected) {
       }
       const sum = (key: keyof RunResult): number => results.reduce((total, r) => total + (r[key] as number), 0);
       const worst = Math.max(...results.map((r) => r.worstReacquireMs ?? -1));
+      const worstRestart = Math.max(...results.map((r) => r.worstRestartReacquireMs ?? -1));
       const overlaps = scenario.restartForgets ? `${sum('overlaps')} (all after a restart: ${sum('restartOverlaps')}; longest ${Math.max(...results.map((r) => r.worstOverlapMs)).toFixed(0)} ms)` : String(sum('overlaps'));
-      console.log(`| ${target.name} | ${scenario.name} | ${runs} | ${sum('grants')} | ${sum('faults')} | ${sum('lostUpdates')} | ${sum('staleAccepted')} | ${sum('tokenRegressions')} | ${overlaps} | ${sum('livenessViolations')} | ${worst < 0 ? '-' : worst.toFixed(0)} | ${sum('leftover')} | ${sum('slowExits')} | ${sum('unhandled')} | ${sum('unfencedAnomalies')} |`);
+      console.log(`| ${target.name} | ${scenario.name} | ${runs} | ${sum('grants')} | ${sum('faults')} | ${sum('lostUpdates')} | ${sum('staleAccepted')} | ${sum('tokenRegressions')} | ${overlaps} | ${sum('livenessViolations') + sum('restartLivenessViolations')} | ${worst < 0 ? '-' : worst.toFixed(0)} | ${worstRestart < 0 ? '-' : worstRestart.toFixed(0)} | ${sum('leftover')} | ${sum('slowExits')} | ${sum('unhandled')} | ${sum('unfencedAnomalies')} |`);
       for (const r of results) for (const example of r.examples) console.log(`  ${r.scenario}: ${example}`);
       totals.runs += runs;
       for (const key of ['grants', 'faults', 'lostUpdates', 'staleAccepted', 'tokenRegressions', 'unfencedAnomalies'] as const) totals[key] += sum(key);

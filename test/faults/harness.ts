@@ -10,7 +10,7 @@
  * the servers. A quorum store has several servers, which the nemesis can also take down.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createBaton, monotonicNow } from '../../src/index.js';
@@ -96,6 +96,12 @@ export interface Scenario {
   durationMs: number;
   /** The ε of the liveness check for this store. */
   epsilonMs: number;
+  /**
+   * The TTL after which the store itself frees a dead holder's lock, when it is not `ttlMs`:
+   * on etcd the session lease's (`sessionTtlMs`), which is what etcd enforces. Liveness (after
+   * a kill and after a server restart) is checked against it + `epsilonMs`.
+   */
+  livenessTtlMs?: number;
   /**
    * The store forgets its leases when its server restarts (no persistence), as
    * docs/guarantees.md says: overlapping validity windows are then expected, but only where
@@ -298,7 +304,7 @@ export async function runScenario(scenario: Scenario, seed = Date.now()): Promis
 
     const events = all.flatMap((w) => readJsonl<WorkerEvent>(join(dir, `${w.id}.jsonl`))).sort((a, b) => a.at - b.at);
     const writes = readJsonl<RegisterWrite>(join(dir, 'register.jsonl'));
-    const report = check(events, writes, nemesisLog, scenario.ttlMs, scenario.epsilonMs);
+    const report = check(events, writes, nemesisLog, scenario.livenessTtlMs ?? scenario.ttlMs, scenario.epsilonMs);
     findings.push(...(scenario.check?.(events, nemesisLog) ?? []));
     return {
       scenario: scenario.name,
@@ -317,7 +323,12 @@ export async function runScenario(scenario: Scenario, seed = Date.now()): Promis
     await Promise.all(all.flatMap((worker) => worker.proxies.map((p) => p.close())));
     register.kill('SIGTERM');
     await new Promise((done) => (register.exitCode !== null ? done(undefined) : register.once('exit', done)));
-    rmSync(dir, { recursive: true, force: true });
+    // BATON_FAULT_KEEP=1 keeps each run's folder (histories, register log) to read after a failure.
+    if (process.env.BATON_FAULT_KEEP) {
+      writeFileSync(join(dir, 'nemesis.jsonl'), nemesisLog.map((n) => `${JSON.stringify(n)}\n`).join(''));
+      process.stderr.write(`histories of ${scenario.name} kept in ${dir}\n`);
+    }
+    else rmSync(dir, { recursive: true, force: true });
   }
 }
 
@@ -333,6 +344,7 @@ export function problems(scenario: Scenario, result: RunResult): string[] {
     'stale writes accepted': result.staleAccepted,
     'token regressions': result.tokenRegressions,
     'liveness violations': result.livenessViolations,
+    'liveness violations after a restart': result.restartLivenessViolations,
     [scenario.restartForgets ? 'overlaps not explained by a restart' : 'overlaps']: result.overlaps - (scenario.restartForgets ? result.restartOverlaps : 0),
     leftovers: result.leftover,
     'slow exits': result.slowExits,

@@ -49,7 +49,7 @@ export function localScenarios(store: string, durationMs: number, epsilonMs: num
  * its own fault proxy, and the nemesis slows or cuts the holder's.
  *
  * - latency-steps: the holder's latency steps from 0 to 1.5 × TTL (jitter ± 20%), one step
- *   every two TTLs, each step on whoever holds then; a slowed worker stays slow until the
+ *   every two TTLs (down to one TTL in a run too short for that), each step on whoever holds then; a slowed worker stays slow until the
  *   cycle ends, so it also waits and is granted through a slow link (a grant whose reply
  *   arrives after its deadline);
  * - blackhole-heal: the holder's network is cut for 0.5 to 2.5 TTLs, then healed (what it
@@ -67,9 +67,10 @@ export function networkScenarios(store: string, servers: readonly StoreServer[],
       ...base,
       name: 'latency-steps',
       nemesis: async (ctx) => {
-        const stepMs = ctx.ttlMs * 2;
+        // Steps of two TTLs, shortened (to one TTL at least) so that a short run still reaches 1.5 × TTL.
         const room = ctx.until - ctx.ttlMs * 3 - monotonicNow();
-        const count = Math.max(3, Math.min(8, Math.floor(room / stepMs)));
+        const count = Math.max(3, Math.min(8, Math.floor(room / (ctx.ttlMs * 2))));
+        const stepMs = Math.max(ctx.ttlMs, Math.min(ctx.ttlMs * 2, Math.floor(room / count)));
         while (monotonicNow() < ctx.until - ctx.ttlMs * 3) {
           for (let i = 0; i < count && monotonicNow() < ctx.until - ctx.ttlMs * 3; i++) {
             const latencyMs = Math.round((ctx.ttlMs * 1.5 * i) / (count - 1));
@@ -105,9 +106,10 @@ export function networkScenarios(store: string, servers: readonly StoreServer[],
  * holder keeps the lock for 300 ms (renewing at TTL/3 meanwhile), so that a holder is still
  * at work when the server is back. `forgets` says the server keeps no data across restarts.
  */
-export function restartScenario(name: string, store: string, server: StoreServer, durationMs: number, epsilonMs: number, forgets: boolean): Scenario {
+export function restartScenario(name: string, store: string, server: StoreServer, durationMs: number, epsilonMs: number, forgets: boolean, extra?: Partial<Scenario>): Scenario {
   return {
     ...BASE,
+    ...extra,
     holdMs: 300,
     name,
     store,

@@ -8,8 +8,12 @@ import { after, before, describe, it } from 'node:test';
 import { problems, runScenario, type RunResult, type Scenario } from './harness.js';
 import type { FaultTarget } from './targets.js';
 
-export function runFaultSuite(target: FaultTarget, names: string[]): void {
-  const seconds = Number(process.env.BATON_FAULT_SECONDS ?? 5);
+/**
+ * Each scenario runs `BATON_FAULT_SECONDS` seconds, or `options.seconds` (default 5): a store
+ * with a long TTL (etcd's 1 s) needs a little longer to see a few faults in each scenario.
+ */
+export function runFaultSuite(target: FaultTarget, names: string[], options?: { seconds?: number }): void {
+  const seconds = Number(process.env.BATON_FAULT_SECONDS ?? options?.seconds ?? 5);
   const results: RunResult[] = [];
   let scenarios: Scenario[] = [];
 

@@ -11,8 +11,12 @@
  *   held on each server.
  * - Redlock: `quorum([...])` over five redis-servers without persistence (redis+quorum://),
  *   every worker reaching each of them through its own fault proxy; see quorumScenarios.
+ * - etcd: one real etcd member on loopback, which persists to disk (a restart keeps its data
+ *   dir); every worker reaches it through its own fault proxy. The client-side scenarios,
+ *   the network scenarios, and a member restart while a lease is held.
  */
 import { createRedisStore } from '../../src/stores/redis/index.js';
+import { startEtcd, type EtcdCluster } from '../helpers/etcd-server.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
 import type { Scenario, StoreServer } from './harness.js';
 import { localScenarios, networkScenarios, quorumScenarios, restartScenario } from './scenarios.js';
@@ -105,6 +109,42 @@ export function redlockTarget(): FaultTarget {
     },
     stop: async () => {
       for (const server of servers) await server.stop();
+    },
+  };
+}
+
+/** The etcd store's session TTL in the fault suite, ms: etcd's smallest with the test member's timings (test/helpers/etcd-server.ts). */
+const ETCD_SESSION_TTL_MS = 1000;
+
+/**
+ * etcd: one member (`startEtcd(1)`: 50 ms heartbeat, 500 ms election timeout) with its data
+ * dir kept across restarts, as etcd runs. etcd leases last whole seconds, and etcd itself
+ * enforces only the store's session lease (`sessionTtlMs`): a lock's own shorter TTL is
+ * enforced by its holder's process, so a SIGKILLed holder's key goes when its session
+ * expires. The scenarios therefore use a lock TTL equal to the session TTL, 1 s (the
+ * smallest etcd grants here), and the liveness bound is that session TTL + ε (1 s, as the
+ * issue sets for etcd: etcd revokes expired leases on its own 500 ms schedule).
+ */
+export function etcdTarget(): FaultTarget {
+  let cluster: EtcdCluster | null = null;
+  const url = `etcd://127.0.0.1:{port}?prefix={run}/&sessionTtlMs=${ETCD_SESSION_TTL_MS}`;
+  const extra: Partial<Scenario> = { ttlMs: ETCD_SESSION_TTL_MS, livenessTtlMs: ETCD_SESSION_TTL_MS };
+  return {
+    name: 'etcd',
+    epsilonMs: 1000,
+    scenarios: async (durationMs) => {
+      cluster ??= await startEtcd(1);
+      const member = cluster;
+      const server: StoreServer = { port: Number(new URL(member.endpoints[0]!).port), restart: () => member.restart() };
+      return [
+        ...localScenarios(url, durationMs, 1000, [server], extra),
+        ...networkScenarios(url, [server], durationMs, 1000, undefined, extra).filter((s) => s.name !== 'random-network'),
+        restartScenario('restart', url, server, durationMs, 1000, false, extra),
+        ...networkScenarios(url, [server], durationMs, 1000, { restarts: true }, extra).filter((s) => s.name === 'random-network-restarts'),
+      ];
+    },
+    stop: async () => {
+      await cluster?.stop();
     },
   };
 }

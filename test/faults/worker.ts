@@ -82,6 +82,8 @@ while (!stopping) {
   } catch (error) {
     if (stopping) break;
     log({ e: 'acquire-failed', code: (error as { code?: string }).code, name: (error as Error).name });
+    // A store out of reach fails at once: try again a little later, as a client would, not in a tight loop.
+    await new Promise((resolve) => setTimeout(resolve, 50));
     continue;
   }
   const token = lease.token === null ? null : String(lease.token);

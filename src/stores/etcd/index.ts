@@ -77,6 +77,9 @@ interface Entry {
 const DEFAULT_PREFIX = 'baton/';
 const DEFAULT_SESSION_TTL_MS = 10_000;
 
+/** close() waits this long at most for the session (a grant in flight) and its revoke. */
+const CLOSE_TIMEOUT_MS = 500;
+
 /** A keep-alive reply that does not arrive in this share of the session TTL is treated as failed. */
 const KEEPALIVE_TIMEOUT_SHARE = 0.5;
 
@@ -120,6 +123,8 @@ export class EtcdStore implements LockStore {
   readonly #clock = systemClock;
   readonly #latches = new WakeLatches(systemClock);
   readonly #entries = new Map<string, Entry>();
+  /** Keys whose delete failed (etcd out of reach), with their session, which keeps them alive: deleted again after each keep-alive. */
+  readonly #undeleted = new Map<string, Session>();
   readonly #listeners = new Set<(key: ResourceKey, owner: string, reason?: 'expired' | 'revoked') => void>();
   #session: Promise<Session> | null = null;
   #closed = false;
@@ -449,16 +454,34 @@ export class EtcdStore implements LockStore {
     return name;
   }
 
-  /** Deletes a key this store put; its name may be used again once etcd confirms. */
-  async #deleteKey(etcdKey: string, session: Session): Promise<{ deleted: string }> {
-    const reply = await this.#client.kv.deleteRange({ key: Buffer.from(etcdKey) });
-    session.names.delete(etcdKey);
-    return reply;
-  }
-
   /** keyOf: the etcd key of the entry `owner` holds or queues in this store, if any (for tools and tests). */
   keyOf(owner: string): string | undefined {
     return this.#entries.get(owner)?.etcdKey;
+  }
+
+  /**
+   * Deletes a key this store put; its name may be used again once etcd confirms. If etcd
+   * cannot be reached, the key is remembered and deleted again after each keep-alive: its
+   * session keeps it alive, so a key forgotten here would hold the lock until the store closes.
+   */
+  async #deleteKey(etcdKey: string, session: Session): Promise<{ deleted: string }> {
+    try {
+      const reply = await this.#client.kv.deleteRange({ key: Buffer.from(etcdKey) });
+      session.names.delete(etcdKey);
+      return reply;
+    } catch (error) {
+      if (!session.lost && !this.#closed) this.#undeleted.set(etcdKey, session);
+      throw error;
+    }
+  }
+
+  /** Tries again the deletes that failed on a session just renewed; those of a lost session went with it. */
+  #retryDeletes(session: Session): void {
+    for (const [etcdKey, owner] of [...this.#undeleted]) {
+      if (owner !== session && !owner.lost) continue;
+      this.#undeleted.delete(etcdKey);
+      if (owner === session) this.#deleteKey(etcdKey, session).catch(() => undefined);
+    }
   }
 
   async forceRelease(key: ResourceKey): Promise<number> {
@@ -573,18 +596,32 @@ export class EtcdStore implements LockStore {
 
   /**
    * close revokes the session lease, which deletes every key this store put in one step,
-   * and stops its keep-alive and watches. The client you passed stays open unless `closeClient` was set.
+   * and stops its keep-alive and watches, within half a second: if etcd does not answer by
+   * then, the keys go when the session expires. The client you passed stays open unless
+   * `closeClient` was set.
    */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     this.#latches.fireAll();
     for (const [owner, entry] of [...this.#entries]) this.#drop(owner, entry);
-    const session = await this.#session?.catch(() => null);
-    if (session) {
-      session.lost = true;
-      if (session.timer) clearTimeout(session.timer);
-      await this.#client.leaseClient.leaseRevoke({ ID: session.id }).catch(() => undefined);
+    // Bounded: with etcd out of reach (or the client still reconnecting after a restart), a
+    // session grant in flight or the revoke could hang; the keys then go when the session
+    // expires, since its keep-alive stops here. A grant that completes later revokes itself.
+    let timer: NodeJS.Timeout | undefined;
+    const giveUp = new Promise<null>((resolve) => {
+      timer = setTimeout(() => resolve(null), CLOSE_TIMEOUT_MS);
+      timer.unref();
+    });
+    try {
+      const session = await Promise.race([this.#session?.catch(() => null) ?? null, giveUp]);
+      if (session) {
+        session.lost = true;
+        if (session.timer) clearTimeout(session.timer);
+        await Promise.race([this.#client.leaseClient.leaseRevoke({ ID: session.id }).catch(() => undefined), giveUp]);
+      }
+    } finally {
+      clearTimeout(timer);
     }
     if (this.#closeClient) this.#client.close();
   }
@@ -628,7 +665,10 @@ export class EtcdStore implements LockStore {
     session.timer = setTimeout(() => {
       session.timer = null;
       this.#keepAlive(session).then(
-        () => this.#schedule(session, session.ttlMs / 3),
+        () => {
+          this.#retryDeletes(session);
+          this.#schedule(session, session.ttlMs / 3);
+        },
         () => this.#schedule(session, Math.min(250, session.ttlMs / 10)),
       );
     }, delayMs);
