@@ -106,7 +106,8 @@ function rangeEnd(prefix: string): Buffer {
 
 /**
  * EtcdStore keeps locks in etcd v3 with etcd's own lock recipe (`concurrency.Mutex`): an
- * entry is a key `<prefix><kind>/<name>/<session lease hex>_<owner>` attached to the store's
+ * entry is a key `<prefix><kind>/<name>/<session lease hex>` (`_1`, `_2`, ... for more entries
+ * of the store on one lock at once; see #reserve) attached to the store's
  * session lease; entries are ordered by create revision (FIFO); a mutex is held by the
  * oldest key, a semaphore of N permits by the N oldest; the token is the key's create
  * revision. A waiter watches only the key just ahead of it (a semaphore waiter of N permits,
