@@ -110,7 +110,16 @@ export class QuorumStore implements LockStore {
     if (granted >= this.majority && this.validityMs(request.ttlMs, elapsed) > 0) return { granted: true, token: 0n };
 
     rolledBack = true;
-    await Promise.all(this.#stores.map((store, i) => withTimeout(store.release(request.key, request.owner), this.#nodeTimeoutMs).catch(() => rollback(i))));
+    // Given back on every node; waited for until a majority answered, as a release is: a node
+    // that is down would otherwise cost every failed attempt the whole node timeout. A node
+    // whose release fails is asked again, in the background.
+    const given = await this.#poll(
+      (store) => store.release(request.key, request.owner),
+      this.#nodeTimeoutMs,
+      (done) => done.filter((o) => o?.ok).length >= this.majority,
+      (i, late) => void (late.ok || rollback(i)),
+    );
+    given.forEach((o, i) => void (o?.ok || (o && !o.timedOut && rollback(i))));
     const answers = this.#answers(outcomes, (value) => (value.granted ? 'granted' : 'busy'));
     if (granted >= this.majority) {
       throw new QuorumError('grant', this.majority, answers, `took ${elapsed} ms, longer than the ${request.ttlMs} ms TTL allows after drift; rolled back on every node`);
@@ -144,7 +153,9 @@ export class QuorumStore implements LockStore {
 
   async release(key: ResourceKey, owner: string): Promise<boolean> {
     this.#assertOpen();
-    const outcomes = await this.#poll((store) => store.release(key, owner), this.#nodeTimeoutMs, () => false);
+    // Decided once a majority answered (the others' releases go on): a node that is down would
+    // otherwise hold every release for the whole node timeout.
+    const outcomes = await this.#poll((store) => store.release(key, owner), this.#nodeTimeoutMs, (done) => done.filter((o) => o?.ok).length >= this.majority);
     if (outcomes.some((o) => o?.ok && o.value)) return true;
     if (outcomes.some((o) => o?.ok)) return false;
     throw new QuorumError('release', this.majority, this.#answers(outcomes, (value) => (value ? 'released' : 'absent')), 'no node answered; the entries expire with their TTL');
@@ -258,23 +269,6 @@ export class QuorumStore implements LockStore {
   #assertOpen(): void {
     if (this.#closed) throw new ClosedError('This quorum store');
   }
-}
-
-/** Resolves with the promise's value, or rejects after `ms` if it has not settled. */
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = systemClock.setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms, true);
-    promise.then(
-      (value) => {
-        systemClock.clearTimeout(timer);
-        resolve(value);
-      },
-      (error: unknown) => {
-        systemClock.clearTimeout(timer);
-        reject(error);
-      },
-    );
-  });
 }
 
 /** One view of a resource from the nodes' reports: holders listed by a majority, with the shortest time left. */
