@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util';
 import { Etcd3, EtcdLockFailedError } from 'etcd3';
 import { createBaton, monotonicNow } from 'baton';
 import { createEtcdStore } from 'baton/etcd';
-import { fmt, freePort, rate as rateFor, table } from './lib.mjs';
+import { fmt, freePort, heapPerHeld, rate as rateFor, table } from './lib.mjs';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '3' }, workers: { type: 'string', default: '8' }, tasks: { type: 'string', default: '32' }, rounds: { type: 'string', default: '3' }, only: { type: 'string', default: 'cycles,hot,heap' }, role: { type: 'string' }, verbose: { type: 'boolean' }, target: { type: 'string' }, endpoint: { type: 'string' } } });
 const seconds = Number(values.seconds);
@@ -165,14 +165,9 @@ async function heapPerLease(endpoint, n) {
   const warm = [];
   for (let i = 0; i < 200; i++) warm.push(await baton.mutex(`warm-${i}`).acquire({ ttlMs: 600_000, autoRenew: true }));
   for (const lease of warm) await lease.release();
-  globalThis.gc?.();
-  const before = process.memoryUsage().heapUsed;
-  const leases = [];
-  for (let i = 0; i < n; i++) leases.push(await baton.mutex(`held-${i}`).acquire({ ttlMs: 600_000, autoRenew: true }));
-  globalThis.gc?.();
-  const after = process.memoryUsage().heapUsed;
+  const { bytes } = await heapPerHeld((i) => baton.mutex(`held-${i}`).acquire({ ttlMs: 600_000, autoRenew: true }), n);
   await baton.close();
-  return Math.round((after - before) / n);
+  return bytes;
 }
 
 

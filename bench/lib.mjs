@@ -33,6 +33,19 @@ export function hotKeyStats(perWorker, ms) {
   return { locksPerSec: sum / (ms / 1000), handoffP50: q(handoffs, 0.5), handoffP99: q(handoffs, 0.99), waitP50: q(waits, 0.5), waitP99: q(waits, 0.99), waitMax: waits.at(-1), counts, jain };
 }
 
+/**
+ * Heap bytes per held lock: `acquire(i)` is called `n` times between two collections and
+ * what it returns is kept (needs --expose-gc). Returns the bytes per lock and what is held.
+ */
+export async function heapPerHeld(acquire, n) {
+  const held = [];
+  globalThis.gc?.();
+  const before = process.memoryUsage().heapUsed;
+  for (let i = 0; i < n; i++) held.push(await acquire(i));
+  globalThis.gc?.();
+  return { bytes: Math.round((process.memoryUsage().heapUsed - before) / n), held };
+}
+
 /** A free TCP port on loopback. */
 export async function freePort() {
   const server = createServer();

@@ -16,7 +16,7 @@ import { Mutex } from 'async-mutex';
 import { createBaton, monotonicNow } from 'baton';
 import { createMemoryStore } from 'baton/memory';
 import { createSqliteStore } from 'baton/sqlite';
-import { fmt, hotKeyStats, rate as rateFor, table } from './lib.mjs';
+import { fmt, heapPerHeld, hotKeyStats, rate as rateFor, table } from './lib.mjs';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '3' }, workers: { type: 'string', default: '4' }, role: { type: 'string' }, target: { type: 'string' }, path: { type: 'string' } } });
 const seconds = Number(values.seconds);
@@ -83,14 +83,9 @@ async function hotKey(target, path, workers, ms) {
 async function heapPerLease(makeStore, n = 10_000) {
   const baton = createBaton(makeStore());
   await baton.mutex('warm').acquire({ ttlMs: 600_000 });
-  globalThis.gc?.();
-  const before = process.memoryUsage().heapUsed;
-  const leases = [];
-  for (let i = 0; i < n; i++) leases.push(await baton.mutex(`held-${i}`).acquire({ ttlMs: 600_000, autoRenew: true }));
-  globalThis.gc?.();
-  const after = process.memoryUsage().heapUsed;
+  const { bytes } = await heapPerHeld((i) => baton.mutex(`held-${i}`).acquire({ ttlMs: 600_000, autoRenew: true }), n);
   await baton.close();
-  return Math.round((after - before) / n);
+  return bytes;
 }
 
 

@@ -20,7 +20,7 @@ import { Redlock as SesameRedlock } from '@sesamecare-oss/redlock';
 import { Mutex as SemaphoreMutex } from 'redis-semaphore';
 import { createBaton, monotonicNow } from 'baton';
 import { createRedisStore } from 'baton/redis';
-import { fmt, freePort, hotKeyStats, rate, table } from './lib.mjs';
+import { fmt, freePort, heapPerHeld, hotKeyStats, rate, table } from './lib.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -314,18 +314,13 @@ async function hotKey(id, port, workers, holdMs, ms) {
 // ---- Heap per held lease -----------------------------------------------------------------------
 async function heapPerLease(id, port, n) {
   const c = await CONTENDERS[id].make(port);
-  const held = [];
   // baton's leases renew themselves here, as in bench/local.mjs; the peers hold what their acquire returns.
   const acquire = id === 'baton' ? (key) => c.baton.mutex(key).acquire({ ttlMs: 600_000, autoRenew: true }) : (key) => c.acquire(key);
-  held.push(await acquire('heap:warm'));
-  globalThis.gc?.();
-  const before = process.memoryUsage().heapUsed;
-  for (let i = 0; i < n; i++) held.push(await acquire(`heap:${id}:${i}`));
-  globalThis.gc?.();
-  const after = process.memoryUsage().heapUsed;
-  for (const handle of held) await c.release(handle);
+  const warm = await acquire('heap:warm');
+  const { bytes, held } = await heapPerHeld((i) => acquire(`heap:${id}:${i}`), n);
+  for (const handle of [warm, ...held]) await c.release(handle);
   await c.close();
-  return Math.round((after - before) / n);
+  return bytes;
 }
 
 
