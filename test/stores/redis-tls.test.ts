@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { createClient } from 'redis';
 import { createBaton, StoreUnavailableError } from '../../src/index.js';
-import { createRedisStore, type RedisStore } from '../../src/stores/redis/index.js';
+import { createRedisStore, type RedisClient } from '../../src/stores/redis/index.js';
 import { openStore } from '../../src/url.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
 import { makeCertificates, type Certificates } from '../helpers/tls.js';
@@ -36,10 +36,11 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** Takes a lock, sees a second client wait for it, and hands it on. */
-async function exercise(one: RedisStore, two: RedisStore): Promise<void> {
-  const a = createBaton(one);
-  const b = createBaton(two);
+/** On two clients from `connect`: takes a lock, sees the second client wait for it, and hands it on; then `end`s both clients. */
+async function exercise<C extends RedisClient>(connect: () => C | Promise<C>, end: (client: C) => void): Promise<void> {
+  const [one, two] = await Promise.all([connect(), connect()]);
+  const a = createBaton(createRedisStore(one));
+  const b = createBaton(createRedisStore(two));
   try {
     const lease = await a.mutex('tls').acquire({ ttlMs: 5000 });
     assert.equal(typeof lease.token, 'bigint');
@@ -52,42 +53,23 @@ async function exercise(one: RedisStore, two: RedisStore): Promise<void> {
   } finally {
     await a.close();
     await b.close();
+    end(one);
+    end(two);
   }
 }
 
 describe('redis: TLS and AUTH through the client', () => {
   it('ioredis with TLS and a password', async () => {
-    const connect = (): Redis => new Redis({ host: '127.0.0.1', port: server.port, password: PASSWORD, tls: { ca: readFileSync(certs.ca) } });
-    const [one, two] = [connect(), connect()];
-    try {
-      await exercise(createRedisStore(one), createRedisStore(two));
-    } finally {
-      one.disconnect();
-      two.disconnect();
-    }
+    await exercise(() => new Redis({ host: '127.0.0.1', port: server.port, password: PASSWORD, tls: { ca: readFileSync(certs.ca) } }), (client) => client.disconnect());
   });
 
   it('node-redis with TLS and a password', async () => {
-    const connect = () => createClient({ url: `rediss://:${PASSWORD}@127.0.0.1:${server.port}`, socket: { tls: true, ca: readFileSync(certs.ca) } }).connect();
-    const [one, two] = await Promise.all([connect(), connect()]);
-    try {
-      await exercise(createRedisStore(one), createRedisStore(two));
-    } finally {
-      one.destroy();
-      two.destroy();
-    }
+    await exercise(() => createClient({ url: `rediss://:${PASSWORD}@127.0.0.1:${server.port}`, socket: { tls: true, ca: readFileSync(certs.ca) } }).connect(), (client) => client.destroy());
   });
 
   it('ioredis with a client certificate, where the server asks for one', async () => {
     const tls = { ca: readFileSync(certs.ca), cert: readFileSync(certs.clientCert), key: readFileSync(certs.clientKey) };
-    const connect = (): Redis => new Redis({ host: '127.0.0.1', port: mutual.port, password: PASSWORD, tls });
-    const [one, two] = [connect(), connect()];
-    try {
-      await exercise(createRedisStore(one), createRedisStore(two));
-    } finally {
-      one.disconnect();
-      two.disconnect();
-    }
+    await exercise(() => new Redis({ host: '127.0.0.1', port: mutual.port, password: PASSWORD, tls }), (client) => client.disconnect());
   });
 
   it('a client without the password gets StoreUnavailableError from the store', async () => {
