@@ -11,6 +11,9 @@ import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
+import { randomBytes } from 'node:crypto';
+import { createEtcdStore } from '../../src/stores/etcd/index.js';
+import type { Backing } from '../contract/suite.js';
 import { freePort, killProcess } from './process.js';
 
 /** EtcdTls: the PEM files of members that serve clients over TLS (see `makeCertificates`). */
@@ -164,5 +167,22 @@ export async function startEtcd(members: 1 | 3 = 1, options: { tls?: EtcdTls } =
       await Promise.all(children.map((child) => killProcess(child)));
       rmSync(root, { recursive: true, force: true });
     },
+  };
+}
+
+/**
+ * etcdBacking: the contract suite's backing on `cluster()` (read when a test starts): a fresh
+ * key prefix is a fresh, empty place on the same members, and each connect is a store with
+ * its own session (TTL 1 s).
+ */
+export function etcdBacking(cluster: () => EtcdCluster): () => Promise<Backing> {
+  return async () => {
+    const prefix = `t${randomBytes(4).toString('hex')}/`;
+    const client = cluster().client();
+    return {
+      connect: () => createEtcdStore(client, { prefix, sessionTtlMs: 1000 }),
+      restart: () => cluster().restart(),
+      cleanup: async () => client.close(),
+    };
   };
 }

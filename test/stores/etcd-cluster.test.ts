@@ -12,7 +12,7 @@ import { ConnectionPool } from 'etcd3/lib/connection-pool.js';
 import { createBaton, LeaseLostError } from '../../src/index.js';
 import { createEtcdStore } from '../../src/stores/etcd/index.js';
 import { runContractSuite } from '../contract/suite.js';
-import { startEtcd, type EtcdCluster } from '../helpers/etcd-server.js';
+import { etcdBacking, startEtcd, type EtcdCluster } from '../helpers/etcd-server.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -22,20 +22,7 @@ before(async () => {
 });
 after(() => cluster.stop());
 
-runContractSuite({
-  name: 'etcd (3-member cluster)',
-  scale: 2,
-  sessionTtlMs: 1000,
-  backing: async () => {
-    const prefix = `t${randomBytes(4).toString('hex')}/`;
-    const client = cluster.client();
-    return {
-      connect: () => createEtcdStore(client, { prefix, sessionTtlMs: 1000 }),
-      restart: () => cluster.restart(),
-      cleanup: async () => client.close(),
-    };
-  },
-});
+runContractSuite({ name: 'etcd (3-member cluster)', scale: 2, sessionTtlMs: 1000, backing: etcdBacking(() => cluster) });
 
 describe('etcd store: failover in a 3-member cluster', () => {
   it('killing the leader, then bringing it back: held leases survive, a queued waiter keeps its place and is woken', async () => {

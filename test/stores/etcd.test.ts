@@ -1,8 +1,6 @@
-import { randomBytes } from 'node:crypto';
 import { after, before } from 'node:test';
-import { createEtcdStore } from '../../src/stores/etcd/index.js';
 import { runContractSuite } from '../contract/suite.js';
-import { startEtcd, type EtcdCluster } from '../helpers/etcd-server.js';
+import { etcdBacking, startEtcd, type EtcdCluster } from '../helpers/etcd-server.js';
 
 let cluster: EtcdCluster;
 before(async () => {
@@ -10,18 +8,4 @@ before(async () => {
 });
 after(() => cluster.stop());
 
-runContractSuite({
-  name: 'etcd (one member)',
-  scale: 2,
-  sessionTtlMs: 1000,
-  backing: async () => {
-    // A fresh key prefix is a fresh, empty place on the same member; each connect is a store with its own session.
-    const prefix = `t${randomBytes(4).toString('hex')}/`;
-    const client = cluster.client();
-    return {
-      connect: () => createEtcdStore(client, { prefix, sessionTtlMs: 1000 }),
-      restart: () => cluster.restart(),
-      cleanup: async () => client.close(),
-    };
-  },
-});
+runContractSuite({ name: 'etcd (one member)', scale: 2, sessionTtlMs: 1000, backing: etcdBacking(() => cluster) });
