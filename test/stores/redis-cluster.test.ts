@@ -80,6 +80,38 @@ describe('redis+cluster:// store URLs', () => {
     }
   });
 
+  it('while every node resets connections, the wake-up subscription reconnects after a delay, not in a loop, and wakes the waiter after', async () => {
+    const proxies = await Promise.all(cluster.nodes.map((node) => createFaultProxy({ port: node.port })));
+    try {
+      const parsed = parseStoreUrl(`redis+cluster://${proxies.map((p) => `127.0.0.1:${p.port}`).join(',')}?prefix=wake`) as RedisClusterStoreUrl;
+      const natMap = Object.fromEntries(cluster.nodes.map((node, i) => [`127.0.0.1:${node.port}`, { host: '127.0.0.1', port: proxies[i]!.port }]));
+      const waiter = createBaton(await openRedisCluster(parsed, { natMap }));
+      const holder = createBaton(await openStore(`redis+cluster://127.0.0.1:${cluster.nodes[0]!.port}?prefix=wake`));
+      const held = await holder.mutex('w').acquire({ ttlMs: 10_000 });
+      const waiting = waiter.mutex('w').acquire({ ttlMs: 5000, timeoutMs: 8000 });
+      await new Promise((done) => setTimeout(done, 300)); // queued, and subscribed
+      const accepted = (): number => proxies.reduce((sum, p) => sum + p.accepted, 0);
+      const before = accepted();
+      for (const proxy of proxies) proxy.set('reset');
+      await new Promise((done) => setTimeout(done, 1000));
+      const attempts = accepted() - before;
+      for (const proxy of proxies) proxy.set('pass');
+      // ioredis's own cluster subscriber reconnected about 2 000 times in such a second.
+      assert.ok(attempts < 200, `${attempts} connections in 1 s of resets`);
+      await new Promise((done) => setTimeout(done, 1000)); // the subscription is back
+      const released = performance.now();
+      await held.release();
+      const lease = await waiting;
+      // Woken by the release: without a wake-up it would wait for the holder's 10 s TTL.
+      assert.ok(performance.now() - released < 1000, `granted ${(performance.now() - released).toFixed(0)} ms after the release`);
+      await lease.release();
+      await waiter.close();
+      await holder.close();
+    } finally {
+      for (const proxy of proxies) await proxy.close();
+    }
+  });
+
   it('fails with StoreUnavailableError, without the password, when no seed node can be reached', async () => {
     await assert.rejects(openStore('redis+cluster://admin:hunter2@127.0.0.1:1,127.0.0.1:2'), (error: unknown) => {
       assert.ok(error instanceof StoreUnavailableError, String(error));
