@@ -13,6 +13,8 @@
  *                                &cert=/path/client.pem&key=/path/client.key for a client certificate)
  *   redis+quorum://[user:pass@]host:port,host:port,...[/db][?prefix=app&nodeTimeoutMs=250]
  *                                a Redlock quorum over independent Redis servers (rediss+quorum:// for TLS)
+ *   redis+cluster://[user:pass@]host:port[,host:port...][?prefix=app]
+ *                                a Redis Cluster, reached through these seed nodes (rediss+cluster:// for TLS)
  *
  * Store modules are loaded only when their scheme is used, so that importing `baton/url`
  * never loads better-sqlite3 for a program that only uses `memory:`.
@@ -20,6 +22,7 @@
 import { resolve } from 'node:path';
 import { InvalidArgumentError, StoreUnavailableError } from './errors.js';
 import type { LockStore } from './store.js';
+import { reconnectDelay } from './stores/redis/connect.js';
 
 /** SqliteStoreUrl: a parsed `sqlite:` URL; its options map one to one onto `SqliteStoreOptions`. */
 export interface SqliteStoreUrl {
@@ -71,11 +74,22 @@ export interface RedisQuorumStoreUrl {
   readonly nodeTimeoutMs?: number;
 }
 
+/**
+ * RedisClusterStoreUrl: a parsed `redis+cluster:` or `rediss+cluster:` URL, one Redis Cluster
+ * (an ioredis `Cluster`) found through its seed nodes; `urls` are the seeds, one per node,
+ * each with the URL's credentials (which every node of the cluster gets).
+ */
+export interface RedisClusterStoreUrl {
+  readonly scheme: 'redis+cluster';
+  readonly urls: readonly string[];
+  readonly prefix?: string;
+}
+
 /** StoreUrl: a parsed store URL, told apart by `scheme`. */
-export type StoreUrl = SqliteStoreUrl | MemoryStoreUrl | RedisStoreUrl | RedisQuorumStoreUrl | EtcdStoreUrl;
+export type StoreUrl = SqliteStoreUrl | MemoryStoreUrl | RedisStoreUrl | RedisQuorumStoreUrl | RedisClusterStoreUrl | EtcdStoreUrl;
 
 /** The schemes `openStore` can open. */
-export const SUPPORTED_SCHEMES = Object.freeze(['sqlite', 'memory', 'redis', 'rediss', 'redis+quorum', 'rediss+quorum', 'etcd', 'etcds'] as const);
+export const SUPPORTED_SCHEMES = Object.freeze(['sqlite', 'memory', 'redis', 'rediss', 'redis+quorum', 'rediss+quorum', 'redis+cluster', 'rediss+cluster', 'etcd', 'etcds'] as const);
 
 /** Schemes of stores that are planned, with the form their error message names. */
 const PLANNED: Readonly<Record<string, string>> = {
@@ -87,7 +101,7 @@ const PLANNED: Readonly<Record<string, string>> = {
 
 const SQLITE_OPTIONS = ['prefix', 'durability', 'busyTimeoutMs'] as const;
 const MAX_BUSY_TIMEOUT_MS = 2 ** 31 - 1;
-const SUPPORTED_TEXT = 'sqlite: (for example sqlite:/var/lib/app/locks.db, or sqlite: alone for the default file), redis:// (and rediss://), redis+quorum://, etcd:// (and etcds://) and memory:';
+const SUPPORTED_TEXT = 'sqlite: (for example sqlite:/var/lib/app/locks.db, or sqlite: alone for the default file), redis:// (and rediss://), redis+quorum://, redis+cluster://, etcd:// (and etcds://) and memory:';
 
 /**
  * parseStoreUrl reads a store URL without opening anything. It throws
@@ -107,6 +121,7 @@ export function parseStoreUrl(url: string): StoreUrl {
   if (scheme === 'redis' || scheme === 'rediss') return parseRedis(url);
   if (scheme === 'etcd' || scheme === 'etcds') return parseEtcd(scheme, rest, url);
   if (scheme === 'redis+quorum' || scheme === 'rediss+quorum') return parseRedisQuorum(url, scheme === 'rediss+quorum' ? 'rediss' : 'redis');
+  if (scheme === 'redis+cluster' || scheme === 'rediss+cluster') return parseRedisCluster(url, scheme === 'rediss+cluster' ? 'rediss' : 'redis');
   throw unsupportedScheme(scheme);
 }
 
@@ -140,6 +155,10 @@ export async function openStore(url: string): Promise<LockStore> {
       return openEtcd(parsed, url);
     case 'redis+quorum':
       return openRedisQuorum(parsed);
+    case 'redis+cluster': {
+      const { openRedisCluster } = await import('./stores/redis/connect.js');
+      return openRedisCluster(parsed);
+    }
   }
 }
 
@@ -269,15 +288,6 @@ async function openRedisQuorum(parsed: RedisQuorumStoreUrl): Promise<LockStore> 
   return quorum(clients.map((client) => createRedisStore(client, { quitClient: true, fencing: false, ...prefix })), parsed.nodeTimeoutMs === undefined ? {} : { nodeTimeoutMs: parsed.nodeTimeoutMs });
 }
 
-/**
- * How long an ioredis client of `openStore` waits before reconnecting: 50 ms more each time,
- * at most 200 ms. ioredis's own default grows to 2 s: leases last seconds, and a quorum
- * node still reconnecting when two others go down leaves no majority.
- */
-function reconnectDelay(attempt: number): number {
-  return Math.min(attempt * 50, 200);
-}
-
 /** redactUrl drops the `user:password@` part of a URL, for messages and logs. */
 export function redactUrl(url: string): string {
   return url.replace(/^([A-Za-z][A-Za-z0-9+.-]*:\/\/)?[^/?#]*@/, '$1');
@@ -400,26 +410,7 @@ function parseEtcd(scheme: 'etcd' | 'etcds', rest: string, url: string): EtcdSto
 
 function parseRedisQuorum(url: string, nodeScheme: 'redis' | 'rediss'): RedisQuorumStoreUrl {
   const form = 'redis+quorum://[user:password@]host:port,host:port,...[/db][?prefix=app&nodeTimeoutMs=250]';
-  const rest = url.slice(url.indexOf(':') + 1);
-  if (!rest.startsWith('//')) throw new InvalidArgumentError('url', `Malformed Redis quorum URL "${redactUrl(url)}"; expected ${form}`);
-  const body = rest.slice(2);
-  const end = body.search(/[/?#]/);
-  const authority = end < 0 ? body : body.slice(0, end);
-  const tail = end < 0 ? '' : body.slice(end);
-  const at = authority.lastIndexOf('@');
-  const userinfo = at < 0 ? '' : authority.slice(0, at + 1);
-  const hosts = (at < 0 ? authority : authority.slice(at + 1)).split(',');
-  if (hosts.some((host) => host === '')) throw new InvalidArgumentError('url', `A Redis quorum URL needs a comma-separated list of host:port, got "${redactUrl(url)}"; expected ${form}`);
-  if (new Set(hosts.map((h) => h.toLowerCase())).size !== hosts.length) {
-    throw new InvalidArgumentError('url', `A Redis quorum URL lists a node twice in "${redactUrl(url)}": a node listed twice would vote twice`);
-  }
-  const nodes = hosts.map((host) => {
-    try {
-      return parseRedis(`${nodeScheme}://${userinfo}${host}${tail.replace(/\?.*$/s, '')}`);
-    } catch {
-      throw new InvalidArgumentError('url', `Malformed node "${host}" in the Redis quorum URL "${redactUrl(url)}"; expected ${form}`);
-    }
-  });
+  const { urls, tail } = redisNodes(url, nodeScheme, 'Redis quorum', form, 'a node listed twice would vote twice');
   let prefix: string | undefined;
   let nodeTimeoutMs: number | undefined;
   const seen = new Set<string>();
@@ -439,7 +430,64 @@ function parseRedisQuorum(url: string, nodeScheme: 'redis' | 'rediss'): RedisQuo
       throw new InvalidArgumentError('url', `Unknown store URL option "${key}" for redis+quorum://; expected prefix, nodeTimeoutMs`);
     }
   }
-  return { scheme: 'redis+quorum', urls: nodes.map((n) => n.url), ...(prefix === undefined ? {} : { prefix }), ...(nodeTimeoutMs === undefined ? {} : { nodeTimeoutMs }) };
+  return { scheme: 'redis+quorum', urls, ...(prefix === undefined ? {} : { prefix }), ...(nodeTimeoutMs === undefined ? {} : { nodeTimeoutMs }) };
+}
+
+function parseRedisCluster(url: string, nodeScheme: 'redis' | 'rediss'): RedisClusterStoreUrl {
+  const form = 'redis+cluster://[user:password@]host:port[,host:port...][?prefix=app]';
+  const { urls, tail } = redisNodes(url, nodeScheme, 'Redis Cluster', form, 'list each seed node once');
+  const path = tail.replace(/[?#].*$/s, '');
+  if (path !== '' && path !== '/' && path !== '/0') {
+    throw new InvalidArgumentError('url', `A Redis Cluster has only database 0, got "${path}" in "${redactUrl(url)}"; expected ${form}`);
+  }
+  // The credentials go to every node as ioredis options, decoded: a malformed escape fails here.
+  const seed = new URL(urls[0]!);
+  try {
+    decodeURIComponent(seed.username);
+    decodeURIComponent(seed.password);
+  } catch {
+    throw new InvalidArgumentError('url', `Malformed percent-escape in the credentials of the Redis Cluster URL "${redactUrl(url)}"`);
+  }
+  let prefix: string | undefined;
+  const seen = new Set<string>();
+  const q = tail.indexOf('?');
+  for (const [key, value] of new URLSearchParams(q < 0 ? '' : tail.slice(q + 1))) {
+    if (seen.has(key)) throw new InvalidArgumentError('url', `The store URL option "${key}" is given twice in "${redactUrl(url)}"`);
+    seen.add(key);
+    if (key !== 'prefix') throw new InvalidArgumentError('url', `Unknown store URL option "${key}" for redis+cluster://; expected prefix`);
+    if (value === '' || /[{}:]/.test(value)) throw new InvalidArgumentError('url', `The store URL option "prefix" must be a non-empty string without "{", "}" or ":", got "${value}"`);
+    prefix = value;
+  }
+  return { scheme: 'redis+cluster', urls: urls.map((u) => u.replace(/\/0?$/, '')), ...(prefix === undefined ? {} : { prefix }) };
+}
+
+/**
+ * Reads the nodes of a URL that lists several Redis servers (`scheme://[user:password@]host:port,host:port,...[/db][?...]`):
+ * one `redis://` (or `rediss://`) URL per node, each checked as a redis:// URL and given the
+ * credentials and database; `tail` is what follows the hosts (the path and the options).
+ */
+function redisNodes(url: string, nodeScheme: 'redis' | 'rediss', what: string, form: string, twice: string): { urls: string[]; tail: string } {
+  const rest = url.slice(url.indexOf(':') + 1);
+  if (!rest.startsWith('//')) throw new InvalidArgumentError('url', `Malformed ${what} URL "${redactUrl(url)}"; expected ${form}`);
+  const body = rest.slice(2);
+  const end = body.search(/[/?#]/);
+  const authority = end < 0 ? body : body.slice(0, end);
+  const tail = end < 0 ? '' : body.slice(end);
+  const at = authority.lastIndexOf('@');
+  const userinfo = at < 0 ? '' : authority.slice(0, at + 1);
+  const hosts = (at < 0 ? authority : authority.slice(at + 1)).split(',');
+  if (hosts.some((host) => host === '')) throw new InvalidArgumentError('url', `A ${what} URL needs a comma-separated list of host:port, got "${redactUrl(url)}"; expected ${form}`);
+  if (new Set(hosts.map((h) => h.toLowerCase())).size !== hosts.length) {
+    throw new InvalidArgumentError('url', `A ${what} URL lists a node twice in "${redactUrl(url)}": ${twice}`);
+  }
+  const urls = hosts.map((host) => {
+    try {
+      return parseRedis(`${nodeScheme}://${userinfo}${host}${tail.replace(/\?.*$/s, '')}`).url;
+    } catch {
+      throw new InvalidArgumentError('url', `Malformed node "${host}" in the ${what} URL "${redactUrl(url)}"; expected ${form}`);
+    }
+  });
+  return { urls, tail };
 }
 
 function parseMemory(rest: string, url: string): MemoryStoreUrl {

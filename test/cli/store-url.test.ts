@@ -48,7 +48,7 @@ describe('parseStoreUrl', () => {
   });
 
   it('rejects other schemes, naming the supported and planned ones', () => {
-    assert.throws(() => parseStoreUrl('nope://x'), invalidUrl(/Unknown store URL scheme "nope:".*sqlite:.*redis:\/\/.*etcd:\/\/.*memory:.*postgres:\/\/ and zk:\/\/ are not supported yet/));
+    assert.throws(() => parseStoreUrl('nope://x'), invalidUrl(/Unknown store URL scheme "nope:".*sqlite:.*redis:\/\/.*redis\+cluster:\/\/.*etcd:\/\/.*memory:.*postgres:\/\/ and zk:\/\/ are not supported yet/));
     for (const url of ['postgres://db/app', 'postgresql://db/app', 'zk://z:2181']) {
       assert.throws(() => parseStoreUrl(url), invalidUrl(/store is not supported yet/), url);
     }
@@ -69,8 +69,23 @@ describe('parseStoreUrl', () => {
     assert.throws(() => parseStoreUrl('redis+quorum://a:1,b:2,c:3?fence=1'), invalidUrl(/Unknown store URL option "fence" for redis\+quorum/));
   });
 
+  it('reads redis+cluster:// as seed node URLs, with the credentials for every node', () => {
+    assert.deepEqual(parseStoreUrl('redis+cluster://a:7001'), { scheme: 'redis+cluster', urls: ['redis://a:7001'] });
+    assert.deepEqual(parseStoreUrl('redis+cluster://a:7001,b:7002,c:7003?prefix=app'), { scheme: 'redis+cluster', urls: ['redis://a:7001', 'redis://b:7002', 'redis://c:7003'], prefix: 'app' });
+    assert.deepEqual(parseStoreUrl('rediss+cluster://u:p%40w@a:1,[::1]:2/0'), { scheme: 'redis+cluster', urls: ['rediss://u:p%40w@a:1', 'rediss://u:p%40w@[::1]:2'] });
+    assert.throws(() => parseStoreUrl('redis+cluster:a:1'), invalidUrl(/Malformed Redis Cluster URL.*expected redis\+cluster:\/\//));
+    assert.throws(() => parseStoreUrl('redis+cluster://a:1,,b:2'), invalidUrl(/comma-separated list/));
+    assert.throws(() => parseStoreUrl('redis+cluster://a:1,A:1'), invalidUrl(/lists a node twice/));
+    assert.throws(() => parseStoreUrl('redis+cluster://a:1,b:x:y'), invalidUrl(/Malformed node "b:x:y"/));
+    assert.throws(() => parseStoreUrl('redis+cluster://u:%zz@a:1'), invalidUrl(/Malformed percent-escape in the credentials/));
+    assert.throws(() => parseStoreUrl('redis+cluster://a:1/2'), invalidUrl(/only database 0, got "\/2"/));
+    assert.throws(() => parseStoreUrl('redis+cluster://a:1?prefix=a:b'), invalidUrl(/"prefix" must be/));
+    assert.throws(() => parseStoreUrl('redis+cluster://a:1?prefix=a&prefix=b'), invalidUrl(/given twice/));
+    assert.throws(() => parseStoreUrl('redis+cluster://a:1?nodeTimeoutMs=100'), invalidUrl(/Unknown store URL option "nodeTimeoutMs" for redis\+cluster/));
+  });
+
   it('never repeats credentials', () => {
-    for (const url of ['redis://admin:hunter2@cache:6379/0?prefix=a:b', 'redis+quorum://admin:hunter2@a:1,a:1', 'redis+quorum://admin:hunter2@a:1,b:x:y?prefix=a:b', 'etcd://root:hunter2@e1:2379?prefix=nope', 'etcd://root:hunter2@e1', 'postgres://app:hunter2@db/app', 'nope://u:hunter2@h', 'u:hunter2@host', 'hunter2@host']) {
+    for (const url of ['redis://admin:hunter2@cache:6379/0?prefix=a:b', 'redis+quorum://admin:hunter2@a:1,a:1', 'redis+quorum://admin:hunter2@a:1,b:x:y?prefix=a:b', 'redis+cluster://admin:hunter2@a:1,b:x:y', 'rediss+cluster://admin:hunter2@a:1/3', 'redis+cluster://admin:hunter2@a:1?prefix=a:b', 'redis+cluster:admin:hunter2@a:1', 'redis+cluster://admin:hunter2%zz@a:1', 'redis+cluster://admin:hunter2@a:1,a:1', 'etcd://root:hunter2@e1:2379?prefix=nope', 'etcd://root:hunter2@e1', 'postgres://app:hunter2@db/app', 'nope://u:hunter2@h', 'u:hunter2@host', 'hunter2@host']) {
       assert.throws(() => parseStoreUrl(url), (error: Error) => {
         assert.ok(error instanceof InvalidArgumentError);
         assert.doesNotMatch(error.message, /hunter2/, url);
@@ -79,6 +94,7 @@ describe('parseStoreUrl', () => {
     }
     assert.equal(redactUrl('redis://admin:hunter2@cache:6379/0'), 'redis://cache:6379/0');
     assert.equal(redactUrl('redis+quorum://admin:hunter2@a:1,b:2,c:3/0'), 'redis+quorum://a:1,b:2,c:3/0');
+    assert.equal(redactUrl('rediss+cluster://admin:hunter2@a:1,b:2'), 'rediss+cluster://a:1,b:2');
     assert.equal(redactUrl('sqlite:/x@y.db'), 'sqlite:/x@y.db');
   });
 });

@@ -1,17 +1,17 @@
 /**
- * The full fault run: `npm run faults -- [--seconds 60] [--runs 3] [--store memory|sqlite|redis|redlock|etcd|all] [--scenario NAME,...]`.
+ * The full fault run: `npm run faults -- [--seconds 60] [--runs 3] [--store memory|sqlite|redis|redlock|redis-cluster|etcd|all] [--scenario NAME,...]`.
  * Runs every scenario of each store `runs` times for `seconds` each, prints one table row
  * per scenario with totals, and exits 1 if any checker found anything.
  */
 import { parseArgs } from 'node:util';
 import { problems, runScenario, type RunResult } from './harness.js';
-import { etcdTarget, memoryTarget, redisTarget, redlockTarget, sqliteTarget, type FaultTarget } from './targets.js';
+import { etcdTarget, memoryTarget, redisClusterTarget, redisTarget, redlockTarget, sqliteTarget, type FaultTarget } from './targets.js';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '60' }, runs: { type: 'string', default: '3' }, store: { type: 'string', default: 'sqlite' }, scenario: { type: 'string' } } });
 const only = values.scenario?.split(',');
 const seconds = Number(values.seconds);
 const runs = Number(values.runs);
-const targets: Record<string, () => FaultTarget> = { memory: memoryTarget, sqlite: sqliteTarget, redis: redisTarget, redlock: redlockTarget, etcd: etcdTarget };
+const targets: Record<string, () => FaultTarget> = { memory: memoryTarget, sqlite: sqliteTarget, redis: redisTarget, redlock: redlockTarget, 'redis-cluster': redisClusterTarget, etcd: etcdTarget };
 const selected = values.store === 'all' ? Object.keys(targets) : values.store!.split(',');
 for (const name of selected) if (!targets[name]) throw new Error(`Unknown store "${name}"; expected ${Object.keys(targets).join(', ')} or all`);
 console.log(`fault run: ${selected.join(', ')}; ${runs} run(s) of ${seconds} s per scenario; started ${new Date().toISOString()}\n`);

@@ -26,6 +26,8 @@ export interface FaultProxy {
   set(mode: ProxyMode, options?: { latencyMs?: number; jitterMs?: number }): void;
   /** connections: how many client connections are open. */
   readonly connections: number;
+  /** accepted: how many client connections were made to it so far, reset ones included. */
+  readonly accepted: number;
   close(): Promise<void>;
 }
 
@@ -70,7 +72,9 @@ export async function createFaultProxy(target: { host?: string; port: number }, 
     }, at - Date.now());
   };
 
+  let accepted = 0;
   const server: Server = createServer((client) => {
+    accepted++;
     if (mode === 'reset') {
       client.resetAndDestroy();
       return;
@@ -99,6 +103,9 @@ export async function createFaultProxy(target: { host?: string; port: number }, 
     },
     get connections() {
       return pipes.size;
+    },
+    get accepted() {
+      return accepted;
     },
     set(next, settings) {
       const previous = mode;

@@ -121,6 +121,34 @@ export function restartScenario(name: string, store: string, server: StoreServer
   };
 }
 
+/**
+ * The master that owns the lock's hash slot restarts while a lease is held (a Redis Cluster):
+ * the nemesis finds it by asking each master for the lock's holders (only the owner can
+ * answer), then restarts it; the other masters stay up. Holders keep the lock 300 ms, as in
+ * `restartScenario`. A restarted master refuses commands for its first 2 s (Redis's delay
+ * before it takes writes again), so the holder loses its lease meanwhile; the restart counts
+ * as done once the cluster serves again, and the lock must be granted within TTL + ε of that.
+ */
+export function slotOwnerRestartScenario(name: string, store: string, servers: readonly StoreServer[], durationMs: number, epsilonMs: number, extra?: Partial<Scenario>): Scenario {
+  return {
+    ...BASE,
+    ...extra,
+    holdMs: 300,
+    name,
+    store,
+    servers,
+    durationMs,
+    epsilonMs,
+    nemesis: (ctx) => onHolder(ctx, async () => {
+      for (let i = 0; i < ctx.servers; i++) {
+        if ((await ctx.holdersOn(i)).length === 0) continue;
+        await ctx.restartServer(i);
+        return;
+      }
+    }, ctx.ttlMs * 2),
+  };
+}
+
 const majorityOf = (n: number): number => Math.floor(n / 2) + 1;
 
 /** `count` distinct server indexes out of `n`, at random. */

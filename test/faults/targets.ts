@@ -11,15 +11,20 @@
  *   held on each server.
  * - Redlock: `quorum([...])` over five redis-servers without persistence (redis+quorum://),
  *   every worker reaching each of them through its own fault proxy; see quorumScenarios.
+ * - Redis Cluster: three masters (no replicas) on loopback with AOF (`appendfsync always`),
+ *   every worker reaching every node through a proxy of its own (its client maps the nodes'
+ *   announced addresses to its proxies: ioredis `natMap`). The client-side scenarios, the
+ *   network scenarios, and a restart of the master that owns the lock's slot while a lease
+ *   is held.
  * - etcd: one real etcd member on loopback, which persists to disk (a restart keeps its data
  *   dir); every worker reaches it through its own fault proxy. The client-side scenarios,
  *   the network scenarios, and a member restart while a lease is held.
  */
 import { createRedisStore } from '../../src/stores/redis/index.js';
 import { startEtcd, type EtcdCluster } from '../helpers/etcd-server.js';
-import { startRedis, type RedisServer } from '../helpers/redis-server.js';
+import { startRedis, startRedisCluster, type RedisCluster, type RedisServer } from '../helpers/redis-server.js';
 import type { Scenario, StoreServer } from './harness.js';
-import { localScenarios, networkScenarios, quorumScenarios, restartScenario } from './scenarios.js';
+import { localScenarios, networkScenarios, quorumScenarios, restartScenario, slotOwnerRestartScenario } from './scenarios.js';
 
 export interface FaultTarget {
   /** The store's name in tables and test names. */
@@ -109,6 +114,69 @@ export function redlockTarget(): FaultTarget {
     },
     stop: async () => {
       for (const server of servers) await server.stop();
+    },
+  };
+}
+
+/**
+ * A master of a Redis Cluster as the harness sees it: it restarts (the whole cluster then
+ * serves again before the restart counts as done), lists what it keeps of a run, and the
+ * holders of a lock whose slot it owns (none for a lock whose slot is another master's).
+ */
+function clusterNodeOf(cluster: RedisCluster, index: number): StoreServer {
+  const node = cluster.nodes[index]!;
+  let client: ReturnType<RedisServer['client']> | null = null;
+  const direct = (): ReturnType<RedisServer['client']> => (client ??= node.client());
+  return {
+    port: node.port,
+    restart: () => cluster.restartNode(index),
+    keys: async (pattern) => {
+      const left: string[] = [];
+      for (const key of await direct().keys(pattern)) {
+        // A lock's fence hash stays, so that tokens keep growing; entries must not.
+        if (!key.endsWith('}:s')) left.push(key);
+        else for (const field of await direct().hkeys(key)) if (/^[wh]:/.test(field)) left.push(`${key} ${field}`);
+      }
+      return left;
+    },
+    holders: async (prefix, lock) => {
+      try {
+        return (await createRedisStore(direct(), { prefix }).inspect({ kind: 'mutex', name: lock })).holders.map((h) => h.owner);
+      } catch (error) {
+        if (/MOVED/.test(String((error as Error).message))) return [];
+        throw error;
+      }
+    },
+  };
+}
+
+/**
+ * redis-cluster: three masters, no replicas, with AOF (`appendfsync always`, so that a
+ * restarted master keeps its leases and fences); ε 150 ms, as for one Redis server. Each
+ * worker reaches each master through its own proxy, seeded with its proxies and mapping the
+ * masters' announced addresses to them (`natMap`).
+ */
+export function redisClusterTarget(): FaultTarget {
+  let cluster: RedisCluster | null = null;
+  const url = `redis+cluster://${[0, 1, 2].map((i) => `127.0.0.1:{port${i}}`).join(',')}?prefix={run}`;
+  const extra: Partial<Scenario> = { natMap: true };
+  return {
+    name: 'redis-cluster',
+    epsilonMs: 150,
+    scenarios: async (durationMs) => {
+      cluster ??= await startRedisCluster(3, ['--appendonly', 'yes', '--appendfsync', 'always']);
+      const masters = cluster.nodes.map((_, i) => clusterNodeOf(cluster!, i));
+      return [
+        ...localScenarios(url, durationMs, 150, masters, extra),
+        ...networkScenarios(url, masters, durationMs, 150, undefined, extra),
+        // Twice as long: each restart takes the lock's master out for 2 s (a restarted master
+        // refuses commands for its first 2 s), and a run of the others' length would see one
+        // restart and a handful of grants.
+        slotOwnerRestartScenario('restart-slot-owner-aof', url, masters, durationMs * 2, 150, extra),
+      ];
+    },
+    stop: async () => {
+      await cluster?.stop();
     },
   };
 }

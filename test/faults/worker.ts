@@ -15,7 +15,8 @@
 import { appendFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { createBaton, monotonicNow } from '../../src/index.js';
-import { openStore } from '../../src/url.js';
+import { openRedisCluster, type NodeAddressMap } from '../../src/stores/redis/connect.js';
+import { openStore, parseStoreUrl } from '../../src/url.js';
 
 interface Config {
   id: string;
@@ -29,6 +30,8 @@ interface Config {
   blockLongMs: number;
   /** The store issues no fencing token: write to the unfenced register only. */
   unfenced: boolean;
+  /** A Redis Cluster's nodes, as they announce themselves, mapped to this worker's proxies in front of them. */
+  natMap?: NodeAddressMap;
 }
 
 const config = JSON.parse(process.argv[2]!) as Config;
@@ -58,7 +61,15 @@ process.on('unhandledRejection', (reason) => {
   process.exit(1);
 });
 
-const baton = createBaton(await openStore(config.store));
+/** openStore's store, or on a Redis Cluster the same client with the natMap to this worker's proxies. */
+async function open(): Promise<Awaited<ReturnType<typeof openStore>>> {
+  if (!config.natMap) return openStore(config.store);
+  const parsed = parseStoreUrl(config.store);
+  if (parsed.scheme !== 'redis+cluster') throw new Error(`natMap is for redis+cluster:// stores, got ${parsed.scheme}`);
+  return openRedisCluster(parsed, { natMap: config.natMap });
+}
+
+const baton = createBaton(await open());
 baton.on('lost', (event) => log({ e: 'lost', token: event.token === null ? null : String(event.token), owner: event.owner, reason: event.reason }));
 let stopping = false;
 process.on('SIGTERM', () => {

@@ -104,20 +104,28 @@ export interface RedisCluster {
   readonly nodes: readonly RedisServer[];
   /** A new ioredis Cluster client, closed by `stop()`. */
   client(): Cluster;
-  /** Restarts every node: the data is gone, the cluster layout (nodes.conf) stays. */
+  /** Restarts every node: the data is gone (unless the nodes persist), the cluster layout (nodes.conf) stays. */
   restart(): Promise<void>;
+  /**
+   * restartNode kills node `index` (SIGKILL) and starts it again on the same port, then waits
+   * until every node serves again: a restarted master refuses commands (CLUSTERDOWN) for its
+   * first 2 s, Redis's own delay before it takes writes again.
+   */
+  restartNode(index: number): Promise<void>;
   stop(): Promise<void>;
 }
 
 /**
  * Starts a Redis Cluster of `masters` real redis-server processes on loopback, no replicas,
  * with the hash slots spread by `redis-cli --cluster create`, and waits until it serves.
+ * `extra` goes to every node's command line (`['--appendonly', 'yes', '--appendfsync', 'always']`
+ * for nodes that keep their data across a restart).
  */
-export async function startRedisCluster(masters = 3): Promise<RedisCluster> {
+export async function startRedisCluster(masters = 3, extra: string[] = []): Promise<RedisCluster> {
   const nodes: RedisServer[] = [];
   const clients: Cluster[] = [];
   try {
-    for (let i = 0; i < masters; i++) nodes.push(await startRedis(['--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${i}.conf`, '--cluster-node-timeout', '2000']));
+    for (let i = 0; i < masters; i++) nodes.push(await startRedis(['--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${i}.conf`, '--cluster-node-timeout', '2000', ...extra]));
     await promisify(execFile)('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes']);
     await serving(nodes);
   } catch (error) {
@@ -134,6 +142,10 @@ export async function startRedisCluster(masters = 3): Promise<RedisCluster> {
     },
     async restart() {
       for (const node of nodes) await node.restart();
+      await serving(nodes);
+    },
+    async restartNode(index) {
+      await nodes[index]!.restart();
       await serving(nodes);
     },
     async stop() {

@@ -19,8 +19,13 @@ export interface IORedisLike {
   status?: string;
   disconnect?(): void;
   scan?(cursor: string, matchToken: 'MATCH', pattern: string, countToken: 'COUNT', count: number): Promise<[string, string[]]>;
-  /** ioredis `Cluster`: one client per master, for SCAN. */
-  nodes?(role: 'master'): IORedisLike[];
+  /** ioredis `Cluster`: one client per master, for SCAN and the wake-up subscription. */
+  nodes?(role: 'master'): IORedisNodeLike[];
+}
+
+/** An ioredis `Redis` client of one node of a `Cluster`, which duplicates with other options. */
+interface IORedisNodeLike extends IORedisLike {
+  duplicate(override?: Record<string, unknown>): ReturnType<IORedisLike['duplicate']>;
 }
 
 /** What ending an ioredis connection needs. */
@@ -109,6 +114,7 @@ function ioredisCommands(client: IORedisLike): RedisCommands {
       return found;
     },
     async subscribe(channel, onMessage) {
+      if (typeof client.nodes === 'function') return clusterSubscription(client, channel, onMessage);
       const subscriber = client.duplicate();
       subscriber.on('message', (_channel, message) => onMessage(message));
       // The connection reconnects and subscribes again by itself; a wake-up missed meanwhile
@@ -124,6 +130,73 @@ function ioredisCommands(client: IORedisLike): RedisCommands {
       return { close: () => end(subscriber) };
     },
     quit: () => end(client),
+  };
+}
+
+/**
+ * The wake-up subscription on an ioredis `Cluster`: one connection to one master at a time
+ * (a PUBLISH reaches every node of a cluster), and after it drops, a connection to the next
+ * master, 50 ms later and up to 500 ms more each time it fails again; a wake-up missed
+ * meanwhile costs a waiter one poll. The cluster client's own subscriber (`duplicate()`)
+ * picks a new node at once each time its connection ends, with no delay: while the nodes
+ * refuse or reset connections, it reconnected thousands of times a second, burning a core
+ * and adding a listener to a socket each time (MaxListenersExceededWarning).
+ */
+async function clusterSubscription(client: IORedisLike, channel: string, onMessage: (message: string) => void): Promise<Subscription> {
+  type Connection = ReturnType<IORedisLike['duplicate']>;
+  let closed = false;
+  let failures = 0;
+  let turn = 0;
+  let current: Connection | null = null;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const retry = (): void => {
+    if (closed) return;
+    timer = setTimeout(() => void connect().catch(() => undefined), Math.min(50 * ++failures, 500));
+  };
+  const connect = async (): Promise<void> => {
+    timer = undefined;
+    const masters = client.nodes!('master');
+    const node = masters[turn++ % Math.max(1, masters.length)];
+    if (!node) {
+      retry();
+      throw new Error('The Redis Cluster client knows no master yet');
+    }
+    // No reconnection of its own: when it ends, the next master is tried (retry, above).
+    const connection = node.duplicate({ retryStrategy: () => null, lazyConnect: false, enableOfflineQueue: true, readOnly: false });
+    current = connection;
+    connection.on('message', (_channel, message) => onMessage(message));
+    connection.on('error', () => undefined);
+    (connection as unknown as { once(event: 'end', listener: () => void): unknown }).once('end', () => {
+      if (current !== connection) return;
+      current = null;
+      retry();
+    });
+    try {
+      await connection.subscribe(channel);
+      failures = 0;
+    } catch (error) {
+      connection.disconnect?.(); // ends it, which tries the next master
+      throw error;
+    }
+  };
+  // A cluster client that has not connected yet knows no master: one command connects it.
+  if (client.nodes!('master').length === 0) await client.eval('return 0', 0);
+  try {
+    await connect();
+  } catch (error) {
+    closed = true;
+    clearTimeout(timer);
+    if (current) await end(current);
+    throw error;
+  }
+  return {
+    async close() {
+      closed = true;
+      clearTimeout(timer);
+      const connection = current;
+      current = null;
+      if (connection) await end(connection);
+    },
   };
 }
 
