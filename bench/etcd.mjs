@@ -199,7 +199,9 @@ async function cycles(endpoint, targets, rounds) {
   const contenders = {};
   for (const target of targets) contenders[target] = await contender(target, endpoint);
   for (let round = 0; round < rounds; round++) {
-    for (const target of targets) {
+    // Every other round runs the contenders in reverse order, so that none is always measured
+    // first (etcd's database grows with every write of the run, and its fsyncs are noisy).
+    for (const target of round % 2 === 0 ? targets : [...targets].reverse()) {
       if (values.verbose) console.error(`round ${round + 1}: ${target}`);
       const c = contenders[target];
       samples[target].seq.push(await rate(async () => c.give(await c.take(`seq-${target}`)), (seconds * 1000) / rounds));
@@ -210,15 +212,16 @@ async function cycles(endpoint, targets, rounds) {
   const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   const seq = Object.fromEntries(targets.map((t) => [t, median(samples[t].seq)]));
   const par = Object.fromEntries(targets.map((t) => [t, median(samples[t].par)]));
-  table('Cycles per second (acquire + release), one client', ['lock', 'sequential, one key', `÷ raw`, `${values.tasks} tasks, distinct keys`, '÷ raw'],
-    targets.map((t) => [NAMES[t], fmt(seq[t]), `${fmt(seq[t] / seq.raw, 2)}x`, fmt(par[t]), `${fmt(par[t] / par.raw, 2)}x`]));
+  const rounds_ = (xs) => `${fmt(median(xs))} (${xs.map((x) => fmt(x)).join(', ')})`;
+  table(`Cycles per second (acquire + release), one client; median of ${rounds} rounds (each round's in brackets, in the order measured)`, ['lock', 'sequential, one key', `÷ raw`, `${values.tasks} tasks, distinct keys`, '÷ raw'],
+    targets.map((t) => [NAMES[t], rounds_(samples[t].seq), `${fmt(seq[t] / seq.raw, 2)}x`, rounds_(samples[t].par), `${fmt(par[t] / par.raw, 2)}x`]));
 }
 
 async function main() {
   const dir = mkdtempSync(join(tmpdir(), 'baton-bench-etcd-'));
   const etcd = await startEtcd(dir);
   try {
-    console.log(`node ${process.version}, one etcd member (${etcd.endpoint}), ${seconds} s per measurement (${values.rounds} rounds, every contender in turn in each, median round), ${values.tasks} tasks on distinct keys, ${values.workers} worker processes for the hot key`);
+    console.log(`node ${process.version}, one etcd member (${etcd.endpoint}), ${seconds} s per measurement (${values.rounds} rounds, every contender in turn in each, the order reversed every other round, median round), ${values.tasks} tasks on distinct keys, ${values.workers} worker processes for the hot key`);
     const targets = ['raw', 'baton', 'etcd3-lock', 'etcd3-election'];
 
     // The machine is shared and etcd's fsyncs are noisy: every contender is measured in each of
