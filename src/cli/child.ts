@@ -1,5 +1,6 @@
 /** Running the command of `baton run`: spawning it, passing signals on, and reading how it ended. */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { EXIT, signalExitCode } from './exit-codes.js';
 
 /** ChildOutcome: the child exited (with a code or of a signal), or could not be started. */
@@ -54,7 +55,8 @@ export const FORWARDED_SIGNALS: readonly NodeJS.Signals[] = Object.freeze(['SIGI
 
 /**
  * SignalRelay catches SIGINT, SIGTERM and SIGHUP for as long as `baton run` needs them. While
- * a child runs they are passed on to it (its exit then decides baton's). Before that, while
+ * a child runs they are passed on to it (its exit then decides baton's), except those a
+ * terminal already sent it (see `inForeground`). Before that, while
  * waiting for the lock, the first one aborts `signal`, whose reason is an `Interrupted`.
  */
 export class SignalRelay {
@@ -88,10 +90,41 @@ export class SignalRelay {
 
   #receive(name: NodeJS.Signals): void {
     if (this.#child && this.#child.exitCode === null && this.#child.signalCode === null) {
-      this.#child.kill(name);
+      // Ctrl-C (and a terminal's hangup) already went to the child itself: not twice.
+      if (!(name in FROM_TERMINAL && inForeground(this.#child.pid))) this.#child.kill(name);
       return;
     }
     if (!this.#controller.signal.aborted) this.#controller.abort(new Interrupted(name));
+  }
+}
+
+/** Signals a terminal sends to its whole foreground process group: Ctrl-C, and a hangup. */
+const FROM_TERMINAL: Partial<Record<NodeJS.Signals, true>> = { SIGINT: true, SIGHUP: true };
+
+/**
+ * inForeground tells whether baton and the process `pid` are both in the foreground process
+ * group of a terminal: then a SIGINT from Ctrl-C, or a SIGHUP from the terminal going away,
+ * reached both of them, and baton must not pass it on (many commands take a second Ctrl-C
+ * as "stop now, skip the cleanup"). The child inherits baton's process group unless it
+ * leaves it. Read from /proc (Linux); elsewhere, or if unsure, false: the signal is passed on.
+ */
+export function inForeground(pid: number | undefined): boolean {
+  if (pid === undefined) return false;
+  const self = terminalGroups('self');
+  const child = terminalGroups(String(pid));
+  return self !== null && child !== null && self.tty !== 0 && self.pgrp === self.tpgid && child.pgrp === self.tpgid;
+}
+
+/** The process group, controlling terminal and terminal foreground group of a process, from /proc/PID/stat. */
+function terminalGroups(pid: string): { pgrp: number; tty: number; tpgid: number } | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // After "pid (comm)": state ppid pgrp session tty_nr tpgid ...; comm may hold spaces and parentheses.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const [pgrp, tty, tpgid] = [Number(fields[2]), Number(fields[4]), Number(fields[5])];
+    return Number.isInteger(pgrp) && Number.isInteger(tty) && Number.isInteger(tpgid) ? { pgrp, tty, tpgid } : null;
+  } catch {
+    return null;
   }
 }
 

@@ -236,6 +236,46 @@ describe('baton run', () => {
     assert.equal((await inspectJson('sig')).holders.length, 0);
   });
 
+  it('passes a SIGINT sent to baton alone on to the command', async () => {
+    const holder = new Cli(['run', 'int', '--', 'sh', '-c', 'echo ready; exec sleep 30']);
+    await holder.waitFor('ready');
+    holder.child.kill('SIGINT');
+    const result = await holder.done;
+    assert.equal(result.code, 130, result.stderr);
+    assert.equal((await inspectJson('int')).holders.length, 0);
+  });
+
+  it('lets Ctrl-C in a terminal reach the command once, not a second time through baton', async () => {
+    // `script` (util-linux) runs baton on a pseudo-terminal, in its foreground process group,
+    // with the command in the same group; a ^C written to the terminal is a SIGINT to every
+    // process of that group, the command included. The command counts the SIGINTs it gets.
+    const counter = join(dir, 'count-sigints.cjs');
+    writeFileSync(counter, [
+      'let n = 0;',
+      "process.on('SIGINT', () => { if (n++ === 0) setTimeout(() => { console.log('sigints=' + n); process.exit(0); }, 500); });",
+      "console.log('ready');",
+      'setInterval(() => undefined, 1000);',
+    ].join('\n'));
+    const line = [process.execPath, MAIN, 'run', 'tty', '--', process.execPath, counter].map((word) => `'${word}'`).join(' ');
+    const terminal = spawn('script', ['-qefc', line, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    let output = '';
+    terminal.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    terminal.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const exited = new Promise<number | null>((done) => terminal.once('exit', (code) => done(code)));
+    const killer = setTimeout(() => terminal.kill('SIGKILL'), 15_000);
+    try {
+      for (const deadline = Date.now() + 8000; !output.includes('ready'); await sleep(20)) {
+        if (Date.now() > deadline || terminal.exitCode !== null) throw new Error(`the command did not start: ${output}`);
+      }
+      terminal.stdin!.write('\x03');
+      assert.equal(await exited, 0, output);
+    } finally {
+      clearTimeout(killer);
+    }
+    assert.match(output, /sigints=1\b/);
+    assert.equal((await inspectJson('tty')).holders.length, 0);
+  });
+
   it('leaves the queue and exits 130 on SIGINT while waiting', async () => {
     const holder = new Cli(['run', 'queue', '--', 'sh', '-c', 'echo ready; exec sleep 30']);
     await holder.waitFor('ready');
