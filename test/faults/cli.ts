@@ -48,3 +48,9 @@ for (const name of selected) {
 console.log(`\nTotals: ${JSON.stringify(totals)}; finished ${new Date().toISOString()}`);
 console.log(bad === 0 ? 'Every checker passed.' : `${bad} problem(s) found.`);
 process.exitCode = bad === 0 ? 0 : 1;
+// Everything was stopped and closed: the process should end now. If something still keeps it
+// alive (a client left open, a reconnection loop), say what, and end it.
+setTimeout(() => {
+  console.error(`fault run: still running 10 s after the end, kept alive by: ${process.getActiveResourcesInfo().join(', ')}`);
+  process.exit(process.exitCode === 0 ? 1 : process.exitCode);
+}, 10_000).unref();
