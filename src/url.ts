@@ -258,7 +258,12 @@ async function openRedisQuorum(parsed: RedisQuorumStoreUrl): Promise<LockStore> 
     throw new StoreUnavailableError('redis', 'The Redis store needs the ioredis package: run `npm install ioredis`', { cause: error });
   }
   const clients = parsed.urls.map((url) => {
-    const client = new Redis(url, { maxRetriesPerRequest: 2, retryStrategy: reconnectDelay });
+    // A quorum's node never runs a command late: by default ioredis keeps a command sent while
+    // the node is down (its offline queue), and sends again one whose reply a dropped
+    // connection lost, once it reconnects; a grant that the quorum gave up (and rolled back)
+    // would then take the lock on a node that restarted empty, for an owner that may be
+    // asking again, and count as its vote. Such a command fails at once instead.
+    const client = new Redis(url, { maxRetriesPerRequest: 2, retryStrategy: reconnectDelay, enableOfflineQueue: false, autoResendUnfulfilledCommands: false });
     client.on('error', () => undefined); // reconnection errors reach callers as rejected commands
     return client;
   });
