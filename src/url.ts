@@ -315,12 +315,25 @@ function parseSqlite(rest: string, url: string): SqliteStoreUrl {
   return { scheme: 'sqlite', ...(path === '' ? {} : { path: resolve(path) }), ...options };
 }
 
-function parseSqliteOptions(query: string, url: string): Omit<SqliteStoreUrl, 'scheme' | 'path'> {
-  const options: { prefix?: string; durability?: 'full' | 'normal'; busyTimeoutMs?: number } = {};
+/** The options of a store URL's query string, in order; an option given twice is an error. */
+function* queryOptions(query: string, url: string): Generator<[string, string]> {
   const seen = new Set<string>();
   for (const [key, value] of new URLSearchParams(query)) {
     if (seen.has(key)) throw new InvalidArgumentError('url', `The store URL option "${key}" is given twice in "${redactUrl(url)}"`);
     seen.add(key);
+    yield [key, value];
+  }
+}
+
+/** A Redis key prefix from a URL: non-empty, and without the characters of baton's hash tags. */
+function redisPrefix(value: string): string {
+  if (value === '' || /[{}:]/.test(value)) throw new InvalidArgumentError('url', `The store URL option "prefix" must be a non-empty string without "{", "}" or ":", got "${value}"`);
+  return value;
+}
+
+function parseSqliteOptions(query: string, url: string): Omit<SqliteStoreUrl, 'scheme' | 'path'> {
+  const options: { prefix?: string; durability?: 'full' | 'normal'; busyTimeoutMs?: number } = {};
+  for (const [key, value] of queryOptions(query, url)) {
     switch (key) {
       case 'prefix':
         if (value === '' || value.includes(':')) throw new InvalidArgumentError('url', `The store URL option "prefix" must be a non-empty string without ":", got "${value}"`);
@@ -354,8 +367,7 @@ function parseRedis(url: string): RedisStoreUrl {
   let prefix: string | undefined;
   for (const [key, value] of parsed.searchParams) {
     if (key !== 'prefix') throw new InvalidArgumentError('url', `Unknown store URL option "${key}" for redis://; expected prefix`);
-    if (value === '' || /[{}:]/.test(value)) throw new InvalidArgumentError('url', `The store URL option "prefix" must be a non-empty string without "{", "}" or ":", got "${value}"`);
-    prefix = value;
+    prefix = redisPrefix(value);
   }
   parsed.search = '';
   return { scheme: 'redis', url: parsed.toString(), ...(prefix === undefined ? {} : { prefix }) };
@@ -388,10 +400,7 @@ function parseEtcd(scheme: 'etcd' | 'etcds', rest: string, url: string): EtcdSto
     return `${scheme === 'etcds' ? 'https' : 'http'}://${host}`;
   });
   const options: { prefix?: string; sessionTtlMs?: number; ca?: string; cert?: string; key?: string } = {};
-  const seen = new Set<string>();
-  for (const [key, value] of new URLSearchParams(q < 0 ? '' : rest.slice(q + 1))) {
-    if (seen.has(key)) throw new InvalidArgumentError('url', `The store URL option "${key}" is given twice in "${redactUrl(url)}"`);
-    seen.add(key);
+  for (const [key, value] of queryOptions(q < 0 ? '' : rest.slice(q + 1), url)) {
     if (key === 'prefix') {
       if (value === '' || !value.endsWith('/')) throw new InvalidArgumentError('url', `The store URL option "prefix" must be a non-empty string ending with "/", got "${value}"`);
       options.prefix = value;
@@ -418,14 +427,10 @@ function parseRedisQuorum(url: string, nodeScheme: 'redis' | 'rediss'): RedisQuo
   const { urls, tail } = redisNodes(url, nodeScheme, 'Redis quorum', form, 'a node listed twice would vote twice');
   let prefix: string | undefined;
   let nodeTimeoutMs: number | undefined;
-  const seen = new Set<string>();
   const q = tail.indexOf('?');
-  for (const [key, value] of new URLSearchParams(q < 0 ? '' : tail.slice(q + 1))) {
-    if (seen.has(key)) throw new InvalidArgumentError('url', `The store URL option "${key}" is given twice in "${redactUrl(url)}"`);
-    seen.add(key);
+  for (const [key, value] of queryOptions(q < 0 ? '' : tail.slice(q + 1), url)) {
     if (key === 'prefix') {
-      if (value === '' || /[{}:]/.test(value)) throw new InvalidArgumentError('url', `The store URL option "prefix" must be a non-empty string without "{", "}" or ":", got "${value}"`);
-      prefix = value;
+      prefix = redisPrefix(value);
     } else if (key === 'nodeTimeoutMs') {
       if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > MAX_BUSY_TIMEOUT_MS) {
         throw new InvalidArgumentError('url', `The store URL option "nodeTimeoutMs" must be a positive whole number of milliseconds, got "${value}"`);
@@ -454,14 +459,10 @@ function parseRedisCluster(url: string, nodeScheme: 'redis' | 'rediss'): RedisCl
     throw new InvalidArgumentError('url', `Malformed percent-escape in the credentials of the Redis Cluster URL "${redactUrl(url)}"`);
   }
   let prefix: string | undefined;
-  const seen = new Set<string>();
   const q = tail.indexOf('?');
-  for (const [key, value] of new URLSearchParams(q < 0 ? '' : tail.slice(q + 1))) {
-    if (seen.has(key)) throw new InvalidArgumentError('url', `The store URL option "${key}" is given twice in "${redactUrl(url)}"`);
-    seen.add(key);
+  for (const [key, value] of queryOptions(q < 0 ? '' : tail.slice(q + 1), url)) {
     if (key !== 'prefix') throw new InvalidArgumentError('url', `Unknown store URL option "${key}" for redis+cluster://; expected prefix`);
-    if (value === '' || /[{}:]/.test(value)) throw new InvalidArgumentError('url', `The store URL option "prefix" must be a non-empty string without "{", "}" or ":", got "${value}"`);
-    prefix = value;
+    prefix = redisPrefix(value);
   }
   return { scheme: 'redis+cluster', urls: urls.map((u) => u.replace(/\/0?$/, '')), ...(prefix === undefined ? {} : { prefix }) };
 }
