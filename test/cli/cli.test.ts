@@ -256,8 +256,10 @@ describe('baton run', () => {
       "console.log('ready');",
       'setInterval(() => undefined, 1000);',
     ].join('\n'));
-    const line = [process.execPath, MAIN, 'run', 'tty', '--', process.execPath, counter].map((word) => `'${word}'`).join(' ');
-    const terminal = spawn('script', ['-qefc', line, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    // script runs the line through $SHELL -c. The shell is replaced by baton (`exec`): a shell
+    // left waiting in the same group would get the ^C too, and dash then dies of it (exit 130).
+    const line = ['exec', ...[process.execPath, MAIN, 'run', 'tty', '--', process.execPath, counter].map((word) => `'${word}'`)].join(' ');
+    const terminal = spawn('script', ['-qefc', line, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env, SHELL: '/bin/sh' } });
     let output = '';
     terminal.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
     terminal.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
