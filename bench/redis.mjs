@@ -5,7 +5,7 @@
 //   - BLPOP/RPUSH passing one token through a list: the ideal hand-off for one hot key;
 //   - redlock 5.0.0-beta.2 and @sesamecare-oss/redlock 1.4 on one server, defaults and tuned;
 //   - redis-semaphore 5.8's Mutex, defaults and tuned.
-// Usage: npm run build && node --expose-gc bench/redis.mjs [--seconds 3] [--workers 8] [--only seq,tasks,hot,heap] [--hold 1,0] [--contenders baton,...]
+// Usage: npm run build && node --expose-gc bench/redis.mjs [--seconds 3] [--workers 8] [--only seq,tasks,hot,heap] [--hold 1,0] [--warm 1] [--contenders baton,...]
 // Prints tables with ratios; nothing here is asserted. See docs/benchmarks.md.
 import { fork, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -30,6 +30,7 @@ const { values } = parseArgs({
     leases: { type: 'string', default: '10000' },
     only: { type: 'string', default: 'seq,tasks,hot,heap' },
     hold: { type: 'string', default: '1,0' },
+    warm: { type: 'string', default: '1' },
     contenders: { type: 'string' },
     role: { type: 'string' },
     target: { type: 'string' },
@@ -280,9 +281,9 @@ async function worker(id, port, holdMs) {
   await c.setup?.(warm);
   await c.release(await c.acquire(warm)); // connection, scripts and subscription ready
   process.send('ready');
-  const { start, end } = await new Promise((resolve) => process.once('message', resolve));
+  const { begin, end } = await new Promise((resolve) => process.once('message', resolve));
   const times = [];
-  while (monotonicNow() < start);
+  while (monotonicNow() < begin);
   while (monotonicNow() < end) {
     const asked = monotonicNow();
     const handle = await c.acquire(key);
@@ -305,10 +306,13 @@ async function hotKey(id, port, workers, holdMs, ms) {
     fork(fileURLToPath(import.meta.url), ['--role', 'worker', '--target', id, '--port', String(port), '--hold', String(holdMs)]));
   await Promise.all(children.map((child) => new Promise((resolve) => child.once('message', resolve))));
   const results = children.map((child) => new Promise((resolve) => child.once('message', resolve)));
-  const start = monotonicNow() + 50;
+  // The workers contend for --warm seconds before the measured window, so that each
+  // contender's code runs compiled, as in a service that has been up for a while.
+  const begin = monotonicNow() + 50;
+  const start = begin + Number(values.warm) * 1000;
   const end = start + ms;
-  for (const child of children) child.send({ start, end });
-  return hotKeyStats((await Promise.all(results)).map((times) => times.filter(([, granted]) => granted <= end)), ms);
+  for (const child of children) child.send({ begin, end });
+  return hotKeyStats((await Promise.all(results)).map((times) => times.filter(([, granted]) => granted >= start && granted <= end)), ms);
 }
 
 // ---- Heap per held lease -----------------------------------------------------------------------

@@ -313,4 +313,31 @@ describe('lease core', () => {
       await baton.close();
     }
   });
+
+  it('an awaited acquire and release keep the process alive while the store answers on unref\'d handles', async () => {
+    // A driver may leave the only handle of a pending call unref'd (gRPC does while it
+    // connects). The store here answers each call 100 ms late on an unref'd timer; a process
+    // with nothing else to do must still wait for the answer, not exit with its top-level
+    // await unsettled (exit code 13).
+    const src = new URL('../../src/', import.meta.url).href;
+    const program = [
+      `import { createBaton } from '${src}index.js';`,
+      `import { createMemoryStore } from '${src}stores/memory/index.js';`,
+      'const inner = createMemoryStore();',
+      'const late = (value) => new Promise((resolve) => setTimeout(() => resolve(value), 100).unref());',
+      'const store = { name: inner.name, guarantees: inner.guarantees, grant: async (r) => late(await inner.grant(r)), extend: (...a) => inner.extend(...a),',
+      '  release: async (k, o) => late(await inner.release(k, o)), inspect: (k) => inner.inspect(k), list: (f) => inner.list(f), forceRelease: (k) => inner.forceRelease(k), close: () => inner.close() };',
+      'const baton = createBaton(store);',
+      "const lease = await baton.mutex('m').acquire({ ttlMs: 5000 });",
+      "console.log('acquired', typeof lease.token);",
+      'await lease.release();',
+      "console.log('released');",
+      'await baton.close();',
+    ].join('\n');
+    const { spawnSync } = await import('node:child_process');
+    const run = spawnSync(process.execPath, ['--input-type=module', '-e', program], { encoding: 'utf8', timeout: 20_000 });
+    assert.equal(run.stderr, '');
+    assert.equal(run.stdout, 'acquired bigint\nreleased\n');
+    assert.equal(run.status, 0);
+  });
 });

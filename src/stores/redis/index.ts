@@ -89,14 +89,15 @@ export class RedisStore<F extends boolean = true> implements LockStore {
     const ask = wake ? String(++this.#asked) : '';
     if (ask) this.#asks.set(request.owner, ask);
     const reply = await this.#latches.during(request.owner, request.enqueue, async () => {
-      const raw = (await this.#run(SCRIPTS.grant, request.key, request.owner, request.mode, request.limit, request.ttlMs, request.enqueue ? 1 : 0, request.queueTtlMs, request.value ?? '', wake, ask)) as [number, string | number, number?];
-      return Object.assign(raw, { granted: raw[0] === 1 });
+      const raw = (await this.#run(SCRIPTS.grant, request.key, request.owner, request.mode, request.limit, request.ttlMs, request.enqueue ? 1 : 0, request.queueTtlMs, request.value ?? '', wake, ask)) as string | [number, number, number];
+      return { raw, granted: typeof raw === 'string' };
     });
-    if (reply[0] === 1) {
+    if (typeof reply.raw === 'string') {
       this.#asks.delete(request.owner);
-      return { granted: true, token: BigInt(reply[1]) };
+      return { granted: true, token: BigInt(reply.raw) };
     }
-    return { granted: false, position: Number(reply[1]), ...(Number(reply[2]) >= 0 ? { retryAfterMs: Number(reply[2]) } : {}) };
+    const [, position, retryAfterMs] = reply.raw;
+    return { granted: false, position: Number(position), ...(Number(retryAfterMs) >= 0 ? { retryAfterMs: Number(retryAfterMs) } : {}) };
   }
 
   async extend(key: ResourceKey, owner: string, ttlMs: number): Promise<boolean> {

@@ -1,7 +1,8 @@
 -- grant: make ARGV owner a holder, or keep its place in the queue.
 -- ARGV: owner, mode, limit, ttlMs, enqueue (0|1), queueTtlMs, value, wake channel ('' to
 --       poll), ask (the request's id, echoed in a hand-off), fenced, kind.
--- Returns {1, token} when granted; {0, position, retryAfterMs (-1 if none)} when not.
+-- Returns the token (a decimal string) when granted; {0, position, retryAfterMs (-1 if none)}
+-- when not. A bare string costs the client less to read than an array, on the hot path.
 local owner, mode, limit, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local enqueue, queue_ttl, value, wake, ask = ARGV[5] == '1', tonumber(ARGV[6]), ARGV[7], ARGV[8], ARGV[9]
 
@@ -17,7 +18,7 @@ if is_mutex and fenced and call('SET', plain, owner, 'NX', 'PX', ttl) then
     end
     local token = string.format('%d', fence)
     call('HSET', s, 'holder', owner .. ' ' .. token .. ' ' .. ttl .. ' ' .. value)
-    return {1, token}
+    return token
   end
   call('DEL', plain)
 end
@@ -31,14 +32,14 @@ if is_mutex then
     call('PEXPIRE', plain, ttl)
     if h.ttl ~= ttl then call('HSET', s, 'holder', owner .. ' ' .. h.token .. ' ' .. ttl .. ' ' .. h.value) end
     cover(ttl)
-    return {1, h.token}
+    return h.token
   end
 elseif call('ZSCORE', hz, owner) then
   local token, _, held_mode, held_value = match(call('HGET', s, 'h:' .. owner) or '', '^(%S+) (%S+) (%S+) (.*)$')
   call('ZADD', hz, now() + ttl, owner)
   call('HSET', s, 'h:' .. owner, token .. ' ' .. ttl .. ' ' .. held_mode .. ' ' .. held_value)
   cover(ttl)
-  return {1, token}
+  return token
 end
 
 -- Queued: the entry is refreshed with this request, then the queue moves from its head.
@@ -53,7 +54,7 @@ if mine then
   call('HSET', s, 'w:' .. owner, cjson.encode(mine))
   cover(queue_ttl)
   local token = advance(h, owner, ttl)
-  if token then return {1, token} end
+  if token then return token end
   -- The entry may have been granted or dropped by now only if it was the head.
   local rank = call('ZRANK', qz, owner)
   if rank then return {0, h.n + rank, soonest(h)} end
@@ -63,7 +64,7 @@ end
 -- A newcomer holds only if nobody is queued: it never overtakes a live waiter.
 local _, empty = advance(h, nil, 0)
 if empty and can_hold(mode, limit, h.n, h.exclusive) then
-  return {1, hold(h, owner, mode, ttl, ttl, value)}
+  return hold(h, owner, mode, ttl, ttl, value)
 end
 local position = h.n + call('ZCARD', qz)
 if enqueue then
