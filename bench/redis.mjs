@@ -5,7 +5,7 @@
 //   - BLPOP/RPUSH passing one token through a list: the ideal hand-off for one hot key;
 //   - redlock 5.0.0-beta.2 and @sesamecare-oss/redlock 1.4 on one server, defaults and tuned;
 //   - redis-semaphore 5.8's Mutex, defaults and tuned.
-// Usage: npm run build && node --expose-gc bench/redis.mjs [--seconds 3] [--workers 8] [--only seq,tasks,hot,heap] [--hold 1,0] [--warm 1] [--contenders baton,...]
+// Usage: npm run build && node --expose-gc bench/redis.mjs [--seconds 3] [--workers 8] [--only seq,tasks,hot,heap] [--hold 1,0] [--warm 8] [--contenders baton,...]
 // Prints tables with ratios; nothing here is asserted. See docs/benchmarks.md.
 import { fork, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -30,7 +30,7 @@ const { values } = parseArgs({
     leases: { type: 'string', default: '10000' },
     only: { type: 'string', default: 'seq,tasks,hot,heap' },
     hold: { type: 'string', default: '1,0' },
-    warm: { type: 'string', default: '1' },
+    warm: { type: 'string', default: '8' },
     contenders: { type: 'string' },
     role: { type: 'string' },
     target: { type: 'string' },
@@ -281,10 +281,12 @@ async function worker(id, port, holdMs) {
   await c.setup?.(warm);
   await c.release(await c.acquire(warm)); // connection, scripts and subscription ready
   process.send('ready');
-  const { begin, end } = await new Promise((resolve) => process.once('message', resolve));
+  const { begin, start, end } = await new Promise((resolve) => process.once('message', resolve));
   const times = [];
+  let cpuAtStart = null;
   while (monotonicNow() < begin);
   while (monotonicNow() < end) {
+    if (cpuAtStart === null && monotonicNow() >= start) cpuAtStart = process.cpuUsage();
     const asked = monotonicNow();
     const handle = await c.acquire(key);
     const granted = monotonicNow();
@@ -293,8 +295,9 @@ async function worker(id, port, holdMs) {
     await c.release(handle);
     times.push([asked, granted, released]);
   }
+  const cpu = process.cpuUsage(cpuAtStart ?? undefined);
   await c.close();
-  process.send(times);
+  process.send({ times, cpuUs: cpu.user + cpu.system });
 }
 
 async function hotKey(id, port, workers, holdMs, ms) {
@@ -311,8 +314,22 @@ async function hotKey(id, port, workers, holdMs, ms) {
   const begin = monotonicNow() + 50;
   const start = begin + Number(values.warm) * 1000;
   const end = start + ms;
-  for (const child of children) child.send({ begin, end });
-  return hotKeyStats((await Promise.all(results)).map((times) => times.filter(([, granted]) => granted >= start && granted <= end)), ms);
+  for (const child of children) child.send({ begin, start, end });
+  // Redis's own CPU over the window, read when it opens and when the workers report.
+  const admin = client(port);
+  const serverCpu = async () => {
+    const info = await admin.info('cpu');
+    return (Number(/used_cpu_user:([\d.]+)/.exec(info)[1]) + Number(/used_cpu_sys:([\d.]+)/.exec(info)[1])) * 1e6;
+  };
+  await sleep(Math.max(0, start - monotonicNow()));
+  const serverAtStart = await serverCpu();
+  const reports = await Promise.all(results);
+  const serverUs = (await serverCpu()) - serverAtStart;
+  admin.disconnect();
+  const stats = hotKeyStats(reports.map(({ times }) => times.filter(([, granted]) => granted >= start && granted <= end)), ms);
+  const locks = stats.counts.reduce((a, b) => a + b, 0);
+  // Workers run a little past the window (their last lock), so this slightly overstates the per-lock cost.
+  return { ...stats, workerCpuPerLock: reports.reduce((sum, r) => sum + r.cpuUs, 0) / locks, serverCpuPerLock: serverUs / locks };
 }
 
 // ---- Heap per held lease -----------------------------------------------------------------------
@@ -364,10 +381,10 @@ async function reportHotKey(port, workers, holdMs) {
   for (const id of ids) hot[id] = await hotKey(id, port, workers, holdMs, seconds * 1000);
   const ideal = hot.blpop;
   table(`One hot key, ${workers} processes, hold ${holdMs} ms (times in ms; ratios vs the BLPOP ideal)`,
-    ['lock', 'locks/s', '÷ ideal', 'handoff p50', 'handoff p99', 'wait p50', 'wait p99', 'wait max', 'max ÷ ideal', 'per worker', 'Jain'],
+    ['lock', 'locks/s', '÷ ideal', 'handoff p50', 'handoff p99', 'wait p50', 'wait p99', 'wait max', 'max ÷ ideal', 'per worker', 'Jain', 'CPU µs per lock: workers', 'server'],
     ids.map((id) => {
       const r = hot[id];
-      return [CONTENDERS[id].label, fmt(r.locksPerSec), `${fmt(r.locksPerSec / ideal.locksPerSec, 2)}x`, fmt(r.handoffP50, 2), fmt(r.handoffP99, 2), fmt(r.waitP50, 1), fmt(r.waitP99, 1), fmt(r.waitMax, 1), `${fmt(r.waitMax / ideal.waitMax, 2)}x`, r.counts.join('/'), fmt(r.jain, 3)];
+      return [CONTENDERS[id].label, fmt(r.locksPerSec), `${fmt(r.locksPerSec / ideal.locksPerSec, 2)}x`, fmt(r.handoffP50, 2), fmt(r.handoffP99, 2), fmt(r.waitP50, 1), fmt(r.waitP99, 1), fmt(r.waitMax, 1), `${fmt(r.waitMax / ideal.waitMax, 2)}x`, r.counts.join('/'), fmt(r.jain, 3), fmt(r.workerCpuPerLock), fmt(r.serverCpuPerLock)];
     }));
 }
 
