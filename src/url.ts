@@ -365,7 +365,7 @@ function parseRedis(url: string): RedisStoreUrl {
   }
   if (parsed.hostname === '') throw new InvalidArgumentError('url', `A Redis URL needs a host, got "${redactUrl(url)}"`);
   let prefix: string | undefined;
-  for (const [key, value] of parsed.searchParams) {
+  for (const [key, value] of queryOptions(parsed.search.slice(1), url)) {
     if (key !== 'prefix') throw new InvalidArgumentError('url', `Unknown store URL option "${key}" for redis://; expected prefix`);
     prefix = redisPrefix(value);
   }

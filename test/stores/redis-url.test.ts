@@ -4,7 +4,7 @@ import { execFile } from 'node:child_process';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
-import { StoreUnavailableError, createBaton } from '../../src/index.js';
+import { InvalidArgumentError, StoreUnavailableError, createBaton } from '../../src/index.js';
 import { openStore, parseStoreUrl } from '../../src/url.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
 
@@ -19,6 +19,12 @@ describe('redis:// store URLs', () => {
   it('parses redis:// and rediss://, keeping baton options out of the connection URL', () => {
     assert.deepEqual(parseStoreUrl('redis://cache:6379/2?prefix=app'), { scheme: 'redis', url: 'redis://cache:6379/2', prefix: 'app' });
     assert.deepEqual(parseStoreUrl('rediss://u:p@cache:6380'), { scheme: 'redis', url: 'rediss://u:p@cache:6380' });
+    // As with every other scheme, an option given twice is refused rather than one silently winning.
+    assert.throws(() => parseStoreUrl('redis://u:hunter2@cache:6379?prefix=a&prefix=b'), (error: unknown) => {
+      assert.ok(error instanceof InvalidArgumentError, String(error));
+      assert.match(error.message, /option "prefix" is given twice in "redis:\/\/cache:6379\?prefix=a&prefix=b"/);
+      return true;
+    });
   });
 
   it('opens a store on a real server; close quits the client it made', async () => {
