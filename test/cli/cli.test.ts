@@ -225,25 +225,22 @@ describe('baton run', () => {
     assert.ok(took >= 250 && took < 8000, `took ${took} ms`);
   });
 
-  it('passes SIGTERM on to the command and exits 128+15 when it dies of it', async () => {
-    const holder = new Cli(['run', 'sig', '--', 'sh', '-c', 'echo ready; exec sleep 30']);
-    await holder.waitFor('ready');
-    holder.child.kill('SIGTERM');
-    const result = await holder.done;
-    assert.equal(result.code, 143, result.stderr);
-    assert.equal(result.signal, null);
-    // The lock was released on the way out.
-    assert.equal((await inspectJson('sig')).holders.length, 0);
-  });
-
-  it('passes a SIGINT sent to baton alone on to the command', async () => {
-    const holder = new Cli(['run', 'int', '--', 'sh', '-c', 'echo ready; exec sleep 30']);
-    await holder.waitFor('ready');
-    holder.child.kill('SIGINT');
-    const result = await holder.done;
-    assert.equal(result.code, 130, result.stderr);
-    assert.equal((await inspectJson('int')).holders.length, 0);
-  });
+  for (const [signal, code, title] of [
+    ['SIGTERM', 143, 'passes SIGTERM on to the command and exits 128+15 when it dies of it'],
+    ['SIGINT', 130, 'passes a SIGINT sent to baton alone on to the command and exits 128+2 when it dies of it'],
+  ] as const) {
+    it(title, async () => {
+      const name = `sig-${signal}`;
+      const holder = new Cli(['run', name, '--', 'sh', '-c', 'echo ready; exec sleep 30']);
+      await holder.waitFor('ready');
+      holder.child.kill(signal);
+      const result = await holder.done;
+      assert.equal(result.code, code, result.stderr);
+      assert.equal(result.signal, null);
+      // The lock was released on the way out.
+      assert.equal((await inspectJson(name)).holders.length, 0);
+    });
+  }
 
   it('lets Ctrl-C in a terminal reach the command once, not a second time through baton', async () => {
     // `script` (util-linux) runs baton on a pseudo-terminal, in its foreground process group,
