@@ -28,8 +28,8 @@ export class LockTimeoutError extends BatonError {
   readonly lockName: string;
   readonly timeoutMs: number;
 
-  constructor(lockName: string, timeoutMs: number) {
-    super('LOCK_TIMEOUT', `Timed out after ${timeoutMs} ms waiting for lock "${lockName}"`);
+  constructor(lockName: string, timeoutMs: number, options?: { cause?: unknown }) {
+    super('LOCK_TIMEOUT', `Timed out after ${timeoutMs} ms waiting for lock "${lockName}"`, options);
     this.lockName = lockName;
     this.timeoutMs = timeoutMs;
   }

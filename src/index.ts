@@ -1,14 +1,20 @@
-export { Baton, Lock, DEFAULTS, createBaton, newOwnerId } from './core/baton.js';
+export { Baton, createBaton } from './core/baton.js';
+export { DEFAULTS } from './core/options.js';
 export type {
   AcquireOptions,
   BatonEvents,
   BatonOptions,
+  CallOptions,
   LockInfo,
   SemaphoreOptions,
   TokenOf,
   TryAcquireOptions,
   WithLockOptions,
-} from './core/baton.js';
+} from './core/options.js';
+export { newOwnerId } from './core/owner.js';
+export { Lock } from './core/lock.js';
+export { Mutex } from './core/mutex.js';
+export { Semaphore } from './core/semaphore.js';
 export { Lease } from './core/lease.js';
 export { Election } from './core/election.js';
 export type { Leader, ObserveOptions } from './core/election.js';
@@ -16,6 +22,7 @@ export { ManualClock, systemClock, monotonicNow } from './core/clock.js';
 export type { Clock, ClockTimer } from './core/clock.js';
 export { MAX_DURATION_MS, MAX_NAME_LENGTH } from './core/validate.js';
 export { canHold } from './core/queue.js';
+export { storeCall, timeLeft } from './core/call.js';
 export {
   BatonError,
   ClosedError,
@@ -30,7 +37,7 @@ export {
 export type { BatonErrorCode, LeaseLostReason, QuorumAnswer } from './errors.js';
 export { QuorumStore, quorum } from './stores/quorum/index.js';
 export type { QuorumOptions } from './stores/quorum/index.js';
-export { storageKey } from './store.js';
+export { CLOSE_TIMEOUT_MS, storageKey } from './store.js';
 export type {
   ExtendResult,
   GrantRequest,
@@ -42,6 +49,7 @@ export type {
   LockStore,
   ResourceKey,
   ResourceState,
+  StoreCall,
   StoreGuarantees,
   WaiterInfo,
 } from './store.js';

@@ -13,7 +13,18 @@
  * - Each resource has a fence counter that the store increments on every grant, keeps
  *   durably, and never resets (not on release, expiry, `forceRelease`, or restart).
  * - Every entry has a TTL on the store's clock. Holders are kept alive by `extend`; queued
- *   entries by asking again (each `grant` with `enqueue` refreshes the entry).
+ *   entries by asking again (each `grant` with `enqueue` refreshes the entry). A store whose
+ *   entries live as long as its client's session (`guarantees.outlivesClient` false: etcd,
+ *   ZooKeeper) renews that session itself, once for all its entries; core then never renews
+ *   entries one by one to keep them on the server.
+ * - `kind` is only a namespace: a mutex and a semaphore of one name are different resources.
+ *   Mode and limit always come from the entry, and every store keeps them per entry.
+ *
+ * Every call is bounded (contract v2): each method takes a `StoreCall` with a `signal` and a
+ * `deadline`, and settles by them whatever its server does. Core also races every call
+ * against both, so a store that cannot stop its driver still never holds a caller past its
+ * promise; the store's part is to free what the call holds (a statement, a socket, a
+ * stream) as soon as the signal aborts, so that nothing keeps the process alive after it.
  */
 
 /** LockKind: the primitive a resource belongs to. A mutex and a semaphore of the same name never collide. */
@@ -26,6 +37,19 @@ export type HoldMode = 'exclusive' | 'shared';
 export interface ResourceKey {
   readonly kind: LockKind;
   readonly name: string;
+}
+
+/**
+ * StoreCall bounds one store call. The store settles the call by `deadline` (rejecting with
+ * `StoreUnavailableError` when its server has not answered by then) and as soon as `signal`
+ * aborts (rejecting with `signal.reason`). Core makes one per call; a store passes it on to
+ * what it calls (a quorum to its nodes, a driver that takes a deadline).
+ */
+export interface StoreCall {
+  /** Aborts when the caller gives up: its own signal, a timeout, or `close()`. */
+  readonly signal: AbortSignal;
+  /** The instant, on the host's monotonic clock (`monotonicNow()`), by which the call must settle. */
+  readonly deadline: number;
 }
 
 /** GrantRequest asks the store to let `owner` hold `key`. */
@@ -55,13 +79,12 @@ export type GrantResult =
       readonly granted: true;
       readonly token: bigint;
       /**
-       * The TTL the store really enforces on this grant, counted from when `grant` was
-       * called, when it is shorter than the one asked for: an etcd or ZooKeeper session's
-       * TTL, in whole seconds and shared by every entry of the client. Core then never lets
-       * the lease's deadline pass it, and renews the entry every `ttlMs / 3` for as long as
-       * the lease's own TTL lasts (auto-renewing or not). Left out: the asked TTL is enforced.
+       * The TTL the store enforces on this grant, counted from when `grant` was called, when
+       * it is shorter than the `ttlMs` asked for. Core then never lets the lease's deadline
+       * pass it, and extends the entry every third of it for as long as the lease's own TTL
+       * lasts (auto-renewing or not). Left out: the asked TTL is enforced.
        */
-      readonly ttlMs?: number;
+      readonly enforcedTtlMs?: number;
     }
   | {
       readonly granted: false;
@@ -71,14 +94,18 @@ export type GrantResult =
       readonly retryAfterMs?: number;
     };
 
-/** ExtendResult: whether the entry is still held, and when the store enforces a shorter TTL than asked, that TTL. */
-export type ExtendResult = boolean | { readonly ttlMs: number };
+/**
+ * ExtendResult: whether the entry is still held; when the store enforces a shorter TTL than
+ * the one asked for, that TTL, counted from when `extend` was called.
+ */
+export type ExtendResult = { readonly held: false } | { readonly held: true; readonly enforcedTtlMs?: number };
 
 /** HolderInfo describes one entry that holds a resource. */
 export interface HolderInfo {
   readonly owner: string;
   readonly mode: HoldMode;
   readonly token: bigint;
+  /** The TTL the entry was granted (or last extended) with, as the store keeps it. */
   readonly ttlMs: number;
   /** Time left on the store's clock. */
   readonly expiresInMs: number;
@@ -115,6 +142,15 @@ export interface StoreGuarantees {
   readonly fifo: boolean;
   /** The store implements `wait`, so a release wakes the next waiter instead of waiting for a poll. */
   readonly notify: boolean;
+  /**
+   * An entry outlives the client that made it until its own TTL runs out (memory, SQLite,
+   * Redis). False for session-scoped stores (etcd, ZooKeeper): every entry of a client lives
+   * as long as the client's session, which the store renews once for all of them, and ends
+   * with it (`sessionDeadline` says until when it surely lasts).
+   */
+  readonly outlivesClient: boolean;
+  /** Shared and exclusive entries can queue and hold on one resource (what a read-write lock needs). */
+  readonly mixedModes: boolean;
 }
 
 /**
@@ -138,40 +174,46 @@ export interface LockStore {
   /** Short store name for messages and metrics, such as `sqlite` or `memory`. */
   readonly name: string;
   readonly guarantees: StoreGuarantees;
+  /**
+   * The longest a call may take when its caller sets no tighter bound (an `extend`, a
+   * `release`, an `inspect`), in ms: core's default operation timeout for this store.
+   */
+  readonly defaultTimeoutMs: number;
 
   /**
    * grant tries to make `owner` a holder of `key`. A queued `owner` keeps its place; a
    * holder asking again is an error of the caller and is answered with its current token.
    */
-  grant(request: GrantRequest): Promise<GrantResult>;
+  grant(request: GrantRequest, call: StoreCall): Promise<GrantResult>;
 
   /**
-   * extend resets the TTL of a holding entry; false when `owner` does not hold `key` (expired
-   * or removed). A store whose enforced TTL is shorter than `ttlMs` (see `GrantResult.ttlMs`)
-   * answers `{ ttlMs }` with the TTL it enforces, counted from when `extend` was called.
+   * extend resets the TTL of a holding entry to `ttlMs`; `{ held: false }` when `owner` does
+   * not hold `key` (expired or removed). A store that enforces less than `ttlMs` says so in
+   * `enforcedTtlMs` (see `GrantResult`).
    */
-  extend(key: ResourceKey, owner: string, ttlMs: number): Promise<ExtendResult>;
+  extend(key: ResourceKey, owner: string, ttlMs: number, call: StoreCall): Promise<ExtendResult>;
 
   /** release removes `owner`'s entry, holding or queued, and wakes the entries that may now hold. False if there was none. */
-  release(key: ResourceKey, owner: string): Promise<boolean>;
+  release(key: ResourceKey, owner: string, call: StoreCall): Promise<boolean>;
 
   /** inspect reports one resource; a resource never used reports fence 0n and no entries. */
-  inspect(key: ResourceKey): Promise<ResourceState>;
+  inspect(key: ResourceKey, call: StoreCall): Promise<ResourceState>;
 
   /** list reports every resource with a fence, holders or waiters, optionally of one kind. */
-  list(filter?: { kind?: LockKind }): Promise<ResourceState[]>;
+  list(filter: { kind?: LockKind } | undefined, call: StoreCall): Promise<ResourceState[]>;
 
   /** forceRelease removes every holder of `key` (an admin action) and returns how many; the fence is kept. */
-  forceRelease(key: ResourceKey): Promise<number>;
+  forceRelease(key: ResourceKey, call: StoreCall): Promise<number>;
 
   /**
-   * wait resolves when a queued `owner` may be able to hold `key`, or after `timeoutMs`,
-   * whichever is first; rejects with `signal.reason` when `signal` aborts. A wake-up that
-   * arrives before `wait` is called is kept, so none is lost between `grant` and `wait`.
-   * It resolves with a `HandOff` when the store granted `key` to `owner` while it waited.
-   * Stores that cannot notify leave it out, and core falls back to backoff with jitter.
+   * wait resolves when a queued `owner` may be able to hold `key`, or at `call.deadline`,
+   * whichever is first (a wait that runs out resolves: it is a poll period, not a failure);
+   * rejects with `signal.reason` when `call.signal` aborts. A wake-up that arrives before
+   * `wait` is called is kept, so none is lost between `grant` and `wait`. It resolves with a
+   * `HandOff` when the store granted `key` to `owner` while it waited. Stores that cannot
+   * notify leave it out, and core falls back to backoff with jitter.
    */
-  wait?(key: ResourceKey, owner: string, timeoutMs: number, signal?: AbortSignal): Promise<HandOff | void>;
+  wait?(key: ResourceKey, owner: string, call: StoreCall): Promise<HandOff | void>;
 
   /**
    * watchLost lets a store report holders it dropped on its own (a forced release, an etcd
@@ -182,8 +224,16 @@ export interface LockStore {
    */
   watchLost?(listener: (key: ResourceKey, owner: string, reason?: 'expired' | 'revoked') => void): () => void;
 
+  /**
+   * sessionDeadline: for a session-scoped store (`outlivesClient` false), the instant on the
+   * host's monotonic clock until which its session surely lasts on the server (the last
+   * renewal's send time plus the session TTL, less a drift margin). Core treats every lease
+   * of the store as lost from then on, also in a process that was paused and has run no timer.
+   */
+  sessionDeadline?(): number;
+
   /** proclaim rewrites the value of a holding entry (a leader's); false when `owner` does not hold `key`. Optional: without it, an election's value is fixed at `campaign`. */
-  proclaim?(key: ResourceKey, owner: string, value: string): Promise<boolean>;
+  proclaim?(key: ResourceKey, owner: string, value: string, call: StoreCall): Promise<boolean>;
 
   /**
    * watch calls `listener` whenever the entries of `key` may have changed (one came, went or
@@ -192,11 +242,18 @@ export interface LockStore {
    */
   watch?(key: ResourceKey, listener: () => void): () => void;
 
-  /** close frees the store's resources; a store given a caller's client leaves that client open. */
-  close(): Promise<void>;
+  /**
+   * close frees the store's resources; a store given a caller's client leaves that client
+   * open. Bounded like every call: when `call.signal` aborts (or without a `call`, after
+   * `CLOSE_TIMEOUT_MS`), it drops its own connections at once rather than wait for a server.
+   */
+  close(call?: StoreCall): Promise<void>;
 }
 
 /** storageKey is the one string form of a key: `${prefix}:${kind}:${name}`. */
 export function storageKey(prefix: string, key: ResourceKey): string {
   return `${prefix}:${key.kind}:${key.name}`;
 }
+
+/** CLOSE_TIMEOUT_MS: the longest `close()` takes, a baton instance's or a store's, stalled server or not. */
+export const CLOSE_TIMEOUT_MS = 1000;

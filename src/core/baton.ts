@@ -1,150 +1,64 @@
-import { randomFillSync } from 'node:crypto';
 import { EventEmitter, setMaxListeners } from 'node:events';
-import { ClosedError, InvalidArgumentError, LeaseLostError, LockTimeoutError, type LeaseLostReason } from '../errors.js';
-import type { GrantResult, HandOff, HoldMode, LockKind, LockStore, ResourceKey, ResourceState } from '../store.js';
-import { MAX_TIMER_MS, systemClock, type Clock } from './clock.js';
+import { ClosedError, InvalidArgumentError } from '../errors.js';
+import { CLOSE_TIMEOUT_MS, type HoldMode, type LockKind, type LockStore, type ResourceKey, type ResourceState, type StoreCall } from '../store.js';
+import { acquire, type AcquireHost } from './acquire.js';
+import { bounded, NEVER, sweepNow } from './call.js';
+import { monotonicNow, systemClock, type Clock } from './clock.js';
 import { Election } from './election.js';
 import { KeepAlive, type LeaseRecord } from './keep-alive.js';
 import { Lease, releasedError, type LeaseOwner } from './lease.js';
-import { backoffMs, sleep } from './timing.js';
+import type { LockHost } from './lock.js';
+import { Mutex } from './mutex.js';
 import {
-  checkBoolean,
-  checkDuration,
-  checkFunction,
-  checkName,
-  checkOptions,
-  checkPositiveInteger,
-  checkSignal,
-  checkTimeout,
-} from './validate.js';
-
-/** DEFAULTS: every default of baton in one place. */
-export const DEFAULTS = Object.freeze({
-  /** Lease TTL when none is given. */
-  ttlMs: 30_000,
-  /** `acquire` waits without a deadline unless given `timeoutMs` or a `signal`. */
-  timeoutMs: Infinity,
-  /** Share of the TTL held back for clock drift between this process and the store. */
-  driftFactor: 0.01,
-  /** Backoff between tries on stores that cannot notify: from about `minBackoffMs`, doubling to `maxBackoffMs`. */
-  minBackoffMs: 10,
-  maxBackoffMs: 500,
-  /** A queued waiter asks again at least this often, even on stores that notify (a lost wake-up costs at most this). */
-  queuePollMs: 500,
-  /** A queued waiter's entry lives this many poll periods without a refresh: a crashed waiter leaves the queue after about 2 s. */
-  queueTtlPolls: 4,
-});
-
-/** BatonOptions configures a baton instance. */
-export interface BatonOptions {
-  /** Time source; pass a `ManualClock` in tests. Default: the host's monotonic clock. */
-  clock?: Clock;
-  /** Default lease TTL in ms. Default 30 000. */
-  ttlMs?: number;
-  /** Share of each TTL held back as a margin for clock drift, from 0 to 0.5. Default 0.01. */
-  driftFactor?: number;
-  minBackoffMs?: number;
-  maxBackoffMs?: number;
-  queuePollMs?: number;
-}
-
-/** AcquireOptions for `acquire`. */
-export interface AcquireOptions {
-  /** Lease TTL in ms, from 1 to 2^31 - 1. Default: the instance's `ttlMs` (30 s). */
-  ttlMs?: number;
-  /** Longest wait in ms before rejecting with `LockTimeoutError`; 0 tries once; `Infinity` (the default) waits until granted or aborted. */
-  timeoutMs?: number;
-  /** Aborts the wait; the promise rejects with `signal.reason`. */
-  signal?: AbortSignal;
-  /** Renew the lease every TTL/3 until released. Default false for `acquire`, always true in `withLock`. */
-  autoRenew?: boolean;
-}
-
-/** TryAcquireOptions for `tryAcquire`. */
-export interface TryAcquireOptions {
-  ttlMs?: number;
-  autoRenew?: boolean;
-}
-
-/** WithLockOptions for `withLock`: the lease always renews while `fn` runs. */
-export interface WithLockOptions {
-  ttlMs?: number;
-  timeoutMs?: number;
-  signal?: AbortSignal;
-}
-
-/** SemaphoreOptions for `semaphore`. */
-export interface SemaphoreOptions {
-  /** How many holders at once, a positive integer. Every user of one semaphore must agree on it. */
-  permits: number;
-}
-
-/** TokenOf: the token type a store can honestly give, `bigint` where its guarantees include fencing. */
-export type TokenOf<S extends LockStore> = S extends { readonly guarantees: { readonly fencing: true } } ? bigint : bigint | null;
-
-/** LockInfo is what `inspect` reports about a lock, with wall-clock instants. */
-export interface LockInfo {
-  readonly name: string;
-  readonly kind: LockKind;
-  /** The last fencing token issued: the next grant gets a higher one. */
-  readonly fence: bigint;
-  readonly holders: readonly { owner: string; mode: HoldMode; token: bigint; ttlMs: number; expiresInMs: number; expiresAt: number; value?: string }[];
-  readonly waiters: readonly { owner: string; mode: HoldMode; position: number }[];
-}
-
-interface LockEventBase {
-  readonly name: string;
-  readonly kind: LockKind;
-  readonly owner: string;
-}
-
-/** BatonEvents: every event a baton instance emits, with timings in ms. */
-export interface BatonEvents {
-  /** A lease was granted after `waitMs`; `contended` tells whether it had to wait. */
-  acquired: [LockEventBase & { token: bigint | null; waitMs: number; contended: boolean }];
-  /** A lease was released after being held `holdMs`. */
-  released: [LockEventBase & { token: bigint | null; holdMs: number }];
-  /** A lease's TTL was reset (by auto-renewal or `extend`). */
-  extended: [LockEventBase & { token: bigint | null; ttlMs: number }];
-  /** A lease was lost; `error.reason` says why. */
-  lost: [LockEventBase & { token: bigint | null; holdMs: number; reason: LeaseLostReason; error: LeaseLostError }];
-  /** An acquire found the lock busy and started waiting, or a tryAcquire found it busy. */
-  contended: [LockEventBase & { position: number | undefined }];
-  /** An acquire ended without a lease: timeout, abort, store error or close. */
-  failed: [LockEventBase & { waitMs: number; error: unknown }];
-}
+  DEFAULTS,
+  type AcquireOptions,
+  type BatonEvents,
+  type BatonOptions,
+  type CallOptions,
+  type LockEventBase,
+  type LockInfo,
+  type SemaphoreOptions,
+  type TokenOf,
+  type TryAcquireOptions,
+  type WithLockOptions,
+} from './options.js';
+import { newOwnerId } from './owner.js';
+import { keepAliveWhile } from './process-hold.js';
+import { Semaphore } from './semaphore.js';
+import { checkBoolean, checkDuration, checkName, checkOptions, checkSignal, checkTimeout } from './validate.js';
 
 const ACQUIRE_OPTIONS = ['ttlMs', 'timeoutMs', 'signal', 'autoRenew'] as const;
-const TRY_OPTIONS = ['ttlMs', 'autoRenew'] as const;
-const WITH_LOCK_OPTIONS = ['ttlMs', 'timeoutMs', 'signal'] as const;
-const BATON_OPTIONS = ['clock', 'ttlMs', 'driftFactor', 'minBackoffMs', 'maxBackoffMs', 'queuePollMs'] as const;
+const TRY_OPTIONS = ['ttlMs', 'autoRenew', 'signal'] as const;
+const CALL_OPTIONS = ['signal', 'timeoutMs'] as const;
+const BATON_OPTIONS = ['clock', 'ttlMs', 'driftFactor', 'minBackoffMs', 'maxBackoffMs', 'queuePollMs', 'storeTimeoutMs'] as const;
 
-const OWNER_POOL = Buffer.alloc(16 * 256);
-let ownerOffset = OWNER_POOL.length;
+/** Of `close()`'s bound, the share left for the store's own close after the releases. */
+const STORE_CLOSE_SHARE = 0.3;
 
-/** newOwnerId: 128 random bits from the CSPRNG as 32 hex characters (drawn from a pooled buffer, refilled every 256 ids). */
-export function newOwnerId(): string {
-  if (ownerOffset === OWNER_POOL.length) {
-    randomFillSync(OWNER_POOL);
-    ownerOffset = 0;
-  }
-  ownerOffset += 16;
-  return OWNER_POOL.toString('hex', ownerOffset - 16, ownerOffset);
-}
+type Settings = Required<Omit<BatonOptions, 'clock'>> & { queueTtlMs: number };
 
 /**
  * Baton is the entry point: one per store. It makes lock handles, runs the acquire loop,
- * and keeps every lease it granted alive with one scheduler. Events report what happens to
- * locks; they never throw into baton (a throwing listener becomes a process warning).
+ * and keeps every lease it granted alive with one scheduler. Every store call it makes is
+ * bounded (see call.ts), so its promises about time hold while a store stalls. Events report
+ * what happens to locks; they never throw into baton (a throwing listener becomes a process
+ * warning).
  */
-export class Baton<Token extends bigint | null = bigint> extends EventEmitter<BatonEvents> {
+export class Baton<Token extends bigint | null = bigint> extends EventEmitter<BatonEvents> implements LockHost<Token> {
   readonly store: LockStore;
   readonly #clock: Clock;
-  readonly #settings: Required<Omit<BatonOptions, 'clock'>> & { queueTtlMs: number };
+  readonly #settings: Settings;
   readonly #keepAlive: KeepAlive;
   readonly #leaseOwner: LeaseOwner;
+  readonly #acquireHost: AcquireHost;
+  /** Aborts every pending acquire and store call when `close()` starts. */
   readonly #closeController = new AbortController();
+  /** Aborts the releases `close()` makes (and background clean-ups) when their share of its bound is spent. */
+  readonly #drainController = new AbortController();
+  /** Operations `close()` waits for (within its bound): acquires, inspects, ... */
   readonly #pending = new Set<Promise<unknown>>();
+  /** Clean-ups in the background (a queued entry, a late grant): `close()` lets them finish within its bound. */
+  readonly #background = new Set<Promise<unknown>>();
   #closing: Promise<void> | null = null;
   readonly #unwatch: (() => void) | null;
 
@@ -170,12 +84,14 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
       maxBackoffMs: checkDuration(o.maxBackoffMs ?? DEFAULTS.maxBackoffMs, 'maxBackoffMs'),
       queuePollMs,
       queueTtlMs: queuePollMs * DEFAULTS.queueTtlPolls,
+      storeTimeoutMs: checkDuration(o.storeTimeoutMs ?? store.defaultTimeoutMs ?? 5000, 'storeTimeoutMs'),
     };
     this.#keepAlive = new KeepAlive(this.#clock, store, {
       extended: (record, ttlMs) => this.#emit('extended', () => ({ ...describe(record), ttlMs })),
       lost: (record, error) =>
         this.#emit('lost', () => ({ ...describe(record), holdMs: this.#keepAlive.now() - record.acquiredAt, reason: error.reason, error })),
-    }, driftFactor);
+      forget: (record) => void this.#forget(record, record.owner),
+    }, driftFactor, { storeTimeoutMs: this.#settings.storeTimeoutMs, signal: this.#closeController.signal });
     this.#unwatch = store.watchLost?.((key, owner, reason) => {
       const record = this.#keepAlive.find(owner);
       if (record && record.kind === key.kind && record.name === key.name) this.#keepAlive.lose(record, reason ?? 'revoked');
@@ -183,8 +99,16 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
     this.#leaseOwner = {
       now: () => this.#keepAlive.now(),
       check: (record) => this.#keepAlive.check(record),
-      extend: (record, ttlMs) => this.#alive(this.#extend(record, ttlMs)),
-      release: (record) => this.#alive(this.#release(record)),
+      extend: (record, ttlMs, options) => keepAliveWhile(this.#extend(record, ttlMs, options)),
+      release: (record, options) => keepAliveWhile(this.#release(record, options)),
+    };
+    this.#acquireHost = {
+      store,
+      clock: this.#clock,
+      settings: this.#settings,
+      deadlineFor: (startedAt, ttlMs) => this.#keepAlive.deadlineFor(startedAt, ttlMs),
+      forget: (key, owner) => this.#forget(key, owner),
+      contended: (key, owner, position) => this.#emit('contended', () => ({ name: key.name, kind: key.kind, owner, position })),
     };
   }
 
@@ -199,50 +123,58 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
   }
 
   /** mutex returns a handle on the mutual-exclusion lock `name`. Handles are cheap; make them freely. */
-  mutex(name: string): Lock<Token> {
+  mutex(name: string): Mutex<Token> {
     this.#assertOpen();
-    return new Lock<Token>(this, { kind: 'mutex', name: checkName(name) }, 'exclusive', 1);
+    return new Mutex<Token>(this, name);
   }
 
   /** semaphore returns a handle on the counting semaphore `name` with `permits` holders at once. */
-  semaphore(name: string, options: SemaphoreOptions): Lock<Token> {
+  semaphore(name: string, options: SemaphoreOptions): Semaphore<Token> {
     this.#assertOpen();
-    const key: ResourceKey = { kind: 'semaphore', name: checkName(name) };
-    const o = checkOptions<SemaphoreOptions>(options, 'options', ['permits']);
-    return new Lock<Token>(this, key, 'shared', checkPositiveInteger(o.permits, 'permits'));
+    return new Semaphore<Token>(this, name, options);
   }
 
   /** election returns a handle on the leader election `name`: `campaign`, `proclaim`, `resign`, `observe`. */
   election(name: string): Election<Token> {
     this.#assertOpen();
-    const key: ResourceKey = { kind: 'election', name: checkName(name) };
     return new Election<Token>({
       store: this.store,
       clock: this.#clock,
       pollMs: this.#settings.queuePollMs,
       closed: this.#closeController.signal,
       campaign: (k, value, options) => this.acquireLease(k, 'exclusive', 1, options, true, value) as Promise<Lease<Token>>,
-    }, key);
+      call: (options, signal) => this.#call(options, signal),
+      run: (operation) => this.#run(operation),
+    }, name);
   }
 
-  /** withLock runs `fn` while holding the mutex `name`; shorthand for `mutex(name).withLock(fn, options)`. */
+  /**
+   * withLock runs `fn` while holding the mutex `name`: exactly `mutex(name).withLock(fn,
+   * options)`. `close()` does not wait for `fn`; it releases the lease, and `lease.signal`
+   * aborts with reason `closed`, so pass that signal to the work inside `fn`.
+   */
   withLock<T>(name: string, fn: (lease: Lease<Token>) => T | PromiseLike<T>, options?: WithLockOptions): Promise<T> {
-    return this.#run(() => this.mutex(name).withLock(fn, options));
+    try {
+      return this.mutex(name).withLock(fn, options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   /** inspect reports the holders and waiters of a lock (a mutex unless `kind` says otherwise). */
-  inspect(name: string, kind: LockKind = 'mutex'): Promise<LockInfo> {
+  inspect(name: string, kind: LockKind = 'mutex', options?: CallOptions): Promise<LockInfo> {
     return this.#run(async () => {
-      this.#assertOpen();
-      return toLockInfo(await this.store.inspect({ kind, name: checkName(name) }));
+      const key: ResourceKey = { kind, name: checkName(name) };
+      const call = this.#call(options);
+      return toLockInfo(await bounded(call, (c) => this.store.inspect(key, c), { store: this.store.name, verb: 'inspect' }));
     });
   }
 
   /** list reports every lock the store knows, optionally of one kind. */
-  list(filter?: { kind?: LockKind }): Promise<LockInfo[]> {
+  list(filter?: { kind?: LockKind }, options?: CallOptions): Promise<LockInfo[]> {
     return this.#run(async () => {
-      this.#assertOpen();
-      return (await this.store.list(filter)).map(toLockInfo);
+      const call = this.#call(options);
+      return (await bounded(call, (c) => this.store.list(filter, c), { store: this.store.name, verb: 'list' })).map(toLockInfo);
     });
   }
 
@@ -251,40 +183,67 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
    * The holders learn it at their next renewal (their signal aborts with reason `revoked`),
    * and the next grant's token is still higher. Returns how many holders were removed.
    */
-  forceRelease(name: string, kind: LockKind = 'mutex'): Promise<number> {
+  forceRelease(name: string, kind: LockKind = 'mutex', options?: CallOptions): Promise<number> {
     return this.#run(async () => {
-      this.#assertOpen();
-      return this.store.forceRelease({ kind, name: checkName(name) });
+      const key: ResourceKey = { kind, name: checkName(name) };
+      const call = this.#call(options);
+      return bounded(call, (c) => this.store.forceRelease(key, c), { store: this.store.name, verb: 'forceRelease' });
     });
   }
 
   /**
-   * close ends the instance: pending acquires reject with `ClosedError`, held leases are
-   * released (their signals abort with reason `closed`), then the store is closed.
-   * Calling it again returns the same promise.
+   * close ends the instance within `CLOSE_TIMEOUT_MS` (1 s), stalled store or not: pending
+   * acquires and store calls reject with `ClosedError` at once; held leases are released
+   * (their signals abort with reason `closed`), each given up if the store does not answer
+   * in time, when its entry stays until its TTL runs out; then the store is closed, and told
+   * to drop its connections if it has not closed by the bound. Calling it again returns the
+   * same promise.
    */
   close(): Promise<void> {
-    this.#closing ??= (async () => {
-      this.#closeController.abort(new ClosedError('This baton instance'));
-      await Promise.allSettled([...this.#pending]);
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    const startedAt = monotonicNow();
+    const releasesBy = startedAt + CLOSE_TIMEOUT_MS * (1 - STORE_CLOSE_SHARE);
+    const closedBy = startedAt + CLOSE_TIMEOUT_MS - 20;
+    this.#closeController.abort(new ClosedError('This baton instance'));
+    sweepNow();
+    const drain = this.#drainController;
+    const drainTimer = setTimeout(() => drain.abort(new ClosedError('This baton instance')), releasesBy - monotonicNow());
+    drainTimer.unref();
+    const releaseCall: StoreCall = { signal: drain.signal, deadline: releasesBy };
+    try {
+      await settledBy([...this.#pending], releaseCall);
       await Promise.allSettled(
         [...this.#keepAlive.records()].map(async (record) => {
           this.#keepAlive.untrack(record);
           record.state = 'releasing';
-          if (record.inflight) await record.inflight.catch(() => undefined);
-          await this.store.release(record, record.owner).catch(() => undefined);
+          if (record.inflight) await settledBy([record.inflight], releaseCall);
+          await bounded(releaseCall, (c) => this.store.release(record, record.owner, c), { store: this.store.name, verb: 'release' }).catch(() => undefined);
           record.state = 'held';
           this.#keepAlive.lose(record, 'closed');
         }),
       );
-      this.#unwatch?.();
-      await this.store.close();
-    })();
-    return this.#closing;
+      await settledBy([...this.#background], releaseCall);
+    } finally {
+      clearTimeout(drainTimer);
+      drain.abort(new ClosedError('This baton instance'));
+    }
+    this.#unwatch?.();
+    const storeClose = new AbortController();
+    try {
+      await bounded({ signal: NEVER, deadline: closedBy }, () => this.store.close({ signal: storeClose.signal, deadline: closedBy }), { store: this.store.name, verb: 'close' });
+    } catch {
+      // Past the bound: the store drops its connections now, rather than wait for its server.
+    } finally {
+      storeClose.abort(new ClosedError('This baton instance'));
+    }
   }
 
-  /** @internal The acquire loop shared by every handle. */
-  acquireLease(key: ResourceKey, mode: HoldMode, limit: number, options: AcquireOptions | undefined, wait: boolean, value?: string): Promise<Lease<Token> | null> {
+  /** @internal The acquire shared by every handle: checks the options, runs the loop, and makes the lease. */
+  acquireLease(key: ResourceKey, mode: HoldMode, limit: number, options: AcquireOptions | TryAcquireOptions | undefined, wait: boolean, value?: string): Promise<Lease<Token> | null> {
     return this.#run(async () => {
       const o = checkOptions<AcquireOptions>(options, 'options', wait ? ACQUIRE_OPTIONS : TRY_OPTIONS);
       const ttlMs = checkDuration(o.ttlMs ?? this.#settings.ttlMs, 'ttlMs');
@@ -294,63 +253,38 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
       this.#assertOpen();
       userSignal?.throwIfAborted();
       const signal = userSignal ? AbortSignal.any([userSignal, this.#closeController.signal]) : this.#closeController.signal;
-
       const owner = newOwnerId();
       const startedAt = this.#clock.now();
-      const deadline = startedAt + timeoutMs;
       const base = { name: key.name, kind: key.kind, owner };
-      let enqueued = false;
-      let contended = false;
-      /** The lease of a grant that the store started no earlier than `triedAt`, enforcing `enforcedMs` of its TTL if less. */
-      const granted = async (token: bigint, triedAt: number, enforcedMs: number | undefined): Promise<Lease<Token>> => {
-        enqueued = false;
-        const record = this.#newRecord(key, owner, token, ttlMs, enforcedMs, triedAt, autoRenew);
-        if (signal.aborted) {
-          await this.#release(record).catch(() => undefined);
-          throw signal.reason;
-        }
-        this.#emit('acquired', () => ({ ...base, token: record.token, waitMs: this.#clock.now() - startedAt, contended }));
-        return new Lease<Token>(record, this.#leaseOwner);
-      };
+      let granted;
       try {
-        for (let attempt = 0; ; attempt++) {
-          const triedAt = this.#clock.now();
-          const mayWait = wait && triedAt < deadline;
-          const result: GrantResult = await this.store.grant({
-            key, owner, mode, limit, ttlMs, enqueue: mayWait, queueTtlMs: this.#settings.queueTtlMs, ...(value === undefined ? {} : { value }),
-          });
-          if (result.granted) return await granted(result.token, triedAt, result.ttlMs);
-          if (mayWait) enqueued = true;
-          if (!contended) {
-            contended = true;
-            this.#emit('contended', () => ({ ...base, position: result.position }));
-          }
-          if (!wait) return null;
-          const now = this.#clock.now();
-          if (now >= deadline) throw new LockTimeoutError(key.name, timeoutMs);
-          let pause = this.store.wait ? this.#settings.queuePollMs : backoffMs(attempt, this.#settings.minBackoffMs, this.#settings.maxBackoffMs);
-          if (result.retryAfterMs !== undefined) pause = Math.min(pause, result.retryAfterMs + 1);
-          pause = Math.max(1, Math.min(pause, deadline - now));
-          if (this.store.wait) {
-            // A hand-off's TTL runs from the store's receipt of this attempt, our last request.
-            const handOff: HandOff | void = await this.store.wait(key, owner, pause, signal);
-            // One that ran out before this process could look (a blocked event loop) is asked for again.
-            const grantedTtlMs = handOff ? Math.min(handOff.ttlMs, ttlMs) : 0;
-            if (handOff && this.#clock.now() < this.#keepAlive.deadlineFor(triedAt, grantedTtlMs)) return await granted(handOff.token, triedAt, grantedTtlMs);
-          } else await sleep(this.#clock, pause, signal);
-        }
+        granted = await acquire(this.#acquireHost, {
+          key, owner, mode, limit, ttlMs, wait, timeoutMs, deadline: startedAt + timeoutMs, signal,
+          ...(value === undefined ? {} : { value }),
+        });
       } catch (error) {
-        if (enqueued) await this.store.release(key, owner).catch(() => undefined);
         this.#emit('failed', () => ({ ...base, waitMs: this.#clock.now() - startedAt, error }));
         throw error;
       }
+      if (granted === null) return null;
+      const record = this.#newRecord(key, owner, granted.token, ttlMs, granted.enforcedTtlMs, granted.triedAt, autoRenew);
+      if (signal.aborted) {
+        // Aborted as the grant came back: give it back rather than hand out a lease nobody waits for.
+        this.#keepAlive.untrack(record);
+        record.state = 'released';
+        void this.#forget(key, owner);
+        this.#emit('failed', () => ({ ...base, waitMs: this.#clock.now() - startedAt, error: signal.reason }));
+        throw signal.reason;
+      }
+      this.#emit('acquired', () => ({ ...base, token: record.token, waitMs: this.#clock.now() - startedAt, contended: granted.contended }));
+      return new Lease<Token>(record, this.#leaseOwner);
     });
   }
 
   /**
    * A granted lease's state, tracked by the keep-alive from now on. The store may enforce
-   * less than `ttlMs` (`enforcedMs`: an etcd session's TTL, a Redis hand-off's): the
-   * keep-alive then renews the store's TTL up to the lease's own end.
+   * less than `ttlMs` (`enforcedMs`: a Redis hand-off's): the keep-alive then renews the
+   * store's TTL up to the lease's own end.
    */
   #newRecord(key: ResourceKey, owner: string, token: bigint, ttlMs: number, enforcedMs: number | undefined, startedAt: number, autoRenew: boolean): LeaseRecord {
     const record: LeaseRecord = {
@@ -378,27 +312,31 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
     return record;
   }
 
-  async #extend(record: LeaseRecord, ttlMs: number): Promise<void> {
+  async #extend(record: LeaseRecord, ttlMs: number, options: CallOptions | undefined): Promise<void> {
     checkDuration(ttlMs, 'ttlMs');
+    const o = checkOptions<CallOptions>(options, 'options', CALL_OPTIONS);
     if (record.state === 'released' || record.state === 'releasing') throw releasedError(record);
     if (!this.#keepAlive.check(record)) throw record.lostError!;
-    await this.#keepAlive.extend(record, ttlMs);
+    const call = this.#call(o);
+    await this.#keepAlive.extend(record, ttlMs, false, this.#callBound(o), call.signal);
     if (record.state !== 'held') throw record.lostError ?? releasedError(record);
   }
 
-  async #release(record: LeaseRecord): Promise<void> {
+  async #release(record: LeaseRecord, options: CallOptions | undefined): Promise<void> {
+    const o = checkOptions<CallOptions>(options, 'options', CALL_OPTIONS);
     if (record.state === 'released' || record.state === 'releasing') throw releasedError(record);
     if (!this.#keepAlive.check(record)) {
-      // Lost: remove our own entry if the store still has it (it cannot touch anyone else's), then report.
-      await this.store.release(record, record.owner).catch(() => undefined);
+      // Lost: remove our own entry if the store still has it (it cannot touch anyone else's), in the background.
+      void this.#forget(record, record.owner);
       throw record.lostError!;
     }
     record.state = 'releasing';
     this.#keepAlive.untrack(record);
-    if (record.inflight) await record.inflight.catch(() => undefined);
+    const call = this.#call(o);
+    if (record.inflight) await settledBy([record.inflight], call);
     let removed: boolean;
     try {
-      removed = await this.store.release(record, record.owner);
+      removed = await bounded(call, (c) => this.store.release(record, record.owner, c), { store: this.store.name, verb: 'release' });
     } catch (error) {
       // The store could not be reached: the entry stays until its TTL runs out. Keep the lease
       // lost from the caller's view (it can no longer be trusted) and report the failure.
@@ -415,14 +353,42 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
     this.#emit('released', () => ({ ...describe(record), holdMs: this.#keepAlive.now() - record.acquiredAt }));
   }
 
+  /**
+   * Removes `owner`'s entry of `key` in the background: a queued place or a grant that an
+   * acquire gave up, a lost lease's entry. Bounded by the store timeout, and by `close()`.
+   */
+  #forget(key: ResourceKey, owner: string): Promise<void> {
+    const resource: ResourceKey = { kind: key.kind, name: key.name };
+    const call: StoreCall = { signal: this.#drainController.signal, deadline: monotonicNow() + this.#settings.storeTimeoutMs };
+    const task = bounded(call, (c) => this.store.release(resource, owner, c), { store: this.store.name, verb: 'release' }).then(() => undefined, () => undefined);
+    this.#background.add(task);
+    void task.then(() => this.#background.delete(task));
+    return task;
+  }
+
+  /** A call bounded by `options.timeoutMs` (default: the store timeout), its signal, and the instance's close. */
+  #call(options?: CallOptions, signal?: AbortSignal): StoreCall {
+    const o = options ?? {};
+    const user = checkSignal(o.signal) ?? signal;
+    return {
+      signal: user ? AbortSignal.any([user, this.#closeController.signal]) : this.#closeController.signal,
+      deadline: monotonicNow() + this.#callBound(o),
+    };
+  }
+
+  #callBound(o: CallOptions): number {
+    return o.timeoutMs === undefined ? this.#settings.storeTimeoutMs : checkDuration(o.timeoutMs, 'timeoutMs');
+  }
+
   #assertOpen(): void {
     if (this.#closing) throw new ClosedError('This baton instance');
   }
 
-  /** Tracks an operation so that `close()` waits for it. */
+  /** Runs an operation of the public API: checked open, tracked so that `close()` waits for it (within its bound), keeping the process alive. */
   #run<T>(operation: () => Promise<T>): Promise<T> {
     let promise: Promise<T>;
     try {
+      this.#assertOpen();
       promise = operation();
     } catch (error) {
       return Promise.reject(error);
@@ -430,19 +396,7 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
     this.#pending.add(promise);
     const forget = (): void => void this.#pending.delete(promise);
     promise.then(forget, forget);
-    return this.#alive(promise);
-  }
-
-  /**
-   * alive keeps the process alive until `promise`, which a caller awaits, settles, as every
-   * awaited wait does: a store's driver may not (gRPC leaves a connection it is still setting
-   * up unref'd, so an acquire or a release waiting for etcd to be reached again ended the
-   * process with exit code 13, its top-level await unsettled).
-   */
-  #alive<T>(promise: Promise<T>): Promise<T> {
-    holdProcess();
-    promise.then(letProcessGo, letProcessGo);
-    return promise;
+    return keepAliveWhile(promise);
   }
 
   /** Emits `event` with the payload `make` builds, built only when someone listens. */
@@ -456,22 +410,10 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
   }
 }
 
-/**
- * One timer, shared by every instance, keeps the process alive while any awaited operation
- * is pending: ref'd from the first until the last settles. Toggling a timer's ref costs far
- * less than making a timer per operation, which showed in the uncontended path's profile.
- */
-let pendingOperations = 0;
-let processHold: NodeJS.Timeout | null = null;
-
-function holdProcess(): void {
-  if (pendingOperations++ > 0) return;
-  processHold ??= setInterval(() => undefined, MAX_TIMER_MS);
-  processHold.ref();
-}
-
-function letProcessGo(): void {
-  if (--pendingOperations === 0) processHold!.unref();
+/** settledBy resolves when every promise has settled, or when `call` ends (its deadline or signal), whichever is first. */
+function settledBy(promises: readonly Promise<unknown>[], call: StoreCall): Promise<void> {
+  if (promises.length === 0) return Promise.resolve();
+  return bounded(call, () => Promise.allSettled(promises), { store: 'baton', verb: 'close' }).then(() => undefined, () => undefined);
 }
 
 function describe(record: LeaseRecord): LockEventBase & { token: bigint | null } {
@@ -487,76 +429,6 @@ function toLockInfo(state: ResourceState): LockInfo {
     holders: state.holders.map((h) => ({ ...h, expiresAt: now + h.expiresInMs })),
     waiters: state.waiters.map((w) => ({ owner: w.owner, mode: w.mode, position: w.position })),
   };
-}
-
-/**
- * Lock is a handle on one lock: a mutex (one holder) or a semaphore (`permits` holders).
- * It holds no state of its own; every call goes through its baton instance.
- */
-export class Lock<Token extends bigint | null = bigint> {
-  readonly #baton: Baton<Token>;
-  readonly #key: ResourceKey;
-  readonly #mode: HoldMode;
-  /** permits: holders allowed at once (1 for a mutex). */
-  readonly permits: number;
-
-  /** @internal */
-  constructor(baton: Baton<Token>, key: ResourceKey, mode: HoldMode, permits: number) {
-    this.#baton = baton;
-    this.#key = key;
-    this.#mode = mode;
-    this.permits = permits;
-  }
-
-  get name(): string {
-    return this.#key.name;
-  }
-
-  get kind(): LockKind {
-    return this.#key.kind;
-  }
-
-  /**
-   * acquire waits until the lock is granted and resolves with its lease. Rejects with
-   * `LockTimeoutError` after `timeoutMs`, with `signal.reason` when aborted, with
-   * `ClosedError` when the instance closes. Waiters are served in arrival order.
-   */
-  acquire(options?: AcquireOptions): Promise<Lease<Token>> {
-    return this.#baton.acquireLease(this.#key, this.#mode, this.permits, options, true) as Promise<Lease<Token>>;
-  }
-
-  /** tryAcquire asks once: a lease, or `null` when the lock is busy. Contention is a value, not an error. */
-  tryAcquire(options?: TryAcquireOptions): Promise<Lease<Token> | null> {
-    return this.#baton.acquireLease(this.#key, this.#mode, this.permits, options, false);
-  }
-
-  /**
-   * withLock acquires, runs `fn(lease)` while renewing the lease every TTL/3, then stops the
-   * renewal, waits for one in flight and releases. It resolves with `fn`'s result; rejects
-   * with `fn`'s error, or with the `LeaseLostError` if the lease was lost while `fn` ran
-   * (even if `fn` succeeded, since its work was not protected to the end). Pass
-   * `lease.signal` to the work inside `fn` so that it stops when the lease is lost.
-   */
-  async withLock<T>(fn: (lease: Lease<Token>) => T | PromiseLike<T>, options?: WithLockOptions): Promise<T> {
-    checkFunction(fn, 'fn');
-    const o = checkOptions<WithLockOptions>(options, 'options', WITH_LOCK_OPTIONS);
-    const lease = await this.acquire({ ...o, autoRenew: true });
-    let result: T;
-    try {
-      result = await fn(lease);
-    } catch (error) {
-      // fn's error is the one to report; a failed release was already reported as a `lost` event.
-      await lease.release().catch(() => undefined);
-      throw error;
-    }
-    await lease.release();
-    return result;
-  }
-
-  /** inspect reports this lock's holders and waiters. */
-  inspect(): Promise<LockInfo> {
-    return this.#baton.inspect(this.#key.name, this.#key.kind);
-  }
 }
 
 /** createBaton makes a baton instance over a store: `createBaton(createSqliteStore())`. */

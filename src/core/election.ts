@@ -1,9 +1,10 @@
 import { InvalidArgumentError, LockNotHeldError } from '../errors.js';
-import type { LockStore, ResourceKey, ResourceState } from '../store.js';
-import type { AcquireOptions } from './baton.js';
+import type { LockStore, ResourceKey, ResourceState, StoreCall } from '../store.js';
+import { bounded } from './call.js';
 import type { Clock } from './clock.js';
 import type { Lease } from './lease.js';
-import { checkOptions, checkSignal } from './validate.js';
+import type { AcquireOptions, CallOptions } from './options.js';
+import { checkName, checkOptions, checkSignal } from './validate.js';
 import { WakeLatch } from './wake-latch.js';
 
 /** Leader: who leads an election now, and the value it proclaimed. */
@@ -28,6 +29,10 @@ export interface ElectionHost<Token extends bigint | null> {
   readonly pollMs: number;
   readonly closed: AbortSignal;
   campaign(key: ResourceKey, value: string, options: AcquireOptions | undefined): Promise<Lease<Token>>;
+  /** A bounded call: the instance's store timeout (or `options.timeoutMs`), the caller's signal and the instance's close. */
+  call(options?: CallOptions, signal?: AbortSignal): StoreCall;
+  /** Keeps the process alive while the caller awaits `promise`, and makes `close()` wait for it. */
+  run<T>(operation: () => Promise<T>): Promise<T>;
 }
 
 /**
@@ -41,9 +46,9 @@ export class Election<Token extends bigint | null = bigint> {
   readonly #key: ResourceKey;
 
   /** @internal */
-  constructor(host: ElectionHost<Token>, key: ResourceKey) {
+  constructor(host: ElectionHost<Token>, name: string) {
     this.#host = host;
-    this.#key = key;
+    this.#key = { kind: 'election', name: checkName(name) };
   }
 
   get name(): string {
@@ -64,13 +69,15 @@ export class Election<Token extends bigint | null = bigint> {
    * `LockNotHeldError` when `lease` no longer leads, and with `InvalidArgumentError` when the
    * store cannot change a value in place.
    */
-  async proclaim(lease: Lease<Token>, value: string): Promise<void> {
+  async proclaim(lease: Lease<Token>, value: string, options?: CallOptions): Promise<void> {
     if (typeof value !== 'string') throw new InvalidArgumentError('value', `Expected \`value\` to be a string, got ${typeof value}`);
     if (lease.kind !== 'election' || lease.name !== this.#key.name) throw new InvalidArgumentError('lease', `Expected a lease of the election "${this.#key.name}"`);
     if (!lease.held) throw new LockNotHeldError(this.#key.name, `The leadership of "${this.#key.name}" was released or lost`);
     const store = this.#host.store;
     if (!store.proclaim) throw new InvalidArgumentError('store', `The ${store.name} store cannot proclaim a value in place; resign and campaign again`);
-    if (!(await store.proclaim(this.#key, lease.owner, value))) {
+    const call = this.#host.call(options);
+    const proclaimed = await this.#host.run(() => bounded(call, (c) => store.proclaim!(this.#key, lease.owner, value, c), { store: store.name, verb: 'proclaim' }));
+    if (!proclaimed) {
       throw new LockNotHeldError(this.#key.name, `The leadership of "${this.#key.name}" is no longer held by this lease`);
     }
   }
@@ -81,8 +88,13 @@ export class Election<Token extends bigint | null = bigint> {
   }
 
   /** leader reports who leads now, or null. */
-  async leader(): Promise<Leader | null> {
-    return leaderOf(await this.#host.store.inspect(this.#key));
+  async leader(options?: CallOptions): Promise<Leader | null> {
+    return leaderOf(await this.#host.run(() => this.#inspect(this.#host.call(options))));
+  }
+
+  #inspect(call: StoreCall): Promise<ResourceState> {
+    const store = this.#host.store;
+    return bounded(call, (c) => store.inspect(this.#key, c), { store: store.name, verb: 'inspect' });
   }
 
   /**
@@ -99,7 +111,14 @@ export class Election<Token extends bigint | null = bigint> {
     let last: string | undefined;
     try {
       while (!signal.aborted) {
-        const leader = leaderOf(await this.#host.store.inspect(this.#key));
+        let state: ResourceState;
+        try {
+          state = await this.#inspect(this.#host.call(undefined, signal));
+        } catch (error) {
+          if (signal.aborted) return;
+          throw error;
+        }
+        const leader = leaderOf(state);
         const seen = leader ? `${leader.token}\u0000${leader.owner}\u0000${leader.value}` : '';
         if (seen !== last) {
           last = seen;

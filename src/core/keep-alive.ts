@@ -1,6 +1,7 @@
 import { LeaseLostError, type LeaseLostReason } from '../errors.js';
-import type { LockStore, ResourceKey } from '../store.js';
-import type { Clock, ClockTimer } from './clock.js';
+import type { ExtendResult, LockStore, ResourceKey } from '../store.js';
+import { bounded } from './call.js';
+import { monotonicNow, type Clock, type ClockTimer } from './clock.js';
 
 /**
  * LeaseRecord is the mutable state behind one `Lease`. It is kept small because a process
@@ -46,6 +47,16 @@ export interface LeaseRecord extends ResourceKey {
 export interface KeepAliveHooks {
   extended(record: LeaseRecord, ttlMs: number): void;
   lost(record: LeaseRecord, error: LeaseLostError): void;
+  /** Removes a lost lease's entry from the store in the background, if the store still has it. */
+  forget(record: LeaseRecord): void;
+}
+
+/** KeepAliveCalls: how the scheduler bounds its store calls. */
+export interface KeepAliveCalls {
+  /** Longest wait for one extension, in ms (it is also cut at the lease's deadline). */
+  readonly storeTimeoutMs: number;
+  /** Aborts every extension in flight (the instance is closing). */
+  readonly signal: AbortSignal;
 }
 
 /**
@@ -59,6 +70,9 @@ export class KeepAlive {
   readonly #store: LockStore;
   readonly #hooks: KeepAliveHooks;
   readonly #driftFactor: number;
+  readonly #calls: KeepAliveCalls;
+  /** A session-scoped store's `sessionDeadline`: every lease ends with the session. */
+  readonly #sessionDeadline: (() => number) | null;
   readonly #heap: LeaseRecord[] = [];
   /** Leases by owner, kept only for stores that report losses themselves (`watchLost`). */
   readonly #byOwner: Map<string, LeaseRecord> | null;
@@ -67,12 +81,14 @@ export class KeepAlive {
   /** The clock's reading when this scheduler was made: instant 0 of its records. */
   readonly #epoch: number;
 
-  constructor(clock: Clock, store: LockStore, hooks: KeepAliveHooks, driftFactor: number) {
+  constructor(clock: Clock, store: LockStore, hooks: KeepAliveHooks, driftFactor: number, calls: KeepAliveCalls) {
     this.#clock = clock;
     this.#epoch = clock.now();
     this.#store = store;
     this.#hooks = hooks;
     this.#driftFactor = driftFactor;
+    this.#calls = calls;
+    this.#sessionDeadline = store.sessionDeadline ? store.sessionDeadline.bind(store) : null;
     this.#byOwner = store.watchLost ? new Map() : null;
   }
 
@@ -142,10 +158,14 @@ export class KeepAlive {
     return this.#byOwner?.get(owner);
   }
 
-  /** check declares the lease lost if its deadline has passed; true while it is still held. Used on every read of `lease.signal`. */
+  /**
+   * check declares the lease lost if its deadline, or its store's session, has run out; true
+   * while it is still held. Used on every read of `lease.signal`, so a process that was paused
+   * past either sees the loss before any timer has run.
+   */
   check(record: LeaseRecord): boolean {
     if (record.state !== 'held') return false;
-    if (this.now() >= record.deadline) {
+    if (this.now() >= record.deadline || (this.#sessionDeadline !== null && monotonicNow() >= this.#sessionDeadline())) {
       this.lose(record, 'expired', record.lastError);
       return false;
     }
@@ -167,11 +187,11 @@ export class KeepAlive {
    * extend sets a new TTL through the store. It is what both `lease.extend()` and the
    * scheduler call, so only one extension is in flight per lease.
    */
-  async extend(record: LeaseRecord, ttlMs: number, bridge = false): Promise<void> {
+  async extend(record: LeaseRecord, ttlMs: number, bridge = false, timeoutMs = this.#calls.storeTimeoutMs, signal = this.#calls.signal): Promise<void> {
     while (record.inflight) await record.inflight.catch(() => undefined);
     if (!this.check(record)) return;
     if (bridge) ttlMs = Math.max(1, Math.ceil(record.until - this.now()));
-    const run = this.#extend(record, ttlMs, bridge);
+    const run = this.#extend(record, ttlMs, bridge, timeoutMs, signal);
     record.inflight = run;
     this.#reschedule(record);
     try {
@@ -186,22 +206,31 @@ export class KeepAlive {
    * One extension through the store. A bridging one (`bridge`) only renews the store's
    * shorter TTL towards the lease's own end (`until`), which it leaves as it is.
    */
-  async #extend(record: LeaseRecord, ttlMs: number, bridge: boolean): Promise<void> {
+  async #extend(record: LeaseRecord, ttlMs: number, bridge: boolean, timeoutMs: number, signal: AbortSignal): Promise<void> {
     const startedAt = this.#clock.now();
-    let ok: boolean;
-    let enforcedMs: number | undefined;
+    let result: ExtendResult;
+    // Bounded by the store's call timeout and by the lease's deadline, past which it is lost anyway.
+    const budget = Math.max(1, Math.min(timeoutMs, record.deadline - this.now()));
+    // An extension that succeeds after it was given up, of a lease lost meanwhile, is given back.
+    const late = (answer: ExtendResult): void => {
+      if (answer.held && record.state === 'lost') this.#hooks.forget(record);
+    };
     try {
-      const result = await this.#store.extend(record, record.owner, ttlMs);
-      ok = result !== false;
-      if (typeof result === 'object') enforcedMs = result.ttlMs;
+      result = await bounded(
+        { signal, deadline: monotonicNow() + budget },
+        (call) => this.#store.extend(record, record.owner, ttlMs, call),
+        { store: this.#store.name, verb: 'extend', late },
+      );
     } catch (error) {
       record.lastError = error;
       throw error;
     }
+    const ok = result.held;
+    const enforcedMs = result.held ? result.enforcedTtlMs : undefined;
     if (record.state === 'lost') {
       // Lost while the extension was in flight: whatever the store now says, the holder was
       // told the lease is gone, so give it back rather than block others until it expires.
-      if (ok) await this.#store.release(record, record.owner).catch(() => undefined);
+      if (ok) this.#hooks.forget(record);
       return;
     }
     // A release waiting for this extension removes the entry itself.

@@ -1,14 +1,15 @@
 import { LockNotHeldError } from '../errors.js';
 import type { LockKind } from '../store.js';
 import type { LeaseRecord } from './keep-alive.js';
+import type { CallOptions } from './options.js';
 
 /** LeaseOwner: what a lease needs from the baton instance that granted it. */
 export interface LeaseOwner {
   /** The clock's reading on the scale of the record's instants. */
   now(): number;
   check(record: LeaseRecord): boolean;
-  extend(record: LeaseRecord, ttlMs: number): Promise<void>;
-  release(record: LeaseRecord): Promise<void>;
+  extend(record: LeaseRecord, ttlMs: number, options?: CallOptions): Promise<void>;
+  release(record: LeaseRecord, options?: CallOptions): Promise<void>;
 }
 
 /**
@@ -87,19 +88,24 @@ export class Lease<Token extends bigint | null = bigint> implements AsyncDisposa
 
   /**
    * extend sets the lease's TTL to `ttlMs` from now (default: its current TTL). Rejects with
-   * `LeaseLostError` if the lease was lost, `LockNotHeldError` if it was released.
+   * `LeaseLostError` if the lease was lost, `LockNotHeldError` if it was released, and
+   * `StoreUnavailableError` if the store did not answer within `options.timeoutMs` (default:
+   * the instance's `storeTimeoutMs`) or before the lease's deadline.
    */
-  extend(ttlMs?: number): Promise<void> {
-    return this.#owner.extend(this.#record, ttlMs ?? this.#record.ttlMs);
+  extend(ttlMs?: number, options?: CallOptions): Promise<void> {
+    return this.#owner.extend(this.#record, ttlMs ?? this.#record.ttlMs, options);
   }
 
   /**
    * release gives the lock back: it stops renewal, waits for a renewal in flight, then
    * removes the grant from the store. Rejects with `LeaseLostError` if the lease had been
-   * lost (nothing of anyone else's is freed), and with `LockNotHeldError` when called twice.
+   * lost (nothing of anyone else's is freed), with `LockNotHeldError` when called twice, and
+   * with `StoreUnavailableError` when the store did not answer within `options.timeoutMs`
+   * (default: the instance's `storeTimeoutMs`): the entry then stays until its TTL runs out,
+   * and the lease counts as lost.
    */
-  release(): Promise<void> {
-    return this.#owner.release(this.#record);
+  release(options?: CallOptions): Promise<void> {
+    return this.#owner.release(this.#record, options);
   }
 
   /** Symbol.asyncDispose releases the lease if it is still held; a lost lease was already reported through `signal`, so it does not throw. */

@@ -235,14 +235,14 @@ describe('lease core', () => {
     const faults = { extendFails: false };
     // A session-like store: whatever is asked, it enforces 1000 ms, and says so.
     const store = wrapStore(inner, {
-      grant: async (request) => {
-        const result = await inner.grant({ ...request, ttlMs: Math.min(request.ttlMs, 1000) });
-        return result.granted ? { ...result, ttlMs: 1000 } : result;
+      grant: async (request, call) => {
+        const result = await inner.grant({ ...request, ttlMs: Math.min(request.ttlMs, 1000) }, call);
+        return result.granted ? { ...result, enforcedTtlMs: 1000 } : result;
       },
-      extend: async (key, owner, ttlMs) => {
+      extend: async (key, owner, ttlMs, call) => {
         calls.push(ttlMs);
         if (faults.extendFails) throw new StoreUnavailableError('memory', 'injected fault');
-        return (await inner.extend(key, owner, Math.min(ttlMs, 1000))) ? { ttlMs: 1000 } : false;
+        return (await inner.extend(key, owner, Math.min(ttlMs, 1000), call)).held ? { held: true, enforcedTtlMs: 1000 } : { held: false };
       },
     });
     const baton = createBaton(store, { clock });

@@ -71,10 +71,10 @@ export async function runInProcess(scenario: Scenario, seed = Date.now()): Promi
       return result;
     };
     const view: LockStore = wrapStore(store, {
-      grant: (request) => step(() => store.grant(request)),
-      extend: (key, owner, ttlMs) => step(() => store.extend(key, owner, ttlMs)),
-      release: (key, owner) => step(() => store.release(key, owner)),
-      wait: (key, owner, timeoutMs, signal) => step(() => store.wait(key, owner, timeoutMs, signal)),
+      grant: (request, call) => step(() => store.grant(request, call)),
+      extend: (key, owner, ttlMs, call) => step(() => store.extend(key, owner, ttlMs, call)),
+      release: (key, owner, call) => step(() => store.release(key, owner, call)),
+      wait: (key, owner, call) => step(() => store.wait(key, owner, call)),
       close: async () => undefined,
     });
     const baton = createBaton(view);

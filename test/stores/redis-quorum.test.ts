@@ -79,7 +79,7 @@ describe('redlock', () => {
   it('states what it does not give: no token, no fence, no queue', async () => {
     const prefix = `q${randomBytes(4).toString('hex')}`;
     const store = quorumOn(prefix);
-    assert.deepEqual({ ...store.guarantees }, { clock: 'quorum', scope: 'network', fencing: false, fifo: false, notify: false });
+    assert.deepEqual({ ...store.guarantees }, { clock: 'quorum', scope: 'network', fencing: false, fifo: false, notify: false, outlivesClient: true, mixedModes: true });
     assert.equal(store.majority, 3);
     const baton = createBaton(store);
     const lease = await baton.mutex('plain').acquire({ ttlMs: 5000 });

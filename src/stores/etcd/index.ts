@@ -1,19 +1,23 @@
 import type { Etcd3, IKeyValue, Watcher } from 'etcd3';
-import { systemClock } from '../../core/clock.js';
+import { storeCall } from '../../core/call.js';
+import { monotonicNow, systemClock } from '../../core/clock.js';
+import { canHold } from '../../core/queue.js';
 import { checkOptions } from '../../core/validate.js';
 import { WakeLatches } from '../../core/wake-latch.js';
 import { ClosedError, InvalidArgumentError, StoreUnavailableError } from '../../errors.js';
-import type {
-  ExtendResult,
-  GrantRequest,
-  GrantResult,
-  HolderInfo,
-  HoldMode,
-  LockKind,
-  LockStore,
-  ResourceKey,
-  ResourceState,
-  WaiterInfo,
+import {
+  CLOSE_TIMEOUT_MS,
+  type ExtendResult,
+  type GrantRequest,
+  type GrantResult,
+  type HolderInfo,
+  type HoldMode,
+  type LockKind,
+  type LockStore,
+  type ResourceKey,
+  type ResourceState,
+  type StoreCall,
+  type WaiterInfo,
 } from '../../store.js';
 
 /**
@@ -51,6 +55,8 @@ interface Session {
   inflightAt: number;
   lost: boolean;
   timer: NodeJS.Timeout | null;
+  /** Fires when the session's validity runs out without a keep-alive: every entry on it is lost. */
+  expiry: NodeJS.Timeout | null;
   /** Key names this session has put and not yet seen deleted: a name is used again only once its key is surely gone. */
   readonly names: Set<string>;
 }
@@ -77,8 +83,6 @@ interface Entry {
 const DEFAULT_PREFIX = 'baton/';
 const DEFAULT_SESSION_TTL_MS = 10_000;
 
-/** close() waits this long at most for the session (a grant in flight) and its revoke. */
-const CLOSE_TIMEOUT_MS = 500;
 
 /** A keep-alive reply that does not arrive in this share of the session TTL is treated as failed. */
 const KEEPALIVE_TIMEOUT_SHARE = 0.5;
@@ -116,7 +120,13 @@ function rangeEnd(prefix: string): Buffer {
  */
 export class EtcdStore implements LockStore {
   readonly name = 'etcd';
-  readonly guarantees = Object.freeze({ clock: 'quorum', scope: 'network', fencing: true, fifo: true, notify: true } as const);
+  /**
+   * Session-scoped (`outlivesClient` false): every key lives as long as the store's session
+   * lease, renewed once for all of them. Entries of one resource hold one mode at a time for
+   * now (`mixedModes` false): the queue reads only the keys ahead, not their modes.
+   */
+  readonly guarantees = Object.freeze({ clock: 'quorum', scope: 'network', fencing: true, fifo: true, notify: true, outlivesClient: false, mixedModes: false } as const);
+  readonly defaultTimeoutMs = 5000;
   readonly #client: EtcdClient;
   readonly #prefix: string;
   readonly #sessionSeconds: number;
@@ -128,6 +138,8 @@ export class EtcdStore implements LockStore {
   readonly #undeleted = new Map<string, Session>();
   readonly #listeners = new Set<(key: ResourceKey, owner: string, reason?: 'expired' | 'revoked') => void>();
   #session: Promise<Session> | null = null;
+  /** The session granted last, read without waiting (for `sessionDeadline`). */
+  #current: Session | null = null;
   #closed = false;
 
   constructor(client: EtcdClient, options?: EtcdStoreOptions) {
@@ -158,7 +170,7 @@ export class EtcdStore implements LockStore {
     return (await this.#call(() => this.#ensureSession())).hex;
   }
 
-  async grant(request: GrantRequest): Promise<GrantResult> {
+  async grant(request: GrantRequest, _call?: StoreCall): Promise<GrantResult> {
     return this.#latches.during(request.owner, request.enqueue, () => this.#call(async () => {
       try {
         return await this.#grant(request);
@@ -230,7 +242,8 @@ export class EtcdStore implements LockStore {
 
     const pfx = this.resourcePrefix(key);
     const etcdKey = this.#reserve(key, pfx, session, owner);
-    const value = key.kind === 'semaphore' ? `${request.limit} ${owner}` : key.kind === 'election' ? (request.value ?? '') : owner;
+    // Each entry keeps its mode and limit in its value (an election's value is the leader's proclamation, as etcd's Election has it: one exclusive leader).
+    const value = key.kind === 'election' ? (request.value ?? '') : `${request.mode} ${request.limit} ${owner}`;
     const put = { request_put: { key: Buffer.from(etcdKey), value: Buffer.from(value), lease: session.id } };
     // A newcomer, in one round trip. The uncontended case is a single put, guarded by "nothing
     // is under the prefix" (a compare over the key range). Otherwise: a waiter takes its place
@@ -285,10 +298,11 @@ export class EtcdStore implements LockStore {
     return { key, etcdKey, session, revision, held: false, expiry: null, watchers: null, lastInLine: false, readAt: 0n, seen: revision };
   }
 
-  /** Records a holding entry and answers its grant with the TTL etcd enforces from `startedAt`. */
-  #granted(owner: string, entry: Entry, ttlMs: number, startedAt: number): GrantResult {
+  /** Records a holding entry; its key lives as long as the session, which the store renews. */
+  #granted(owner: string, entry: Entry, ttlMs: number, _startedAt: number): GrantResult {
     this.#track(owner, entry, ttlMs);
-    return { granted: true, token: entry.revision, ttlMs: this.#enforced(entry.session, startedAt) };
+    this.#watchHeld(owner, entry);
+    return { granted: true, token: entry.revision };
   }
 
   /**
@@ -304,10 +318,10 @@ export class EtcdStore implements LockStore {
     } as const;
   }
 
-  /** The rule of `canHold` over the keys ahead: a semaphore key carries its permits, anything else (an etcdctl key too) is exclusive. */
-  #holds(kvs: IKeyValue[], index: number, mode: HoldMode, limit: number): boolean {
-    if (mode === 'exclusive') return index === 0;
-    return index < limit;
+  /** The rule of `canHold` for the entry at `index`, with the modes of the entries ahead of it. */
+  #holds(entries: readonly EntryInfo[], index: number): boolean {
+    const entry = entries[index]!;
+    return canHold(entry.mode, entry.limit, entries.slice(0, index));
   }
 
   /**
@@ -404,33 +418,37 @@ export class EtcdStore implements LockStore {
     if (this.#entries.get(owner) === entry) this.#entries.delete(owner);
   }
 
-  /** The TTL etcd surely enforces from `startedAt` on: the session's, counted from its last keep-alive. */
-  #enforced(session: Session, startedAt: number): number {
-    return Math.max(0, Math.floor(session.validFrom + session.ttlMs - startedAt));
-  }
-
-  async extend(key: ResourceKey, owner: string, ttlMs: number): Promise<ExtendResult> {
+  /**
+   * extend sets a holding entry's own TTL, after which the store deletes its key unless it is
+   * extended again. It asks etcd nothing: the key lives as long as the session, which the
+   * store renews once for all its entries, and a deletion by someone else (a forced release)
+   * reaches the store through its watch.
+   */
+  async extend(key: ResourceKey, owner: string, ttlMs: number, _call?: StoreCall): Promise<ExtendResult> {
     const entry = this.#entries.get(owner);
-    if (!entry || !entry.held || entry.key.kind !== key.kind || entry.key.name !== key.name) return false;
-    return this.#call(async () => {
-      const startedAt = this.#clock.now();
-      const session = entry.session;
-      // The key must still be ours (not force-released), and the session must be renewed from about now.
-      const [found] = await Promise.all([
-        this.#client.kv.range({ key: Buffer.from(entry.etcdKey), keys_only: true }),
-        this.#keepAlive(session),
-      ]);
-      const kv = found.kvs[0];
-      if (session.lost || !kv || BigInt(kv.create_revision) !== entry.revision) {
-        this.#drop(owner, entry);
-        return false;
-      }
-      this.#track(owner, entry, ttlMs);
-      return { ttlMs: this.#enforced(session, startedAt) };
-    });
+    if (!entry || !entry.held || entry.key.kind !== key.kind || entry.key.name !== key.name) return { held: false };
+    if (entry.session.lost || monotonicNow() >= this.#validUntil(entry.session)) {
+      this.#drop(owner, entry);
+      return { held: false };
+    }
+    this.#track(owner, entry, ttlMs);
+    return { held: true };
   }
 
-  async release(key: ResourceKey, owner: string): Promise<boolean> {
+  /**
+   * sessionDeadline: until when the session surely lasts on etcd: the last keep-alive's send
+   * time plus its TTL, less 1% for drift. Every lease of the store ends then.
+   */
+  sessionDeadline(): number {
+    const session = this.#current;
+    return session ? this.#validUntil(session) : Infinity;
+  }
+
+  #validUntil(session: Session): number {
+    return session.validFrom + session.ttlMs - Math.max(1, Math.floor(session.ttlMs * 0.01));
+  }
+
+  async release(key: ResourceKey, owner: string, _call?: StoreCall): Promise<boolean> {
     this.#latches.forget(owner);
     const entry = this.#entries.get(owner);
     if (!entry || entry.key.kind !== key.kind || entry.key.name !== key.name) return false;
@@ -485,30 +503,31 @@ export class EtcdStore implements LockStore {
     }
   }
 
-  async forceRelease(key: ResourceKey): Promise<number> {
+  async forceRelease(key: ResourceKey, call: StoreCall = storeCall(this.defaultTimeoutMs)): Promise<number> {
     const pfx = this.resourcePrefix(key);
-    const reply = await this.#call(() => this.#client.kv.range({ key: Buffer.from(pfx), range_end: rangeEnd(pfx), sort_order: 'Ascend', sort_target: 'Create' }));
+    const reply = await this.#call(() => this.#client.kv.range({ key: Buffer.from(pfx), range_end: rangeEnd(pfx), sort_order: 'Ascend', sort_target: 'Create' }, grpcDeadline(call)));
+    const entries = reply.kvs.map((kv) => entryInfo(key, kv, pfx));
     let removed = 0;
     for (const [index, kv] of reply.kvs.entries()) {
-      if (!this.#holds(reply.kvs, index, modeOf(key), limitOf(key, kv))) continue;
+      if (!this.#holds(entries, index)) continue;
       // Delete the holder's key only if it is still the same key (same create revision).
       const deleted = await this.#call(() => this.#client.kv.txn({
         compare: [{ key: kv.key, target: 'Create', result: 'Equal', create_revision: kv.create_revision }],
         success: [{ request_delete_range: { key: kv.key } }],
         failure: [],
-      }));
+      }, grpcDeadline(call)));
       if (deleted.succeeded) removed++;
     }
     return removed;
   }
 
-  async inspect(key: ResourceKey): Promise<ResourceState> {
+  async inspect(key: ResourceKey, call: StoreCall = storeCall(this.defaultTimeoutMs)): Promise<ResourceState> {
     const pfx = this.resourcePrefix(key);
-    const reply = await this.#call(() => this.#client.kv.range({ key: Buffer.from(pfx), range_end: rangeEnd(pfx), sort_order: 'Ascend', sort_target: 'Create' }));
-    return this.#state(key, reply.kvs);
+    const reply = await this.#call(() => this.#client.kv.range({ key: Buffer.from(pfx), range_end: rangeEnd(pfx), sort_order: 'Ascend', sort_target: 'Create' }, grpcDeadline(call)));
+    return this.#state(key, reply.kvs, call);
   }
 
-  async #state(key: ResourceKey, kvs: IKeyValue[]): Promise<ResourceState> {
+  async #state(key: ResourceKey, kvs: IKeyValue[], call: StoreCall): Promise<ResourceState> {
     const pfx = this.resourcePrefix(key);
     // A key's TTL is its lease's: granted and left, in whole seconds as etcd reports them (left is rounded down).
     const ttls = new Map<string, Promise<{ ttlMs: number; leftMs: number }>>();
@@ -516,7 +535,7 @@ export class EtcdStore implements LockStore {
       if (!ttls.has(lease)) {
         ttls.set(lease, lease === '0'
           ? Promise.resolve({ ttlMs: Infinity, leftMs: Infinity })
-          : this.#call(() => this.#client.leaseClient.leaseTimeToLive({ ID: lease })).then(
+          : this.#call(() => this.#client.leaseClient.leaseTimeToLive({ ID: lease }, grpcDeadline(call))).then(
               (r) => ({ ttlMs: Math.max(0, Number(r.grantedTTL)) * 1000, leftMs: Math.max(0, Number(r.TTL)) * 1000 }),
               () => ({ ttlMs: 0, leftMs: 0 }),
             ));
@@ -525,12 +544,11 @@ export class EtcdStore implements LockStore {
     };
     const holders: HolderInfo[] = [];
     const waiters: WaiterInfo[] = [];
+    const entries = kvs.map((kv) => entryInfo(key, kv, pfx));
     for (const [index, kv] of kvs.entries()) {
-      // The owner: in a mutex's or semaphore's value, after an election key's lease; a foreign key (etcdctl's) is named by its lease.
-      const owner = ownerOf(key, kv, pfx);
-      const mode = modeOf(key);
+      const { owner, mode } = entries[index]!;
       const { ttlMs, leftMs: expiresInMs } = await ttlOf(kv.lease);
-      if (this.#holds(kvs, index, mode, limitOf(key, kv))) {
+      if (this.#holds(entries, index)) {
         const value = key.kind === 'election' ? kv.value.toString() : '';
         holders.push({ owner, mode, token: BigInt(kv.create_revision), ttlMs, expiresInMs, ...(value ? { value } : {}) });
       } else {
@@ -542,9 +560,9 @@ export class EtcdStore implements LockStore {
     return { key: { kind: key.kind, name: key.name }, fence, holders, waiters };
   }
 
-  async list(filter?: { kind?: LockKind }): Promise<ResourceState[]> {
+  async list(filter?: { kind?: LockKind }, call: StoreCall = storeCall(this.defaultTimeoutMs)): Promise<ResourceState[]> {
     const base = filter?.kind ? `${this.#prefix}${filter.kind}/` : this.#prefix;
-    const reply = await this.#call(() => this.#client.kv.range({ key: Buffer.from(base), range_end: rangeEnd(base), sort_order: 'Ascend', sort_target: 'Create' }));
+    const reply = await this.#call(() => this.#client.kv.range({ key: Buffer.from(base), range_end: rangeEnd(base), sort_order: 'Ascend', sort_target: 'Create' }, grpcDeadline(call)));
     const groups = new Map<string, IKeyValue[]>();
     for (const kv of reply.kvs) {
       const rest = kv.key.toString().slice(this.#prefix.length);
@@ -560,17 +578,17 @@ export class EtcdStore implements LockStore {
       const slash = id.indexOf('/');
       const kind = id.slice(0, slash) as LockKind;
       if (!['mutex', 'semaphore', 'rwlock', 'election'].includes(kind)) continue;
-      states.push(await this.#state({ kind, name: unescapeName(id.slice(slash + 1)) }, groups.get(id)!));
+      states.push(await this.#state({ kind, name: unescapeName(id.slice(slash + 1)) }, groups.get(id)!, call));
     }
     return states;
   }
 
-  async wait(_key: ResourceKey, owner: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+  async wait(_key: ResourceKey, owner: string, call: StoreCall): Promise<void> {
     // etcd never hands a lock over with the wake-up: the waiter asks again.
-    await this.#latches.wait(owner, timeoutMs, signal);
+    await this.#latches.wait(owner, Math.max(0, call.deadline - monotonicNow()), call.signal);
   }
 
-  async proclaim(key: ResourceKey, owner: string, value: string): Promise<boolean> {
+  async proclaim(key: ResourceKey, owner: string, value: string, call: StoreCall = storeCall(this.defaultTimeoutMs)): Promise<boolean> {
     const entry = this.#entries.get(owner);
     if (!entry || !entry.held || entry.key.kind !== key.kind || entry.key.name !== key.name || entry.session.lost) return false;
     // etcd's Election.Proclaim: rewrite the leader key only while it is still the same key.
@@ -578,7 +596,7 @@ export class EtcdStore implements LockStore {
       compare: [{ key: Buffer.from(entry.etcdKey), target: 'Create', result: 'Equal', create_revision: String(entry.revision) }],
       success: [{ request_put: { key: Buffer.from(entry.etcdKey), value: Buffer.from(value), lease: entry.session.id } }],
       failure: [],
-    }));
+    }, grpcDeadline(call)));
     return reply.succeeded;
   }
 
@@ -597,11 +615,11 @@ export class EtcdStore implements LockStore {
 
   /**
    * close revokes the session lease, which deletes every key this store put in one step,
-   * and stops its keep-alive and watches, within half a second: if etcd does not answer by
-   * then, the keys go when the session expires. The client you passed stays open unless
-   * `closeClient` was set.
+   * and stops its keep-alive and watches, within `call` (by default `CLOSE_TIMEOUT_MS`): if
+   * etcd does not answer by then, the keys go when the session expires. The client you
+   * passed stays open unless `closeClient` was set.
    */
-  async close(): Promise<void> {
+  async close(call?: StoreCall): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     this.#latches.fireAll();
@@ -609,22 +627,65 @@ export class EtcdStore implements LockStore {
     // Bounded: with etcd out of reach (or the client still reconnecting after a restart), a
     // session grant in flight or the revoke could hang; the keys then go when the session
     // expires, since its keep-alive stops here. A grant that completes later revokes itself.
+    const bound = call ?? storeCall(CLOSE_TIMEOUT_MS);
     let timer: NodeJS.Timeout | undefined;
     const giveUp = new Promise<null>((resolve) => {
-      timer = setTimeout(() => resolve(null), CLOSE_TIMEOUT_MS);
+      timer = setTimeout(() => resolve(null), Math.max(0, bound.deadline - monotonicNow()));
       timer.unref();
+      bound.signal.addEventListener('abort', () => resolve(null), { once: true });
     });
     try {
       const session = await Promise.race([this.#session?.catch(() => null) ?? null, giveUp]);
       if (session) {
-        session.lost = true;
-        if (session.timer) clearTimeout(session.timer);
-        await Promise.race([this.#client.leaseClient.leaseRevoke({ ID: session.id }).catch(() => undefined), giveUp]);
+        this.#stopSession(session);
+        await Promise.race([this.#client.leaseClient.leaseRevoke({ ID: session.id }, grpcDeadline(bound)).catch(() => undefined), giveUp]);
       }
     } finally {
       clearTimeout(timer);
     }
     if (this.#closeClient) this.#client.close();
+  }
+
+  /** Stops a session's keep-alive and local expiry; its keys go with its lease. */
+  #stopSession(session: Session): void {
+    session.lost = true;
+    if (session.timer) clearTimeout(session.timer);
+    if (session.expiry) clearTimeout(session.expiry);
+    session.timer = null;
+    session.expiry = null;
+  }
+
+  /** Arms the local end of a session's validity: if no keep-alive moves it, every entry on it is lost then. */
+  #armExpiry(session: Session): void {
+    if (session.lost) return;
+    if (session.expiry) clearTimeout(session.expiry);
+    session.expiry = setTimeout(() => {
+      session.expiry = null;
+      if (session.lost || this.#closed) return;
+      // etcd may still keep the lease a little longer (our keep-alives did not reach it, or came
+      // too late); its keys must go all the same, since their holders are told they are lost.
+      void this.#loseSession(session);
+      this.#client.leaseClient.leaseRevoke({ ID: session.id }, { deadline: new Date(Date.now() + this.defaultTimeoutMs) }).catch(() => undefined);
+    }, Math.max(0, this.#validUntil(session) - monotonicNow()));
+    session.expiry.unref();
+  }
+
+  /**
+   * Watches a held key for its deletion by someone else (a forced release, etcdctl): its
+   * lease is lost at once. The watch shares the client's one watch stream, and costs etcd
+   * nothing while the key lives: nothing is asked of etcd per lease while leases are held.
+   */
+  #watchHeld(owner: string, entry: Entry): void {
+    if (entry.watchers || this.#closed) return;
+    const watcher = this.#client.watch().key(entry.etcdKey).only('delete').watcher();
+    watcher.on('delete', (kv: IKeyValue) => {
+      if (this.#entries.get(owner) !== entry || !entry.held || BigInt(kv.mod_revision) <= entry.revision) return;
+      this.#drop(owner, entry);
+      entry.session.names.delete(entry.etcdKey);
+      for (const listener of this.#listeners) listener(entry.key, owner, 'revoked');
+    });
+    watcher.on('error', () => undefined);
+    entry.watchers = new Map([[entry.etcdKey, watcher]]);
   }
 
   /** The live session, granted on first need (and again after one was lost). */
@@ -644,12 +705,15 @@ export class EtcdStore implements LockStore {
         inflightAt: 0,
         lost: false,
         timer: null,
+        expiry: null,
         names: new Set(),
       };
       if (this.#closed) {
         await this.#client.leaseClient.leaseRevoke({ ID: session.id }).catch(() => undefined);
         throw new ClosedError('This etcd store');
       }
+      this.#current = session;
+      this.#armExpiry(session);
       this.#schedule(session, session.ttlMs / 3);
       return session;
     })();
@@ -667,6 +731,7 @@ export class EtcdStore implements LockStore {
       session.timer = null;
       this.#keepAlive(session).then(
         () => {
+          this.#armExpiry(session);
           this.#retryDeletes(session);
           this.#schedule(session, session.ttlMs / 3);
         },
@@ -749,8 +814,7 @@ export class EtcdStore implements LockStore {
   /** The session ran out on etcd (the process stalled, or etcd was out of reach longer than its TTL): every key on it is gone. */
   async #loseSession(session: Session): Promise<void> {
     if (session.lost) return;
-    session.lost = true;
-    if (session.timer) clearTimeout(session.timer);
+    this.#stopSession(session);
     if (this.#session && (await this.#session.catch(() => null)) === session) this.#session = null;
     for (const [owner, entry] of [...this.#entries]) {
       if (entry.session !== session) continue;
@@ -779,27 +843,30 @@ function cancel(watcher: Watcher): void {
   watcher.cancel().catch(() => undefined);
 }
 
-/** Every entry of a semaphore is shared; of anything else (a mutex, an election, an etcdctl key), exclusive. */
-function modeOf(key: ResourceKey): HoldMode {
-  return key.kind === 'semaphore' ? 'shared' : 'exclusive';
+/** EntryInfo: who an entry is for, and how it holds, as its key and value say. */
+interface EntryInfo {
+  readonly owner: string;
+  readonly mode: HoldMode;
+  readonly limit: number;
 }
 
 /**
- * The owner of a key: baton's mutex keys hold it as their value, semaphore keys after their
- * permits ("3 <owner>"), election keys after the lease in their name; a key that is not
- * baton's (`etcdctl lock`'s, empty) is named by what follows the prefix (its lease).
+ * The entry of a key: baton's mutex, semaphore (and future) keys hold `mode limit owner` in
+ * their value; an election key is one exclusive leader with its owner after the lease in its
+ * name (its value is the proclamation); a key that is not baton's (`etcdctl lock`'s, empty)
+ * is exclusive, named by what follows the prefix (its lease).
  */
-function ownerOf(key: ResourceKey, kv: IKeyValue, pfx: string): string {
+function entryInfo(key: ResourceKey, kv: IKeyValue, pfx: string): EntryInfo {
   const suffix = kv.key.toString().slice(pfx.length);
-  if (key.kind === 'election') return suffix.slice(suffix.indexOf('_') + 1);
-  const value = kv.value.toString();
-  const owner = key.kind === 'semaphore' ? value.slice(value.indexOf(' ') + 1) : value;
-  return value.includes(' ') || (key.kind === 'mutex' && value !== '') ? owner : suffix;
+  if (key.kind === 'election') return { owner: suffix.slice(suffix.indexOf('_') + 1), mode: 'exclusive', limit: 1 };
+  const match = /^(exclusive|shared) (\d+) (.+)$/s.exec(kv.value.toString());
+  if (!match) return { owner: suffix, mode: 'exclusive', limit: 1 };
+  return { owner: match[3]!, mode: match[1] as HoldMode, limit: Number(match[2]) || 1 };
 }
 
-/** A semaphore key's value starts with its permits. */
-function limitOf(key: ResourceKey, kv: IKeyValue): number {
-  return key.kind === 'semaphore' ? Number.parseInt(kv.value.toString(), 10) || 1 : 1;
+/** The gRPC options that end a call at `call`'s deadline. */
+function grpcDeadline(call: StoreCall): { deadline: Date } {
+  return { deadline: new Date(Date.now() + Math.max(0, call.deadline - monotonicNow())) };
 }
 
 function isLeaseNotFound(error: unknown): boolean {

@@ -1,9 +1,10 @@
+import { timeLeft } from '../../core/call.js';
 import { systemClock, type Clock } from '../../core/clock.js';
 import { decide, grantable, type QueueEntry } from '../../core/queue.js';
 import { checkOptions } from '../../core/validate.js';
 import { WakeLatch } from '../../core/wake-latch.js';
 import { ClosedError } from '../../errors.js';
-import type { GrantRequest, GrantResult, HandOff, LockKind, LockStore, ResourceKey, ResourceState } from '../../store.js';
+import type { ExtendResult, GrantRequest, GrantResult, HandOff, LockKind, LockStore, ResourceKey, ResourceState, StoreCall } from '../../store.js';
 
 export { ManualClock } from '../../core/clock.js';
 
@@ -36,7 +37,9 @@ interface MemoryResource {
  */
 export class MemoryStore implements LockStore {
   readonly name = 'memory';
-  readonly guarantees = Object.freeze({ clock: 'process', scope: 'process', fencing: true, fifo: true, notify: true } as const);
+  readonly guarantees = Object.freeze({ clock: 'process', scope: 'process', fencing: true, fifo: true, notify: true, outlivesClient: true, mixedModes: true } as const);
+  /** Every call answers at once; the bound only matters to a wrapper of this store. */
+  readonly defaultTimeoutMs = 5000;
   readonly #clock: Clock;
   readonly #resources = new Map<string, MemoryResource>();
   #closed = false;
@@ -47,7 +50,7 @@ export class MemoryStore implements LockStore {
     this.#clock = o.clock ?? systemClock;
   }
 
-  async grant(request: GrantRequest): Promise<GrantResult> {
+  async grant(request: GrantRequest, _call?: StoreCall): Promise<GrantResult> {
     const resource = this.#resource(request.key);
     const now = this.#clock.now();
     const live = this.#live(resource, now);
@@ -70,18 +73,18 @@ export class MemoryStore implements LockStore {
     return { granted: false, position: decision.position, retryAfterMs: decision.retryAfterMs };
   }
 
-  async extend(key: ResourceKey, owner: string, ttlMs: number): Promise<boolean> {
+  async extend(key: ResourceKey, owner: string, ttlMs: number, _call?: StoreCall): Promise<ExtendResult> {
     const resource = this.#resource(key);
     const now = this.#clock.now();
     this.#live(resource, now);
     const entry = resource.entries.get(owner);
-    if (!entry?.held) return false;
+    if (!entry?.held) return { held: false };
     entry.ttlMs = ttlMs;
     entry.expiresAt = now + ttlMs;
-    return true;
+    return { held: true };
   }
 
-  async release(key: ResourceKey, owner: string): Promise<boolean> {
+  async release(key: ResourceKey, owner: string, _call?: StoreCall): Promise<boolean> {
     const resource = this.#resource(key);
     this.#live(resource, this.#clock.now());
     const removed = resource.entries.delete(owner);
@@ -89,7 +92,7 @@ export class MemoryStore implements LockStore {
     return removed;
   }
 
-  async forceRelease(key: ResourceKey): Promise<number> {
+  async forceRelease(key: ResourceKey, _call?: StoreCall): Promise<number> {
     const resource = this.#resource(key);
     this.#live(resource, this.#clock.now());
     let removed = 0;
@@ -109,11 +112,11 @@ export class MemoryStore implements LockStore {
     return () => void this.#lostListeners.delete(listener);
   }
 
-  async inspect(key: ResourceKey): Promise<ResourceState> {
+  async inspect(key: ResourceKey, _call?: StoreCall): Promise<ResourceState> {
     return this.#state(this.#resource(key), this.#clock.now());
   }
 
-  async list(filter?: { kind?: LockKind }): Promise<ResourceState[]> {
+  async list(filter?: { kind?: LockKind }, _call?: StoreCall): Promise<ResourceState[]> {
     this.#assertOpen();
     const now = this.#clock.now();
     return [...this.#resources.values()]
@@ -122,13 +125,13 @@ export class MemoryStore implements LockStore {
       .sort((a, b) => (a.key.kind + a.key.name < b.key.kind + b.key.name ? -1 : 1));
   }
 
-  wait(key: ResourceKey, owner: string, timeoutMs: number, signal?: AbortSignal): Promise<HandOff | void> {
+  wait(key: ResourceKey, owner: string, call: StoreCall): Promise<HandOff | void> {
     const entry = this.#resources.get(storeKey(key))?.entries.get(owner);
-    if (!entry || this.#closed) return signal?.aborted ? Promise.reject(signal.reason) : Promise.resolve();
-    return entry.latch.wait(this.#clock, timeoutMs, signal);
+    if (!entry || this.#closed) return call.signal.aborted ? Promise.reject(call.signal.reason) : Promise.resolve();
+    return entry.latch.wait(this.#clock, timeLeft(call), call.signal);
   }
 
-  async close(): Promise<void> {
+  async close(_call?: StoreCall): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     for (const resource of this.#resources.values()) for (const entry of resource.entries.values()) entry.latch.fire();

@@ -1,7 +1,8 @@
+import { NEVER, storeCall } from '../../core/call.js';
 import { monotonicNow, systemClock } from '../../core/clock.js';
 import { checkDuration, checkOptions } from '../../core/validate.js';
 import { ClosedError, InvalidArgumentError, QuorumError, type QuorumAnswer } from '../../errors.js';
-import type { GrantRequest, GrantResult, HolderInfo, LockKind, LockStore, ResourceKey, ResourceState } from '../../store.js';
+import type { ExtendResult, GrantRequest, GrantResult, HolderInfo, LockKind, LockStore, ResourceKey, ResourceState, StoreCall } from '../../store.js';
 
 /** QuorumOptions configures `quorum`. */
 export interface QuorumOptions {
@@ -40,7 +41,8 @@ type Outcome<T> = { ok: true; value: T; ms: number } | { ok: false; error: unkno
  */
 export class QuorumStore implements LockStore {
   readonly name: string;
-  readonly guarantees = Object.freeze({ clock: 'quorum', scope: 'network', fencing: false, fifo: false, notify: false } as const);
+  readonly guarantees = Object.freeze({ clock: 'quorum', scope: 'network', fencing: false, fifo: false, notify: false, outlivesClient: true, mixedModes: true } as const);
+  readonly defaultTimeoutMs = 5000;
   /** Nodes that must agree: `Math.floor(N / 2) + 1`. */
   readonly majority: number;
   readonly #stores: readonly LockStore[];
@@ -84,16 +86,17 @@ export class QuorumStore implements LockStore {
     return ttlMs - elapsedMs - Math.floor(ttlMs * this.#driftFactor) - DRIFT_FLOOR_MS;
   }
 
-  async grant(request: GrantRequest): Promise<GrantResult> {
+  async grant(request: GrantRequest, call: StoreCall = storeCall(this.defaultTimeoutMs)): Promise<GrantResult> {
     this.#assertOpen();
     // A try on every node: queued entries on some nodes and not others would split the majority.
     const nodeRequest: GrantRequest = { ...request, enqueue: false };
     const startedAt = monotonicNow();
     const budget = Math.min(this.#nodeTimeoutMs, Math.max(1, this.validityMs(request.ttlMs, 0)));
     let rolledBack = false;
-    const rollback = (i: number): void => void this.#stores[i]!.release(request.key, request.owner).catch(() => undefined);
+    const rollback = (i: number): void => void this.#stores[i]!.release(request.key, request.owner, storeCall(this.#nodeTimeoutMs)).catch(() => undefined);
     const outcomes = await this.#poll(
-      (store) => store.grant(nodeRequest),
+      call,
+      (store, nodeCall) => store.grant(nodeRequest, nodeCall),
       budget,
       (done) => {
         const granted = done.filter((o) => o?.ok && o.value.granted).length;
@@ -114,7 +117,8 @@ export class QuorumStore implements LockStore {
     // that is down would otherwise cost every failed attempt the whole node timeout. A node
     // whose release fails is asked again, in the background.
     const given = await this.#poll(
-      (store) => store.release(request.key, request.owner),
+      storeCall(this.#nodeTimeoutMs),
+      (store, nodeCall) => store.release(request.key, request.owner, nodeCall),
       this.#nodeTimeoutMs,
       (done) => done.filter((o) => o?.ok).length >= this.majority,
       (i, late) => void (late.ok || rollback(i)),
@@ -130,40 +134,41 @@ export class QuorumStore implements LockStore {
     return hints.length > 0 ? { granted: false, retryAfterMs: hints.sort((a, b) => a - b)[Math.min(hints.length - 1, this.#stores.length - this.majority)]! } : { granted: false };
   }
 
-  async extend(key: ResourceKey, owner: string, ttlMs: number): Promise<boolean> {
+  async extend(key: ResourceKey, owner: string, ttlMs: number, call: StoreCall = storeCall(this.defaultTimeoutMs)): Promise<ExtendResult> {
     this.#assertOpen();
     const startedAt = monotonicNow();
     const budget = Math.min(this.#nodeTimeoutMs, Math.max(1, this.validityMs(ttlMs, 0)));
     const outcomes = await this.#poll(
-      (store) => store.extend(key, owner, ttlMs),
+      call,
+      (store, nodeCall) => store.extend(key, owner, ttlMs, nodeCall),
       budget,
       (done) => {
-        const yes = done.filter((o) => o?.ok && o.value).length;
-        const no = done.filter((o) => o && !(o.ok && o.value)).length;
+        const yes = done.filter((o) => o?.ok && o.value.held).length;
+        const no = done.filter((o) => o && !(o.ok && o.value.held)).length;
         return yes >= this.majority || no > this.#stores.length - this.majority;
       },
     );
-    const yes = outcomes.filter((o) => o?.ok && o.value).length;
-    if (yes >= this.majority && this.validityMs(ttlMs, monotonicNow() - startedAt) > 0) return true;
-    const lost = outcomes.filter((o) => o?.ok && !o.value).length;
+    const yes = outcomes.filter((o) => o?.ok && o.value.held).length;
+    if (yes >= this.majority && this.validityMs(ttlMs, monotonicNow() - startedAt) > 0) return { held: true };
+    const lost = outcomes.filter((o) => o?.ok && !o.value.held).length;
     // A majority that says "not yours" is an answer; anything short of one is an outage to retry.
-    if (lost > this.#stores.length - this.majority) return false;
-    throw new QuorumError('extend', this.majority, this.#answers(outcomes, (value) => (value ? 'extended' : 'lost')), yes >= this.majority ? 'the majority answered too late' : 'too few nodes answered');
+    if (lost > this.#stores.length - this.majority) return { held: false };
+    throw new QuorumError('extend', this.majority, this.#answers(outcomes, (value) => (value.held ? 'extended' : 'lost')), yes >= this.majority ? 'the majority answered too late' : 'too few nodes answered');
   }
 
-  async release(key: ResourceKey, owner: string): Promise<boolean> {
+  async release(key: ResourceKey, owner: string, call: StoreCall = storeCall(this.defaultTimeoutMs)): Promise<boolean> {
     this.#assertOpen();
     // Decided once a majority answered (the others' releases go on): a node that is down would
     // otherwise hold every release for the whole node timeout.
-    const outcomes = await this.#poll((store) => store.release(key, owner), this.#nodeTimeoutMs, (done) => done.filter((o) => o?.ok).length >= this.majority);
+    const outcomes = await this.#poll(call, (store, nodeCall) => store.release(key, owner, nodeCall), this.#nodeTimeoutMs, (done) => done.filter((o) => o?.ok).length >= this.majority);
     if (outcomes.some((o) => o?.ok && o.value)) return true;
     if (outcomes.some((o) => o?.ok)) return false;
     throw new QuorumError('release', this.majority, this.#answers(outcomes, (value) => (value ? 'released' : 'absent')), 'no node answered; the entries expire with their TTL');
   }
 
-  async forceRelease(key: ResourceKey): Promise<number> {
+  async forceRelease(key: ResourceKey, call: StoreCall = storeCall(this.defaultTimeoutMs)): Promise<number> {
     this.#assertOpen();
-    const outcomes = await this.#poll((store) => store.forceRelease(key), this.#nodeTimeoutMs, () => false);
+    const outcomes = await this.#poll(call, (store, nodeCall) => store.forceRelease(key, nodeCall), this.#nodeTimeoutMs, () => false);
     const counts = outcomes.flatMap((o) => (o?.ok ? [o.value] : []));
     if (counts.length < this.majority) throw new QuorumError('forceRelease', this.majority, this.#answers(outcomes, (n) => `removed ${n}`), 'too few nodes answered');
     return Math.max(0, ...counts);
@@ -173,15 +178,15 @@ export class QuorumStore implements LockStore {
    * inspect reports the holders that a majority of nodes list. The fence is always 0n and
    * holder tokens are 0n: a quorum issues no fencing tokens. There are no waiters.
    */
-  async inspect(key: ResourceKey): Promise<ResourceState> {
+  async inspect(key: ResourceKey, call: StoreCall = storeCall(this.defaultTimeoutMs)): Promise<ResourceState> {
     this.#assertOpen();
-    const states = await this.#states((store) => store.inspect(key), 'inspect');
+    const states = await this.#states(call, (store, nodeCall) => store.inspect(key, nodeCall), 'inspect');
     return mergeStates(key, states.flat(), this.majority);
   }
 
-  async list(filter?: { kind?: LockKind }): Promise<ResourceState[]> {
+  async list(filter?: { kind?: LockKind }, call: StoreCall = storeCall(this.defaultTimeoutMs)): Promise<ResourceState[]> {
     this.#assertOpen();
-    const lists = await this.#states((store) => store.list(filter), 'list');
+    const lists = await this.#states(call, (store, nodeCall) => store.list(filter, nodeCall), 'list');
     const byKey = new Map<string, ResourceState[]>();
     for (const state of lists.flat()) {
       const id = `${state.key.kind}\u0000${state.key.name}`;
@@ -195,48 +200,56 @@ export class QuorumStore implements LockStore {
       .sort((a, b) => (a.key.kind + a.key.name < b.key.kind + b.key.name ? -1 : 1));
   }
 
-  async close(): Promise<void> {
+  /** close closes the member stores (unless `closeStores` is false), each within the same bound. */
+  async close(call?: StoreCall): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#closeStores) await Promise.allSettled(this.#stores.map((store) => store.close()));
+    if (this.#closeStores) await Promise.allSettled(this.#stores.map((store) => store.close(call)));
   }
 
   /** Asks a majority for reports; fails when fewer than a majority answered. */
-  async #states<T>(ask: (store: LockStore) => Promise<T>, operation: string): Promise<T[]> {
-    const outcomes = await this.#poll(ask, this.#nodeTimeoutMs, () => false);
+  async #states<T>(call: StoreCall, ask: (store: LockStore, nodeCall: StoreCall) => Promise<T>, operation: string): Promise<T[]> {
+    const outcomes = await this.#poll(call, ask, this.#nodeTimeoutMs, () => false);
     const values = outcomes.flatMap((o) => (o?.ok ? [o.value] : []));
     if (values.length < this.majority) throw new QuorumError(operation, this.majority, this.#answers(outcomes, () => 'answered'), 'too few nodes answered');
     return values;
   }
 
   /**
-   * Runs `call` on every node at once, each cut at `timeoutMs`, and resolves when all have
-   * answered or `decided` says the verdict cannot change. `late` sees each answer that comes
-   * after that, so that a grant nobody waited for can be given back.
+   * Runs `ask` on every node at once, each cut at `timeoutMs` and at the call's deadline, and
+   * resolves when all have answered, `decided` says the verdict cannot change, or the call's
+   * signal aborts. `late` sees each answer that comes after that, so that a grant nobody
+   * waited for can be given back.
    */
   #poll<T>(
-    call: (store: LockStore) => Promise<T>,
+    call: StoreCall,
+    ask: (store: LockStore, nodeCall: StoreCall) => Promise<T>,
     timeoutMs: number,
     decided: (done: readonly (Outcome<T> | undefined)[]) => boolean,
     late?: (index: number, outcome: Outcome<T>) => void,
   ): Promise<(Outcome<T> | undefined)[]> {
     const startedAt = monotonicNow();
+    timeoutMs = Math.max(0, Math.min(timeoutMs, call.deadline - startedAt));
+    const nodeCall: StoreCall = { signal: call.signal, deadline: startedAt + timeoutMs };
     const outcomes: (Outcome<T> | undefined)[] = new Array(this.#stores.length).fill(undefined);
     return new Promise((resolve) => {
       let pending = this.#stores.length;
       let settled = false;
       const timer = systemClock.setTimeout(() => finish(), timeoutMs, true);
+      const onAbort = (): void => finish();
+      if (call.signal !== NEVER) call.signal.addEventListener('abort', onAbort, { once: true });
       const finish = (): void => {
         if (settled) return;
         settled = true;
         systemClock.clearTimeout(timer);
+        call.signal.removeEventListener('abort', onAbort);
         const ms = monotonicNow() - startedAt;
         resolve(outcomes.map((o) => o ?? { ok: false, error: new Error(`no answer within ${timeoutMs} ms`), timedOut: true, ms }));
       };
       this.#stores.forEach((store, i) => {
         let promise: Promise<T>;
         try {
-          promise = call(store);
+          promise = ask(store, nodeCall);
         } catch (error) {
           promise = Promise.reject(error);
         }

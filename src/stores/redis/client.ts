@@ -40,13 +40,18 @@ interface IORedisConnection {
  * when it is not, because a QUIT queued on a connection that is down would wait for the
  * server, and the client would keep reconnecting meanwhile.
  */
-async function end(connection: IORedisConnection): Promise<void> {
-  if (connection.status === undefined || connection.status === 'ready') {
+async function end(connection: IORedisConnection, drop?: AbortSignal): Promise<void> {
+  if (!drop?.aborted && (connection.status === undefined || connection.status === 'ready')) {
+    // A QUIT that the server does not answer (it stalled) is cut when `drop` aborts.
+    const cut = (): void => connection.disconnect?.();
+    drop?.addEventListener('abort', cut, { once: true });
     try {
       await connection.quit();
       return;
     } catch {
       // fall through: drop the connection
+    } finally {
+      drop?.removeEventListener('abort', cut);
     }
   }
   connection.disconnect?.();
@@ -73,7 +78,8 @@ export type RedisClient = IORedisLike | NodeRedisLike;
 
 /** A subscription to one channel. */
 export interface Subscription {
-  close(): Promise<void>;
+  /** close ends the subscription's connection; at once, without waiting for the server, when `drop` aborts. */
+  close(drop?: AbortSignal): Promise<void>;
 }
 
 /** The commands the Redis store sends, the same whatever the client. */
@@ -82,8 +88,10 @@ export interface RedisCommands {
   eval(source: string, keys: readonly string[], args: readonly string[]): Promise<unknown>;
   /** Every key matching `pattern`, on every master. */
   scan(pattern: string): Promise<string[]>;
-  subscribe(channel: string, onMessage: (message: string) => void): Promise<Subscription>;
-  quit(): Promise<void>;
+  /** Subscribes on a connection of its own; when `drop` aborts, that connection ends at once, subscribed yet or not. */
+  subscribe(channel: string, onMessage: (message: string) => void, drop: AbortSignal): Promise<Subscription>;
+  /** Ends the client; at once, without waiting for the server, when `drop` aborts. */
+  quit(drop?: AbortSignal): Promise<void>;
 }
 
 const isIORedis = (client: RedisClient): client is IORedisLike => typeof (client as IORedisLike).evalsha === 'function';
@@ -113,9 +121,11 @@ function ioredisCommands(client: IORedisLike): RedisCommands {
       }
       return found;
     },
-    async subscribe(channel, onMessage) {
-      if (typeof client.nodes === 'function') return clusterSubscription(client, channel, onMessage);
+    async subscribe(channel, onMessage, drop) {
+      if (typeof client.nodes === 'function') return clusterSubscription(client, channel, onMessage, drop);
+      drop.throwIfAborted();
       const subscriber = client.duplicate();
+      drop.addEventListener('abort', () => subscriber.disconnect?.(), { once: true });
       subscriber.on('message', (_channel, message) => onMessage(message));
       // The connection reconnects and subscribes again by itself; a wake-up missed meanwhile
       // costs the waiter one poll. Without a listener ioredis would report every drop as an
@@ -124,12 +134,12 @@ function ioredisCommands(client: IORedisLike): RedisCommands {
       try {
         await subscriber.subscribe(channel);
       } catch (error) {
-        await end(subscriber);
+        await end(subscriber, drop);
         throw error;
       }
-      return { close: () => end(subscriber) };
+      return { close: (now) => end(subscriber, now) };
     },
-    quit: () => end(client),
+    quit: (now) => end(client, now),
   };
 }
 
@@ -142,13 +152,18 @@ function ioredisCommands(client: IORedisLike): RedisCommands {
  * refuse or reset connections, it reconnected thousands of times a second, burning a core
  * and adding a listener to a socket each time (MaxListenersExceededWarning).
  */
-async function clusterSubscription(client: IORedisLike, channel: string, onMessage: (message: string) => void): Promise<Subscription> {
+async function clusterSubscription(client: IORedisLike, channel: string, onMessage: (message: string) => void, drop: AbortSignal): Promise<Subscription> {
   type Connection = ReturnType<IORedisLike['duplicate']>;
   let closed = false;
   let failures = 0;
   let turn = 0;
   let current: Connection | null = null;
   let timer: ReturnType<typeof setTimeout> | undefined;
+  drop.addEventListener('abort', () => {
+    closed = true;
+    clearTimeout(timer);
+    current?.disconnect?.();
+  }, { once: true });
   const retry = (): void => {
     if (closed) return;
     timer = setTimeout(() => void connect().catch(() => undefined), Math.min(50 * ++failures, 500));
@@ -186,27 +201,35 @@ async function clusterSubscription(client: IORedisLike, channel: string, onMessa
   } catch (error) {
     closed = true;
     clearTimeout(timer);
-    if (current) await end(current);
+    if (current) await end(current, drop);
     throw error;
   }
   return {
-    async close() {
+    async close(now) {
       closed = true;
       clearTimeout(timer);
       const connection = current;
       current = null;
-      if (connection) await end(connection);
+      if (connection) await end(connection, now);
     },
   };
 }
 
 function nodeRedisCommands(client: NodeRedisLike): RedisCommands {
   const isCluster = Array.isArray(client.masters) && typeof client.nodeClient === 'function';
-  const end = async (c: NodeRedisLike): Promise<void> => {
+  const end = async (c: NodeRedisLike, drop?: AbortSignal): Promise<void> => {
+    if (drop?.aborted) {
+      c.destroy?.();
+      return;
+    }
+    const cut = (): void => c.destroy?.();
+    drop?.addEventListener('abort', cut, { once: true });
     try {
       await (typeof c.close === 'function' ? c.close() : c.quit?.());
     } catch {
       c.destroy?.();
+    } finally {
+      drop?.removeEventListener('abort', cut);
     }
   };
   return {
@@ -225,7 +248,8 @@ function nodeRedisCommands(client: NodeRedisLike): RedisCommands {
       }
       return found;
     },
-    async subscribe(channel, onMessage) {
+    async subscribe(channel, onMessage, drop) {
+      drop.throwIfAborted();
       // A cluster client keeps a connection of its own for pub/sub; a single client must not
       // be put in subscriber mode, so it gets a duplicate.
       if (isCluster || typeof client.duplicate !== 'function') {
@@ -234,15 +258,16 @@ function nodeRedisCommands(client: NodeRedisLike): RedisCommands {
       }
       const subscriber = client.duplicate();
       subscriber.on('error', () => undefined); // it reconnects by itself; see the ioredis subscriber
-      await subscriber.connect();
+      drop.addEventListener('abort', () => subscriber.destroy?.(), { once: true });
       try {
+        await subscriber.connect();
         await subscriber.subscribe(channel, (message) => onMessage(message));
       } catch (error) {
-        await end(subscriber);
+        await end(subscriber, drop);
         throw error;
       }
-      return { close: () => end(subscriber) };
+      return { close: (now) => end(subscriber, now) };
     },
-    quit: () => end(client),
+    quit: (now) => end(client, now),
   };
 }

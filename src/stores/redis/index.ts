@@ -1,9 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { timeLeft } from '../../core/call.js';
 import { systemClock } from '../../core/clock.js';
 import { checkBoolean, checkOptions } from '../../core/validate.js';
 import { WakeLatches } from '../../core/wake-latch.js';
 import { ClosedError, InvalidArgumentError, StoreUnavailableError } from '../../errors.js';
-import type { GrantRequest, GrantResult, HandOff, HoldMode, LockKind, LockStore, ResourceKey, ResourceState } from '../../store.js';
+import { CLOSE_TIMEOUT_MS, type ExtendResult, type GrantRequest, type GrantResult, type HandOff, type HoldMode, type LockKind, type LockStore, type ResourceKey, type ResourceState, type StoreCall } from '../../store.js';
 import { commandsFor, type RedisClient, type RedisCommands, type Subscription } from './client.js';
 import { EXTEND, FORCE_RELEASE, GRANT, INSPECT, RELEASE } from './scripts.js';
 
@@ -47,10 +48,16 @@ const SCRIPTS = { grant: script(GRANT), extend: script(EXTEND), release: script(
  * FIFO, and a release grants the lock to the waiters that may now hold and publishes each
  * grant to its process: the wake-up is the grant, with no round trip after it.
  * It holds locks only as long as Redis keeps its data: see docs/guarantees.md.
+ *
+ * A command sent to Redis cannot be taken back: a call whose caller gave up (its deadline or
+ * signal, which baton's core enforces by racing every call) may still run on the server when
+ * it answers again; core then gives back a grant nobody waits for. `close()` drops the
+ * store's own connections (and the client's, with `quitClient`) when its bound runs out.
  */
 export class RedisStore<F extends boolean = true> implements LockStore {
   readonly name = 'redis';
-  readonly guarantees: { readonly clock: 'server'; readonly scope: 'network'; readonly fencing: F; readonly fifo: true; readonly notify: boolean };
+  readonly guarantees: { readonly clock: 'server'; readonly scope: 'network'; readonly fencing: F; readonly fifo: true; readonly notify: boolean; readonly outlivesClient: true; readonly mixedModes: true };
+  readonly defaultTimeoutMs = 5000;
   readonly #client: RedisCommands;
   readonly #prefix: string;
   readonly #quitClient: boolean;
@@ -66,6 +73,8 @@ export class RedisStore<F extends boolean = true> implements LockStore {
   readonly #asks = new Map<string, string>();
   #asked = 0;
   #closed = false;
+  /** Aborts when `close()` runs out of time: every connection of the store ends at once. */
+  readonly #drop = new AbortController();
 
   constructor(client: RedisClient, options?: RedisStoreOptions) {
     const o = checkOptions<RedisStoreOptions>(options, 'options', ['prefix', 'notify', 'quitClient', 'fencing']);
@@ -78,10 +87,10 @@ export class RedisStore<F extends boolean = true> implements LockStore {
     this.#prefix = o.prefix ?? 'baton';
     this.#channel = `${this.#prefix}:wake:${randomBytes(8).toString('hex')}`;
     this.#fenced = fencing ? '1' : '0';
-    this.guarantees = Object.freeze({ clock: 'server', scope: 'network', fencing: fencing as F, fifo: true, notify: checkBoolean(o.notify, 'notify') ?? true } as const);
+    this.guarantees = Object.freeze({ clock: 'server', scope: 'network', fencing: fencing as F, fifo: true, notify: checkBoolean(o.notify, 'notify') ?? true, outlivesClient: true, mixedModes: true } as const);
   }
 
-  async grant(request: GrantRequest): Promise<GrantResult> {
+  async grant(request: GrantRequest, _call?: StoreCall): Promise<GrantResult> {
     const wake = request.enqueue && this.guarantees.notify ? (this.#subscribed ? this.#channel : await this.#subscribe()) : '';
     // Each request of a waiter gets an id, saved in its queue entry and echoed by a hand-off:
     // core dates a hand-off's TTL from its latest request, so a hand-off based on an older
@@ -100,21 +109,21 @@ export class RedisStore<F extends boolean = true> implements LockStore {
     return { granted: false, position: Number(position), ...(Number(retryAfterMs) >= 0 ? { retryAfterMs: Number(retryAfterMs) } : {}) };
   }
 
-  async extend(key: ResourceKey, owner: string, ttlMs: number): Promise<boolean> {
-    return (await this.#run(SCRIPTS.extend, key, owner, ttlMs)) === 1;
+  async extend(key: ResourceKey, owner: string, ttlMs: number, _call?: StoreCall): Promise<ExtendResult> {
+    return (await this.#run(SCRIPTS.extend, key, owner, ttlMs)) === 1 ? HELD : NOT_HELD;
   }
 
-  async release(key: ResourceKey, owner: string): Promise<boolean> {
+  async release(key: ResourceKey, owner: string, _call?: StoreCall): Promise<boolean> {
     this.#latches.forget(owner);
     this.#asks.delete(owner);
     return (await this.#run(SCRIPTS.release, key, owner)) === 1;
   }
 
-  async forceRelease(key: ResourceKey): Promise<number> {
+  async forceRelease(key: ResourceKey, _call?: StoreCall): Promise<number> {
     return Number(await this.#run(SCRIPTS.forceRelease, key));
   }
 
-  async inspect(key: ResourceKey): Promise<ResourceState> {
+  async inspect(key: ResourceKey, _call?: StoreCall): Promise<ResourceState> {
     const raw = JSON.parse(String(await this.#run(SCRIPTS.inspect, key))) as {
       fence: string;
       entries: { owner: string; mode: HoldMode; held: number; token: string; ttl: number; left: number; value: string }[] | Record<string, never>;
@@ -129,7 +138,7 @@ export class RedisStore<F extends boolean = true> implements LockStore {
     };
   }
 
-  async list(filter?: { kind?: LockKind }): Promise<ResourceState[]> {
+  async list(filter?: { kind?: LockKind }, _call?: StoreCall): Promise<ResourceState[]> {
     const pattern = `{${this.#prefix}:${filter?.kind ?? '*'}:*}:s`;
     const keys = new Set(await this.#call(() => this.#client.scan(pattern)));
     const states: ResourceState[] = [];
@@ -142,22 +151,38 @@ export class RedisStore<F extends boolean = true> implements LockStore {
     return states;
   }
 
-  async wait(_key: ResourceKey, owner: string, timeoutMs: number, signal?: AbortSignal): Promise<HandOff | void> {
-    const handOff = (await this.#latches.wait(owner, timeoutMs, signal)) as DatedHandOff | undefined;
+  async wait(_key: ResourceKey, owner: string, call: StoreCall): Promise<HandOff | void> {
+    const handOff = (await this.#latches.wait(owner, timeLeft(call), call.signal)) as DatedHandOff | undefined;
     // A hand-off kept from before this owner's latest request is only a wake-up.
     if (!handOff || handOff.ask !== this.#asks.get(owner)) return;
     this.#asks.delete(owner);
     return { token: handOff.token, ttlMs: handOff.ttlMs };
   }
 
-  /** close stops the wake-up subscription; the client you passed stays open unless `quitClient` was set. */
-  async close(): Promise<void> {
+  /**
+   * close stops the wake-up subscription; the client you passed stays open unless
+   * `quitClient` was set. When `call` ends first (by default after `CLOSE_TIMEOUT_MS`), the
+   * connections are dropped without waiting for Redis.
+   */
+  async close(call?: StoreCall): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     this.#latches.fireAll();
-    const subscription = await this.#subscription?.catch(() => null);
-    await subscription?.close();
-    if (this.#quitClient) await this.#client.quit().catch(() => undefined);
+    const limit = call?.signal ?? NEVER_SIGNAL;
+    const timer = setTimeout(() => this.#drop.abort(), call ? timeLeft(call) : CLOSE_TIMEOUT_MS);
+    timer.unref();
+    const drop = (): void => this.#drop.abort();
+    limit.addEventListener('abort', drop, { once: true });
+    try {
+      const subscription = await Promise.race([this.#subscription?.catch(() => null) ?? null, aborted(this.#drop.signal)]);
+      await subscription?.close(this.#drop.signal);
+      if (this.#quitClient) await this.#client.quit(this.#drop.signal).catch(() => undefined);
+    } finally {
+      clearTimeout(timer);
+      limit.removeEventListener('abort', drop);
+      // A subscription still being made is dropped as soon as it exists.
+      this.#drop.abort();
+    }
   }
 
   /** plainKey is where a mutex's holder lives for the classic recipe: `{prefix:mutex:name}`. */
@@ -174,7 +199,7 @@ export class RedisStore<F extends boolean = true> implements LockStore {
       const current = token && ttlMs && ask !== undefined && ask === this.#asks.get(owner);
       const handOff: DatedHandOff | undefined = current ? { token: BigInt(token), ttlMs: Number(ttlMs), ask } : undefined;
       this.#latches.fire(owner, handOff);
-    });
+    }, this.#drop.signal);
     try {
       await this.#call(() => this.#subscription!);
     } catch (error) {
@@ -216,6 +241,18 @@ export class RedisStore<F extends boolean = true> implements LockStore {
       throw this.#failure(error);
     }
   }
+}
+
+const HELD: ExtendResult = Object.freeze({ held: true });
+const NOT_HELD: ExtendResult = Object.freeze({ held: false });
+const NEVER_SIGNAL = new AbortController().signal;
+
+/** aborted resolves with null when `signal` aborts. */
+function aborted(signal: AbortSignal): Promise<null> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve(null);
+    else signal.addEventListener('abort', () => resolve(null), { once: true });
+  });
 }
 
 /**

@@ -7,7 +7,8 @@ import { backoffMs, sleep } from '../../core/timing.js';
 import { systemClock } from '../../core/clock.js';
 import { checkDuration, checkOptions } from '../../core/validate.js';
 import { ClosedError, InvalidArgumentError, StoreUnavailableError } from '../../errors.js';
-import { storageKey, type GrantRequest, type GrantResult, type HandOff, type LockKind, type LockStore, type ResourceKey, type ResourceState } from '../../store.js';
+import { storageKey, type ExtendResult, type GrantRequest, type GrantResult, type HandOff, type LockKind, type LockStore, type ResourceKey, type ResourceState, type StoreCall } from '../../store.js';
+import { storeCall, timeLeft } from '../../core/call.js';
 import { SCHEMA, SCHEMA_VERSION, SQL } from './schema.js';
 import { WakeLatches } from '../../core/wake-latch.js';
 import { WakeSocket } from './wake.js';
@@ -87,7 +88,9 @@ const FROM_PREVIOUS_BOOT_MS = 1000;
  */
 export class SqliteStore implements LockStore {
   readonly name = 'sqlite';
-  readonly guarantees: { readonly clock: 'host'; readonly scope: 'host'; readonly fencing: true; readonly fifo: true; readonly notify: boolean };
+  readonly guarantees: { readonly clock: 'host'; readonly scope: 'host'; readonly fencing: true; readonly fifo: true; readonly notify: boolean; readonly outlivesClient: true; readonly mixedModes: true };
+  /** A call's default bound: the busy timeout, at least 1 s. */
+  readonly defaultTimeoutMs: number;
   /** path of the database file, or null when given a `database`. */
   readonly path: string | null;
   readonly #prefix: string;
@@ -121,7 +124,8 @@ export class SqliteStore implements LockStore {
     this.#prefix = o.prefix ?? 'baton';
     this.#busyTimeoutMs = checkDuration(o.busyTimeoutMs ?? 5000, 'busyTimeoutMs', 0);
     this.#durability = o.durability ?? 'full';
-    this.guarantees = Object.freeze({ clock: 'host', scope: 'host', fencing: true, fifo: true, notify: o.notify ?? true } as const);
+    this.guarantees = Object.freeze({ clock: 'host', scope: 'host', fencing: true, fifo: true, notify: o.notify ?? true, outlivesClient: true, mixedModes: true } as const);
+    this.defaultTimeoutMs = Math.max(1000, this.#busyTimeoutMs);
   }
 
   /** open opens the database and makes the schema; every method calls it, so calling it yourself only makes errors come early. */
@@ -131,11 +135,11 @@ export class SqliteStore implements LockStore {
     return this.#opening;
   }
 
-  async grant(request: GrantRequest): Promise<GrantResult> {
+  async grant(request: GrantRequest, call: StoreCall = storeCall(this.defaultTimeoutMs)): Promise<GrantResult> {
     const id = storageKey(this.#prefix, request.key);
     const port = request.enqueue && this.guarantees.notify ? await this.#wake.port() : null;
     const { result, wakes } = await this.#latches.during(request.owner, request.enqueue, async () => {
-      const outcome = await this.#transaction<GrantResult>('IMMEDIATE', (sql, now) => {
+      const outcome = await this.#transaction<GrantResult>(call, 'IMMEDIATE', (sql, now) => {
         const { live, wakes } = this.#live(sql, id, now);
         const mine = live.find((entry) => entry.owner === request.owner);
         if (mine?.held) return { result: { granted: true, token: mine.token! } as const, wakes };
@@ -157,22 +161,22 @@ export class SqliteStore implements LockStore {
     return result;
   }
 
-  async extend(key: ResourceKey, owner: string, ttlMs: number): Promise<boolean> {
+  async extend(key: ResourceKey, owner: string, ttlMs: number, call: StoreCall = storeCall(this.defaultTimeoutMs)): Promise<ExtendResult> {
     const id = storageKey(this.#prefix, key);
-    const { result, wakes } = await this.#transaction('IMMEDIATE', (sql, now) => {
+    const { result, wakes } = await this.#transaction<ExtendResult>(call, 'IMMEDIATE', (sql, now) => {
       const { live, wakes } = this.#live(sql, id, now);
-      if (!live.some((entry) => entry.owner === owner && entry.held)) return { result: false, wakes };
+      if (!live.some((entry) => entry.owner === owner && entry.held)) return { result: { held: false }, wakes };
       sql.extendEntry.run(ttlMs, now + ttlMs, id, owner);
-      return { result: true, wakes };
+      return { result: { held: true }, wakes };
     });
     this.#send(wakes, owner);
     return result;
   }
 
-  async release(key: ResourceKey, owner: string): Promise<boolean> {
+  async release(key: ResourceKey, owner: string, call: StoreCall = storeCall(this.defaultTimeoutMs)): Promise<boolean> {
     const id = storageKey(this.#prefix, key);
     this.#latches.forget(owner);
-    const { result, wakes } = await this.#transaction('IMMEDIATE', (sql, now) => {
+    const { result, wakes } = await this.#transaction(call, 'IMMEDIATE', (sql, now) => {
       const { live, wakes } = this.#live(sql, id, now);
       const rest = live.filter((entry) => entry.owner !== owner);
       if (rest.length === live.length) return { result: false, wakes };
@@ -183,9 +187,9 @@ export class SqliteStore implements LockStore {
     return result;
   }
 
-  async forceRelease(key: ResourceKey): Promise<number> {
+  async forceRelease(key: ResourceKey, call: StoreCall = storeCall(this.defaultTimeoutMs)): Promise<number> {
     const id = storageKey(this.#prefix, key);
-    const { result, wakes } = await this.#transaction('IMMEDIATE', (sql, now) => {
+    const { result, wakes } = await this.#transaction(call, 'IMMEDIATE', (sql, now) => {
       const { live, wakes } = this.#live(sql, id, now);
       const removed = sql.deleteHolders.run(id).changes;
       return { result: removed, wakes: removed > 0 ? (grantable(live.filter((entry) => !entry.held)) as Row[]) : wakes };
@@ -194,26 +198,26 @@ export class SqliteStore implements LockStore {
     return result;
   }
 
-  async inspect(key: ResourceKey): Promise<ResourceState> {
+  async inspect(key: ResourceKey, call: StoreCall = storeCall(this.defaultTimeoutMs)): Promise<ResourceState> {
     const id = storageKey(this.#prefix, key);
-    return (await this.#transaction('DEFERRED', (sql, now) => ({ result: this.#state(sql, id, key, now), wakes: [] }))).result;
+    return (await this.#transaction(call, 'DEFERRED', (sql, now) => ({ result: this.#state(sql, id, key, now), wakes: [] }))).result;
   }
 
-  async list(filter?: { kind?: LockKind }): Promise<ResourceState[]> {
+  async list(filter?: { kind?: LockKind }, call: StoreCall = storeCall(this.defaultTimeoutMs)): Promise<ResourceState[]> {
     const prefix = filter?.kind ? `${this.#prefix}:${filter.kind}:` : `${this.#prefix}:`;
-    const { result } = await this.#transaction('DEFERRED', (sql, now) => {
+    const { result } = await this.#transaction(call, 'DEFERRED', (sql, now) => {
       const rows = sql.resources.all(prefix.length, prefix) as { key: string; kind: LockKind; name: string }[];
       return { result: rows.map((row) => this.#state(sql, row.key, { kind: row.kind, name: row.name }, now)), wakes: [] };
     });
     return result;
   }
 
-  wait(_key: ResourceKey, owner: string, timeoutMs: number, signal?: AbortSignal): Promise<HandOff | void> {
-    if (!this.guarantees.notify) return sleep(systemClock, timeoutMs, signal);
-    return this.#latches.wait(owner, timeoutMs, signal);
+  wait(_key: ResourceKey, owner: string, call: StoreCall): Promise<HandOff | void> {
+    if (!this.guarantees.notify) return sleep(systemClock, timeLeft(call), call.signal);
+    return this.#latches.wait(owner, timeLeft(call), call.signal);
   }
 
-  async close(): Promise<void> {
+  async close(_call?: StoreCall): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     await this.#wake.close();
@@ -242,7 +246,7 @@ export class SqliteStore implements LockStore {
     }
     const opened = db;
     try {
-      await this.#retryBusy(() => {
+      await this.#retryBusy(storeCall(this.#busyTimeoutMs), () => {
         // A short busy timeout inside SQLite; longer waits happen here, without blocking the event loop.
         opened.pragma('busy_timeout = 20');
         opened.pragma('journal_mode = WAL');
@@ -274,9 +278,9 @@ export class SqliteStore implements LockStore {
   }
 
   /** Runs `body` in one transaction on the host's clock, retrying while another process holds the write lock. */
-  async #transaction<T>(mode: 'IMMEDIATE' | 'DEFERRED', body: (sql: Statements, now: number) => { result: T; wakes: Row[] }): Promise<{ result: T; wakes: Row[] }> {
+  async #transaction<T>(call: StoreCall, mode: 'IMMEDIATE' | 'DEFERRED', body: (sql: Statements, now: number) => { result: T; wakes: Row[] }): Promise<{ result: T; wakes: Row[] }> {
     await this.open();
-    return this.#retryBusy(() => {
+    return this.#retryBusy(call, () => {
       const db = this.#db;
       if (!db || this.#closed) throw new ClosedError('This SQLite store');
       const sql = this.#sql!;
@@ -292,21 +296,28 @@ export class SqliteStore implements LockStore {
     });
   }
 
-  async #retryBusy<T>(attempt: () => T): Promise<T> {
+  /**
+   * Runs `attempt` until it is not refused for another process's write lock, for up to the
+   * busy timeout, and never past the call's deadline or signal.
+   */
+  async #retryBusy<T>(call: StoreCall, attempt: () => T): Promise<T> {
     const started = monotonicNow();
     for (let i = 0; ; i++) {
+      call.signal.throwIfAborted();
       try {
         return attempt();
       } catch (error) {
         if (error instanceof ClosedError) throw error;
         const code = (error as { code?: unknown }).code;
         const busy = typeof code === 'string' && (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'));
-        if (busy && monotonicNow() - started < this.#busyTimeoutMs) {
-          await sleep(systemClock, backoffMs(i, 2, 100));
+        const waited = monotonicNow() - started;
+        const left = Math.min(this.#busyTimeoutMs - waited, timeLeft(call));
+        if (busy && left > 0) {
+          await sleep(systemClock, Math.min(left, backoffMs(i, 2, 100)), call.signal);
           continue;
         }
         if (busy) {
-          throw new StoreUnavailableError('sqlite', `The SQLite database ${this.path ?? ''} stayed locked by another process for ${this.#busyTimeoutMs} ms`, { cause: error });
+          throw new StoreUnavailableError('sqlite', `The SQLite database ${this.path ?? ''} stayed locked by another process for ${Math.round(waited)} ms`, { cause: error });
         }
         if (typeof code === 'string' && code.startsWith('SQLITE_')) {
           throw new StoreUnavailableError('sqlite', `SQLite failed: ${(error as Error).message} (${code})`, { cause: error });

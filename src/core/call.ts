@@ -1,0 +1,140 @@
+import { StoreUnavailableError } from '../errors.js';
+import type { StoreCall } from '../store.js';
+import { monotonicNow } from './clock.js';
+
+/**
+ * Bounded store calls. Core makes a `StoreCall` for every call to a store and races the
+ * store's promise against the call's deadline and signal, so that a store whose server
+ * stopped answering (a partition, a SIGSTOPped server, a driver that queues commands until it
+ * reconnects) never holds a caller past its promise. The store is asked to stop its own work
+ * through the same signal and deadline; whatever it answers after core gave up goes to
+ * `late`, so that a grant nobody waits for any more is given back instead of leaked.
+ *
+ * One sweep timer serves every pending call of the process: it looks every `SWEEP_MS` for
+ * calls whose deadline passed or whose signal aborted, so a call costs no timer and no abort
+ * listener of its own (the uncontended path makes two calls per lock). An abort is therefore
+ * seen within `SWEEP_MS`, or at once where core sweeps right after aborting (`close()`).
+ */
+
+/** SWEEP_MS: how often pending calls are checked against their deadline and signal. */
+export const SWEEP_MS = 10;
+
+/** A signal that never aborts, for calls bounded only by their deadline. */
+export const NEVER: AbortSignal = new AbortController().signal;
+
+interface PendingCall {
+  readonly deadline: number;
+  readonly signal: AbortSignal;
+  expire(now: number): void;
+}
+
+const pending = new Set<PendingCall>();
+let sweeper: NodeJS.Timeout | null = null;
+let idleSweeps = 0;
+
+function sweep(): void {
+  if (pending.size === 0) {
+    // Idle for a second: stop ticking until the next call.
+    if (++idleSweeps >= 1000 / SWEEP_MS && sweeper) {
+      clearInterval(sweeper);
+      sweeper = null;
+    }
+    return;
+  }
+  idleSweeps = 0;
+  const now = monotonicNow();
+  for (const call of pending) if (call.signal.aborted || call.deadline <= now) call.expire(now);
+}
+
+/** sweepNow settles at once every pending call whose signal has aborted (or deadline passed), instead of at the next tick. */
+export function sweepNow(): void {
+  if (pending.size > 0) sweep();
+}
+
+/** storeCall: a call that must settle within `timeoutMs` from now, or when `signal` aborts. */
+export function storeCall(timeoutMs: number, signal: AbortSignal = NEVER): StoreCall {
+  return { signal, deadline: monotonicNow() + Math.max(0, timeoutMs) };
+}
+
+/** timeLeft: ms until `call`'s deadline, 0 once it has passed. */
+export function timeLeft(call: StoreCall): number {
+  return Math.max(0, call.deadline - monotonicNow());
+}
+
+/** callOver: the error of a call that is over before it starts (its signal aborted, its deadline passed), else null. */
+export function callOver(call: StoreCall, store: string, verb: string): unknown {
+  if (call.signal.aborted) return call.signal.reason;
+  if (call.deadline <= monotonicNow()) return timedOut(store, verb, 0);
+  return null;
+}
+
+/** timedOut: the error of a call whose store did not answer in time. */
+export function timedOut(store: string, verb: string, ms: number): StoreUnavailableError {
+  return new StoreUnavailableError(store, `The ${store} store did not answer ${verb} within ${Math.max(0, Math.round(ms))} ms`);
+}
+
+/** BoundOptions: how one bounded call reports. */
+export interface BoundOptions<T> {
+  /** Store name and verb, for the timeout's message. */
+  readonly store: string;
+  readonly verb: string;
+  /** Receives the store's answer when it comes after core gave up. */
+  readonly late?: (value: T) => void;
+  /** Resolve with `undefined` at the deadline instead of rejecting (a wait, whose deadline is a poll period). */
+  readonly resolveAtDeadline?: boolean;
+}
+
+/**
+ * bounded runs `start(call)` and settles with it, or at `call.deadline` (rejecting with
+ * `StoreUnavailableError`), or when `call.signal` aborts (rejecting with its reason),
+ * whichever is first.
+ */
+export function bounded<T>(call: StoreCall, start: (call: StoreCall) => Promise<T>, options: BoundOptions<T>): Promise<T> {
+  const over = callOver(call, options.store, options.verb);
+  if (over !== null) return options.resolveAtDeadline && !call.signal.aborted ? Promise.resolve(undefined as T) : Promise.reject(over);
+  let promise: Promise<T>;
+  try {
+    promise = start(call);
+  } catch (error) {
+    return Promise.reject(error);
+  }
+  const startedAt = monotonicNow();
+  return new Promise<T>((resolve, reject) => {
+    let done = false;
+    const entry: PendingCall = {
+      deadline: call.deadline,
+      signal: call.signal,
+      expire(now: number): void {
+        if (done) return;
+        done = true;
+        pending.delete(entry);
+        if (call.signal.aborted) reject(call.signal.reason);
+        else if (options.resolveAtDeadline) resolve(undefined as T);
+        else reject(timedOut(options.store, options.verb, now - startedAt));
+      },
+    };
+    pending.add(entry);
+    if (!sweeper) {
+      sweeper = setInterval(sweep, SWEEP_MS);
+      sweeper.unref();
+    }
+    idleSweeps = 0;
+    promise.then(
+      (value) => {
+        if (done) {
+          options.late?.(value);
+          return;
+        }
+        done = true;
+        pending.delete(entry);
+        resolve(value);
+      },
+      (error: unknown) => {
+        if (done) return;
+        done = true;
+        pending.delete(entry);
+        reject(error);
+      },
+    );
+  });
+}
