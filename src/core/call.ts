@@ -14,6 +14,8 @@ import { monotonicNow } from './clock.js';
  * calls whose deadline passed or whose signal aborted, so a call costs no timer and no abort
  * listener of its own (the uncontended path makes two calls per lock). An abort is therefore
  * seen within `SWEEP_MS`, or at once where core sweeps right after aborting (`close()`).
+ * The sweep timer keeps the process alive while any call is pending (someone awaits it, and
+ * its deadline bounds the wait), and never once none is.
  */
 
 /** SWEEP_MS: how often pending calls are checked against their deadline and signal. */
@@ -44,6 +46,17 @@ function sweep(): void {
   idleSweeps = 0;
   const now = monotonicNow();
   for (const call of pending) if (call.signal.aborted || call.deadline <= now) call.expire(now);
+}
+
+function track(call: PendingCall): void {
+  pending.add(call);
+  if (!sweeper) sweeper = setInterval(sweep, SWEEP_MS);
+  if (pending.size === 1) sweeper.ref();
+  idleSweeps = 0;
+}
+
+function untrack(call: PendingCall): void {
+  if (pending.delete(call) && pending.size === 0) sweeper?.unref();
 }
 
 /** sweepNow settles at once every pending call whose signal has aborted (or deadline passed), instead of at the next tick. */
@@ -107,18 +120,13 @@ export function bounded<T>(call: StoreCall, start: (call: StoreCall) => Promise<
       expire(now: number): void {
         if (done) return;
         done = true;
-        pending.delete(entry);
+        untrack(entry);
         if (call.signal.aborted) reject(call.signal.reason);
         else if (options.resolveAtDeadline) resolve(undefined as T);
         else reject(timedOut(options.store, options.verb, now - startedAt));
       },
     };
-    pending.add(entry);
-    if (!sweeper) {
-      sweeper = setInterval(sweep, SWEEP_MS);
-      sweeper.unref();
-    }
-    idleSweeps = 0;
+    track(entry);
     promise.then(
       (value) => {
         if (done) {
@@ -126,13 +134,13 @@ export function bounded<T>(call: StoreCall, start: (call: StoreCall) => Promise<
           return;
         }
         done = true;
-        pending.delete(entry);
+        untrack(entry);
         resolve(value);
       },
       (error: unknown) => {
         if (done) return;
         done = true;
-        pending.delete(entry);
+        untrack(entry);
         reject(error);
       },
     );

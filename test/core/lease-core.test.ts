@@ -21,20 +21,20 @@ function faulty(clock: ManualClock) {
   const calls: string[] = [];
   const faults = { extendFails: false, extendGate: null as Promise<void> | null };
   const wrapped = wrapStore(store, {
-    extend: async (key, owner, ttlMs) => {
+    extend: async (key, owner, ttlMs, call) => {
       calls.push('extend:start');
       if (faults.extendGate) await faults.extendGate;
       if (faults.extendFails) {
         calls.push('extend:fail');
         throw new StoreUnavailableError('memory', 'injected fault');
       }
-      const ok = await store.extend(key, owner, ttlMs);
-      calls.push(`extend:${ok ? 'ok' : 'gone'}`);
-      return ok;
+      const result = await store.extend(key, owner, ttlMs, call);
+      calls.push(`extend:${result.held ? 'ok' : 'gone'}`);
+      return result;
     },
-    release: async (key, owner) => {
+    release: async (key, owner, call) => {
       calls.push('release');
-      return store.release(key, owner);
+      return store.release(key, owner, call);
     },
   });
   return { store: wrapped, calls, faults, inner: store };
