@@ -242,7 +242,7 @@ async function openRedis(parsed: RedisStoreUrl): Promise<LockStore> {
     throw new StoreUnavailableError('redis', `Cannot connect to Redis at ${redactUrl(parsed.url)}: ${(error as Error).message.replaceAll(parsed.url, redactUrl(parsed.url))}`, { cause: error });
   }
   const { createRedisStore } = await import('./stores/redis/index.js');
-  return createRedisStore(client, { quitClient: true, ...(parsed.prefix === undefined ? {} : { prefix: parsed.prefix }) });
+  return createRedisStore(client, { closeClient: true, ...(parsed.prefix === undefined ? {} : { prefix: parsed.prefix }) });
 }
 
 /**
@@ -290,7 +290,7 @@ async function openRedisQuorum(parsed: RedisQuorumStoreUrl): Promise<LockStore> 
   }
   const { createRedisStore, quorum } = await import('./stores/redis/index.js');
   const prefix = parsed.prefix === undefined ? {} : { prefix: parsed.prefix };
-  return quorum(clients.map((client) => createRedisStore(client, { quitClient: true, fencing: false, ...prefix })), parsed.nodeTimeoutMs === undefined ? {} : { nodeTimeoutMs: parsed.nodeTimeoutMs });
+  return quorum(clients.map((client) => createRedisStore(client, { closeClient: true, fencing: false, ...prefix })), parsed.nodeTimeoutMs === undefined ? {} : { nodeTimeoutMs: parsed.nodeTimeoutMs });
 }
 
 /** redactUrl drops the `user:password@` part of a URL, for messages and logs. */

@@ -74,5 +74,5 @@ export async function openRedisCluster(parsed: RedisClusterStoreUrl, options: Re
     throw new StoreUnavailableError('redis', `Cannot connect to the Redis Cluster at ${parsed.urls.length > 1 ? `seeds ${where}` : where}: ${password ? reason.replaceAll(password, '***') : reason}`, { cause: error });
   }
   const { createRedisStore } = await import('./index.js');
-  return createRedisStore(client, { quitClient: true, ...(parsed.prefix === undefined ? {} : { prefix: parsed.prefix }) });
+  return createRedisStore(client, { closeClient: true, ...(parsed.prefix === undefined ? {} : { prefix: parsed.prefix }) });
 }

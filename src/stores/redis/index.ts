@@ -23,7 +23,7 @@ export interface RedisStoreOptions {
   /** Wake waiters by pub/sub when a lock frees. Default true; with false, waiters only poll. */
   notify?: boolean;
   /** Quit the client on `close()`; for a client the store was given to own (`openStore` does). Default false. */
-  quitClient?: boolean;
+  closeClient?: boolean;
   /**
    * Keep a fence per lock and issue fencing tokens. Default true. With false, tokens are 0n
    * (`guarantees.fencing` is false) and a lock leaves no key behind once its entries are
@@ -53,7 +53,7 @@ export class RedisStore<F extends boolean = true> implements LockStore {
   readonly guarantees: { readonly clock: 'server'; readonly scope: 'network'; readonly fencing: F; readonly fifo: true; readonly notify: boolean };
   readonly #client: RedisCommands;
   readonly #prefix: string;
-  readonly #quitClient: boolean;
+  readonly #closeClient: boolean;
   /** '1' when the scripts keep a fence, else '0'. */
   readonly #fenced: '1' | '0';
   /** This store's wake-up channel; waiters record it in their entries. */
@@ -68,13 +68,13 @@ export class RedisStore<F extends boolean = true> implements LockStore {
   #closed = false;
 
   constructor(client: RedisClient, options?: RedisStoreOptions) {
-    const o = checkOptions<RedisStoreOptions>(options, 'options', ['prefix', 'notify', 'quitClient', 'fencing']);
+    const o = checkOptions<RedisStoreOptions>(options, 'options', ['prefix', 'notify', 'closeClient', 'fencing']);
     const fencing = checkBoolean(o.fencing, 'fencing') ?? true;
     if (o.prefix !== undefined && (typeof o.prefix !== 'string' || o.prefix.length === 0 || /[{}:]/.test(o.prefix))) {
       throw new InvalidArgumentError('prefix', `Expected \`prefix\` to be a non-empty string without "{", "}" or ":", got ${String(o.prefix)}`);
     }
     this.#client = commandsFor(client);
-    this.#quitClient = o.quitClient ?? false;
+    this.#closeClient = o.closeClient ?? false;
     this.#prefix = o.prefix ?? 'baton';
     this.#channel = `${this.#prefix}:wake:${randomBytes(8).toString('hex')}`;
     this.#fenced = fencing ? '1' : '0';
@@ -157,7 +157,7 @@ export class RedisStore<F extends boolean = true> implements LockStore {
     this.#latches.fireAll();
     const subscription = await this.#subscription?.catch(() => null);
     await subscription?.close();
-    if (this.#quitClient) await this.#client.quit().catch(() => undefined);
+    if (this.#closeClient) await this.#client.quit().catch(() => undefined);
   }
 
   /** plainKey is where a mutex's holder lives for the classic recipe: `{prefix:mutex:name}`. */
