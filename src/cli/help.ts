@@ -1,16 +1,32 @@
 /** The CLI's help texts and version. */
 import { readFileSync } from 'node:fs';
+import { STORE_SCHEMES, type StoreScheme } from '../url.js';
 import { EXIT_CODES_HELP } from './exit-codes.js';
 
-const STORE_HELP = `  --store URL       where locks live (default: $BATON_STORE, else sqlite:)
-                      sqlite:PATH   a SQLite file shared by every process on this host
-                      sqlite:       the default file, $XDG_STATE_HOME/baton/locks.db
-                                    or ~/.local/state/baton/locks.db
-                      memory:       this process only (for trying things out)
-                      redis://HOST:PORT[/DB]   one Redis server (rediss:// for TLS; user:password@ allowed)
-                      etcd://HOST:PORT[,HOST:PORT...]   an etcd cluster (etcds:// for TLS; user:password@ allowed)
-                    sqlite: takes ?prefix=NAME, ?durability=full|normal, ?busyTimeoutMs=N; redis: takes ?prefix=NAME;
-                    etcd: takes ?prefix=NAME/, ?sessionTtlMs=N (etcds: also ?ca=PATH, ?cert=PATH&key=PATH)`;
+/**
+ * The --store option with every store URL scheme, made from `STORE_SCHEMES`: a scheme is in
+ * the help once a store registers it. Each gets its URL form, then what it is, wrapped.
+ */
+const STORE_HELP = [
+  '  --store URL       where locks live (default: $BATON_STORE, else sqlite:)',
+  ...STORE_SCHEMES.flatMap((scheme: StoreScheme) => [`${' '.repeat(22)}${scheme.form}`, ...wrap(scheme.summary, 26, 110)]),
+].join('\n');
+
+/** Breaks text into lines of at most `width` columns (a longer word stays whole), each indented by `indent`. */
+function wrap(text: string, indent: number, width: number): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line !== '' && indent + line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else {
+      line = line === '' ? word : `${line} ${word}`;
+    }
+  }
+  if (line !== '') lines.push(line);
+  return lines.map((l) => `${' '.repeat(indent)}${l}`);
+}
 
 const DURATIONS_HELP = 'Durations: 500ms, 30s, 1.5s, 2m, 1h, or a bare whole number of milliseconds.';
 

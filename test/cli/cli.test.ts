@@ -11,6 +11,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, afterEach, beforeEach, describe, it } from 'node:test';
 
+import { STORE_SCHEMES, SUPPORTED_SCHEMES } from '../../src/url.js';
+
 const MAIN = resolve('build/src/cli/main.js');
 
 interface Result {
@@ -411,6 +413,16 @@ describe('baton usage and errors', () => {
     const bare = await baton([]);
     assert.equal(bare.code, 64);
     assert.match(bare.stderr, /^Usage: baton/);
+  });
+
+  it('lists every registered store URL scheme in every help that has --store', async () => {
+    for (const args of [['--help'], ['run', '--help'], ['ls', '--help'], ['inspect', '--help'], ['release', '--help']]) {
+      const { stdout } = await baton(args);
+      for (const scheme of STORE_SCHEMES) assert.ok(stdout.includes(scheme.form), `${args.join(' ')} lacks ${scheme.form}`);
+      for (const name of SUPPORTED_SCHEMES) {
+        assert.match(stdout, new RegExp(`(?<![\\w+.-])${name.replace(/[+.]/g, '\\$&')}:`), `${args.join(' ')} lacks ${name}:`);
+      }
+    }
   });
 
   it('exits 64 with one message and no stack trace for usage errors', async () => {

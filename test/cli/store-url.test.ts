@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { InvalidArgumentError, StoreUnavailableError, createBaton } from '../../src/index.js';
 import { SqliteStore } from '../../src/stores/sqlite/index.js';
-import { openStore, parseStoreUrl, redactUrl } from '../../src/url.js';
+import { STORE_SCHEMES, SUPPORTED_SCHEMES, openStore, parseStoreUrl, redactUrl } from '../../src/url.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'baton-url-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -96,6 +96,38 @@ describe('parseStoreUrl', () => {
     assert.equal(redactUrl('redis+quorum://admin:hunter2@a:1,b:2,c:3/0'), 'redis+quorum://a:1,b:2,c:3/0');
     assert.equal(redactUrl('rediss+cluster://admin:hunter2@a:1,b:2'), 'rediss+cluster://a:1,b:2');
     assert.equal(redactUrl('sqlite:/x@y.db'), 'sqlite:/x@y.db');
+  });
+});
+
+describe('STORE_SCHEMES', () => {
+  it('is the list of schemes parseStoreUrl accepts, and no other', () => {
+    assert.deepEqual(SUPPORTED_SCHEMES, STORE_SCHEMES.flatMap((scheme) => scheme.names));
+    assert.equal(new Set(SUPPORTED_SCHEMES).size, SUPPORTED_SCHEMES.length, 'two stores claim one scheme');
+    // A registered name reaches its store's parser: "name:" alone is read or refused as malformed, never as an unknown scheme.
+    for (const scheme of STORE_SCHEMES) {
+      for (const url of scheme.names.flatMap((name) => [`${name}:`, `${name.toUpperCase()}://`])) {
+        try {
+          assert.equal(parseStoreUrl(url).scheme, scheme.names[0], url);
+        } catch (error) {
+          assert.ok(error instanceof InvalidArgumentError, String(error));
+          assert.doesNotMatch(error.message, /Unknown store URL scheme|not supported yet/, url);
+        }
+      }
+    }
+    // The schemes an unknown scheme's message offers are exactly the registered ones.
+    const message = (() => {
+      try {
+        parseStoreUrl('nope://x');
+      } catch (error) {
+        return (error as Error).message;
+      }
+      assert.fail('nope:// was accepted');
+    })();
+    const offered = message.slice(message.indexOf('baton supports '), message.indexOf(' (postgres://')).matchAll(/(?<![\w+.-])([a-z][a-z0-9+.-]*):/g);
+    assert.deepEqual(new Set([...offered].map((m) => m[1])), new Set(SUPPORTED_SCHEMES));
+    for (const url of ['redis+sentinel://a:1', 'sqlite3:x.db', 'mem:', 'etcd3://a:1', 'rediss+quorum+cluster://a:1']) {
+      assert.throws(() => parseStoreUrl(url), invalidUrl(/Unknown store URL scheme/), url);
+    }
   });
 });
 

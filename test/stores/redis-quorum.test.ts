@@ -27,7 +27,7 @@ function quorumOn(prefix: string, options?: QuorumOptions, ports = servers.map((
     ports.map((port) => {
       const client = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 1 });
       client.on('error', () => undefined);
-      return createRedisStore(client, { prefix, fencing: false, quitClient: true });
+      return createRedisStore(client, { prefix, fencing: false, closeClient: true });
     }),
     options,
   );

@@ -1,11 +1,12 @@
 /**
- * The ioredis clients that `openStore` (src/url.ts) makes for Redis store URLs: how they
- * reconnect, and the Cluster client of `redis+cluster://`. Not an export of the package; it
- * loads ioredis only when a store is opened.
+ * The ioredis clients that `openStore` makes for Redis store URLs (./url.ts), and the stores
+ * over them: one server, a Redlock quorum, a Cluster. Not an export of the package; it loads
+ * ioredis only when a store is opened. It takes the parsed URLs' fields rather than their
+ * types, so that it does not import the module that imports it.
  */
 import { StoreUnavailableError } from '../../errors.js';
 import type { LockStore } from '../../store.js';
-import type { RedisClusterStoreUrl } from '../../url.js';
+import { redactUrl } from '../../url-parts.js';
 
 /**
  * How long an ioredis client of `openStore` waits before reconnecting: 50 ms more each time,
@@ -14,6 +15,64 @@ import type { RedisClusterStoreUrl } from '../../url.js';
  */
 export function reconnectDelay(attempt: number): number {
   return Math.min(attempt * 50, 200);
+}
+
+/** openRedis opens a store on one Redis server: `url` is a redis:// or rediss:// URL for ioredis (a `RedisStoreUrl`). */
+export async function openRedis(parsed: { readonly url: string; readonly prefix?: string }): Promise<LockStore> {
+  const Redis = (await ioredis()).Redis;
+  const client = new Redis(parsed.url, { lazyConnect: true, maxRetriesPerRequest: 2, retryStrategy: reconnectDelay });
+  client.on('error', () => undefined); // reconnection errors reach callers as rejected commands
+  try {
+    await client.connect();
+  } catch (error) {
+    client.disconnect();
+    throw new StoreUnavailableError('redis', `Cannot connect to Redis at ${redactUrl(parsed.url)}: ${(error as Error).message.replaceAll(parsed.url, redactUrl(parsed.url))}`, { cause: error });
+  }
+  const { createRedisStore } = await import('./index.js');
+  return createRedisStore(client, { closeClient: true, ...(parsed.prefix === undefined ? {} : { prefix: parsed.prefix }) });
+}
+
+/**
+ * openRedisQuorum opens a Redlock quorum (a `RedisQuorumStoreUrl`): one ioredis client per
+ * node, each a fenceless node store. It fails unless a majority of the nodes connect; the
+ * others keep reconnecting in the background, and count as failed votes until they do.
+ */
+export async function openRedisQuorum(parsed: { readonly urls: readonly string[]; readonly prefix?: string; readonly nodeTimeoutMs?: number }): Promise<LockStore> {
+  const Redis = (await ioredis()).Redis;
+  const clients = parsed.urls.map((url) => {
+    // A quorum's node never runs a command late: by default ioredis keeps a command sent while
+    // the node is down (its offline queue), and sends again one whose reply a dropped
+    // connection lost, once it reconnects; a grant that the quorum gave up (and rolled back)
+    // would then take the lock on a node that restarted empty, for an owner that may be
+    // asking again, and count as its vote. Such a command fails at once instead.
+    const client = new Redis(url, { maxRetriesPerRequest: 2, retryStrategy: reconnectDelay, enableOfflineQueue: false, autoResendUnfulfilledCommands: false });
+    client.on('error', () => undefined); // reconnection errors reach callers as rejected commands
+    return client;
+  });
+  const majority = Math.floor(clients.length / 2) + 1;
+  // Waits until a majority is connected, or 5 s.
+  const ready = clients.map((client) => client.status === 'ready');
+  await new Promise<void>((done) => {
+    const timer = setTimeout(done, 5000);
+    const check = (): void => {
+      if (ready.filter(Boolean).length < majority) return;
+      clearTimeout(timer);
+      done();
+    };
+    clients.forEach((client, i) => client.once('ready', () => {
+      ready[i] = true;
+      check();
+    }));
+    check();
+  });
+  if (ready.filter(Boolean).length < majority) {
+    for (const client of clients) client.disconnect();
+    const down = parsed.urls.filter((_, i) => !ready[i]).map(redactUrl);
+    throw new StoreUnavailableError('redis', `Cannot connect to a majority (${majority} of ${clients.length}) of the Redis quorum's nodes; not connected: ${down.join(', ')}`);
+  }
+  const { createRedisStore, quorum } = await import('./index.js');
+  const prefix = parsed.prefix === undefined ? {} : { prefix: parsed.prefix };
+  return quorum(clients.map((client) => createRedisStore(client, { closeClient: true, fencing: false, ...prefix })), parsed.nodeTimeoutMs === undefined ? {} : { nodeTimeoutMs: parsed.nodeTimeoutMs });
 }
 
 /** Where to connect for a node, by the `host:port` the cluster announces for it (ioredis's `natMap`). */
@@ -29,17 +88,13 @@ export interface RedisClusterConnectOptions {
 }
 
 /**
- * Opens a Redis Cluster store: an ioredis `Cluster` seeded with the URL's nodes, with its
- * credentials and TLS for every node it discovers, connected before this returns (so that an
- * unreachable cluster or a wrong password fails here, with `StoreUnavailableError`).
+ * openRedisCluster opens a Redis Cluster store (a `RedisClusterStoreUrl`): an ioredis `Cluster`
+ * seeded with the URL's nodes, with its credentials and TLS for every node it discovers,
+ * connected before this returns (so that an unreachable cluster or a wrong password fails
+ * here, with `StoreUnavailableError`).
  */
-export async function openRedisCluster(parsed: RedisClusterStoreUrl, options: RedisClusterConnectOptions = {}): Promise<LockStore> {
-  let Cluster: typeof import('ioredis').Cluster;
-  try {
-    ({ Cluster } = await import('ioredis'));
-  } catch (error) {
-    throw new StoreUnavailableError('redis', 'The Redis store needs the ioredis package: run `npm install ioredis`', { cause: error });
-  }
+export async function openRedisCluster(parsed: { readonly urls: readonly string[]; readonly prefix?: string }, options: RedisClusterConnectOptions = {}): Promise<LockStore> {
+  const Cluster = (await ioredis()).Cluster;
   const seeds = parsed.urls.map((url) => new URL(url));
   const first = seeds[0]!;
   const username = decodeURIComponent(first.username);
@@ -74,5 +129,15 @@ export async function openRedisCluster(parsed: RedisClusterStoreUrl, options: Re
     throw new StoreUnavailableError('redis', `Cannot connect to the Redis Cluster at ${parsed.urls.length > 1 ? `seeds ${where}` : where}: ${password ? reason.replaceAll(password, '***') : reason}`, { cause: error });
   }
   const { createRedisStore } = await import('./index.js');
-  return createRedisStore(client, { quitClient: true, ...(parsed.prefix === undefined ? {} : { prefix: parsed.prefix }) });
+  return createRedisStore(client, { closeClient: true, ...(parsed.prefix === undefined ? {} : { prefix: parsed.prefix }) });
+}
+
+/** The ioredis module, or `StoreUnavailableError` that says how to install it. */
+async function ioredis(): Promise<{ Redis: typeof import('ioredis').Redis; Cluster: typeof import('ioredis').Cluster }> {
+  try {
+    const { Redis, Cluster } = await import('ioredis');
+    return { Redis, Cluster };
+  } catch (error) {
+    throw new StoreUnavailableError('redis', 'The Redis store needs the ioredis package: run `npm install ioredis`', { cause: error });
+  }
 }

@@ -24,7 +24,7 @@ export interface RedisStoreOptions {
   /** Wake waiters by pub/sub when a lock frees. Default true; with false, waiters only poll. */
   notify?: boolean;
   /** Quit the client on `close()`; for a client the store was given to own (`openStore` does). Default false. */
-  quitClient?: boolean;
+  closeClient?: boolean;
   /**
    * Keep a fence per lock and issue fencing tokens. Default true. With false, tokens are 0n
    * (`guarantees.fencing` is false) and a lock leaves no key behind once its entries are
@@ -60,7 +60,7 @@ export class RedisStore<F extends boolean = true> implements LockStore {
   readonly defaultTimeoutMs = 5000;
   readonly #client: RedisCommands;
   readonly #prefix: string;
-  readonly #quitClient: boolean;
+  readonly #closeClient: boolean;
   /** '1' when the scripts keep a fence, else '0'. */
   readonly #fenced: '1' | '0';
   /** This store's wake-up channel; waiters record it in their entries. */
@@ -77,13 +77,13 @@ export class RedisStore<F extends boolean = true> implements LockStore {
   readonly #drop = new AbortController();
 
   constructor(client: RedisClient, options?: RedisStoreOptions) {
-    const o = checkOptions<RedisStoreOptions>(options, 'options', ['prefix', 'notify', 'quitClient', 'fencing']);
+    const o = checkOptions<RedisStoreOptions>(options, 'options', ['prefix', 'notify', 'closeClient', 'fencing']);
     const fencing = checkBoolean(o.fencing, 'fencing') ?? true;
     if (o.prefix !== undefined && (typeof o.prefix !== 'string' || o.prefix.length === 0 || /[{}:]/.test(o.prefix))) {
       throw new InvalidArgumentError('prefix', `Expected \`prefix\` to be a non-empty string without "{", "}" or ":", got ${String(o.prefix)}`);
     }
     this.#client = commandsFor(client);
-    this.#quitClient = o.quitClient ?? false;
+    this.#closeClient = o.closeClient ?? false;
     this.#prefix = o.prefix ?? 'baton';
     this.#channel = `${this.#prefix}:wake:${randomBytes(8).toString('hex')}`;
     this.#fenced = fencing ? '1' : '0';
@@ -161,7 +161,7 @@ export class RedisStore<F extends boolean = true> implements LockStore {
 
   /**
    * close stops the wake-up subscription; the client you passed stays open unless
-   * `quitClient` was set. When `call` ends first (by default after `CLOSE_TIMEOUT_MS`), the
+   * `closeClient` was set. When `call` ends first (by default after `CLOSE_TIMEOUT_MS`), the
    * connections are dropped without waiting for Redis.
    */
   async close(call?: StoreCall): Promise<void> {
@@ -176,7 +176,7 @@ export class RedisStore<F extends boolean = true> implements LockStore {
     try {
       const subscription = await Promise.race([this.#subscription?.catch(() => null) ?? null, aborted(this.#drop.signal)]);
       await subscription?.close(this.#drop.signal);
-      if (this.#quitClient) await this.#client.quit(this.#drop.signal).catch(() => undefined);
+      if (this.#closeClient) await this.#client.quit(this.#drop.signal).catch(() => undefined);
     } finally {
       clearTimeout(timer);
       limit.removeEventListener('abort', drop);
