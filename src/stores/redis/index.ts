@@ -52,7 +52,7 @@ const SCRIPTS = { grant: script(GRANT), extend: script(EXTEND), release: script(
  * A command sent to Redis cannot be taken back: a call whose caller gave up (its deadline or
  * signal, which baton's core enforces by racing every call) may still run on the server when
  * it answers again; core then gives back a grant nobody waits for. `close()` drops the
- * store's own connections (and the client's, with `quitClient`) when its bound runs out.
+ * store's own connections (and the client's, with `closeClient`) when its bound runs out.
  */
 export class RedisStore<F extends boolean = true> implements LockStore {
   readonly name = 'redis';
