@@ -316,14 +316,16 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
     checkDuration(ttlMs, 'ttlMs');
     const o = checkOptions<CallOptions>(options, 'options', CALL_OPTIONS);
     if (record.state === 'released' || record.state === 'releasing') throw releasedError(record);
-    if (!this.#keepAlive.check(record)) throw record.lostError!;
     const call = this.#call(o);
+    if (!this.#keepAlive.check(record)) throw record.lostError!;
     await this.#keepAlive.extend(record, ttlMs, false, this.#callBound(o), call.signal);
     if (record.state !== 'held') throw record.lostError ?? releasedError(record);
   }
 
   async #release(record: LeaseRecord, options: CallOptions | undefined): Promise<void> {
     const o = checkOptions<CallOptions>(options, 'options', CALL_OPTIONS);
+    // Checked before anything changes: a bad option leaves the lease as it was.
+    const call = this.#call(o);
     if (record.state === 'released' || record.state === 'releasing') throw releasedError(record);
     if (!this.#keepAlive.check(record)) {
       // Lost: remove our own entry if the store still has it (it cannot touch anyone else's), in the background.
@@ -332,7 +334,6 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
     }
     record.state = 'releasing';
     this.#keepAlive.untrack(record);
-    const call = this.#call(o);
     if (record.inflight) await settledBy([record.inflight], call);
     let removed: boolean;
     try {

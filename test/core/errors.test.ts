@@ -19,7 +19,9 @@ import {
   createBaton,
   quorum,
   type Baton,
+  type LockStore,
 } from '../../src/index.js';
+import { wrapStore } from '../helpers/wrap-store.js';
 import { createMemoryStore } from '../../src/stores/memory/index.js';
 import { createRedisStore } from '../../src/stores/redis/index.js';
 import { createSqliteStore } from '../../src/stores/sqlite/index.js';
@@ -130,6 +132,24 @@ const cases: Record<string, () => Promise<void>> = {
     const baton = createBaton(createSqliteStore({ path: '/proc/baton-cannot-be-here/locks.db' }));
     await assert.rejects(baton.mutex('x').acquire(), StoreUnavailableError);
     await baton.close();
+  },
+  'store-stalled': async () => {
+    // A store whose calls never answer: each call gives up at its timeout, the instance still closes on time.
+    const inner = createMemoryStore();
+    const never = (): Promise<never> => new Promise<never>(() => undefined);
+    const stalled = { ...wrapStore(inner), grant: never, release: never, inspect: never } as unknown as LockStore;
+    const baton = createBaton(stalled, { storeTimeoutMs: 50 });
+    await assert.rejects(baton.mutex('x').tryAcquire(), (error: unknown) => error instanceof StoreUnavailableError && /did not answer grant within/.test(error.message));
+    await assert.rejects(baton.inspect('x'), StoreUnavailableError);
+    await assert.rejects(baton.mutex('x').acquire({ timeoutMs: 60 }), (error: unknown) => error instanceof LockTimeoutError && error.cause instanceof StoreUnavailableError);
+    await baton.close();
+  },
+  'store-timeout-invalid': async () => {
+    assert.throws(() => createBaton(createMemoryStore(), { storeTimeoutMs: 0 }), InvalidArgumentError);
+    await assert.rejects(fresh().inspect('x', 'mutex', { timeoutMs: 1.5 }), InvalidArgumentError);
+    const lease = await fresh().mutex('x').acquire();
+    await assert.rejects(lease.release({ timeoutMs: -1 }), InvalidArgumentError);
+    await lease.release();
   },
   'store-locked': async () => {
     // Two connections: one holds the write lock in an open transaction, the other gives up after busyTimeoutMs.
