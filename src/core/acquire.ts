@@ -1,7 +1,7 @@
 import { LockTimeoutError, StoreUnavailableError } from '../errors.js';
 import type { GrantResult, HoldMode, LockStore, ResourceKey, StoreCall } from '../store.js';
 import { bounded, NEVER } from './call.js';
-import { monotonicNow, type Clock } from './clock.js';
+import { monotonicNow, systemClock, type Clock } from './clock.js';
 import { DEFAULTS } from './options.js';
 import { backoffMs, sleep } from './timing.js';
 
@@ -77,7 +77,8 @@ export async function acquire(host: AcquireHost, request: AcquireRequest): Promi
       const triedAt = clock.now();
       const mayWait = request.wait && triedAt < deadline;
       if (mayWait) enqueued = true;
-      const call: StoreCall = { signal, deadline: monotonicNow() + tryBudget(request, settings, triedAt) };
+      // The deadline is on the host's clock; the loop's own clock is it unless a test gave another.
+      const call: StoreCall = { signal, deadline: (clock === systemClock ? triedAt : monotonicNow()) + tryBudget(request, settings, triedAt) };
       const result = await bounded(call, (c) => store.grant({
         key, owner, mode: request.mode, limit: request.limit, ttlMs: request.ttlMs, enqueue: mayWait, queueTtlMs: settings.queueTtlMs,
         ...(request.value === undefined ? {} : { value: request.value }),

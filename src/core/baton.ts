@@ -200,7 +200,7 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
    * same promise.
    */
   close(): Promise<void> {
-    this.#closing ??= this.#close();
+    this.#closing ??= keepAliveWhile(this.#close());
     return this.#closing;
   }
 

