@@ -17,6 +17,9 @@ import { createBaton, monotonicNow } from '../../src/index.js';
 import { openStore } from '../../src/url.js';
 import { check, type NemesisEvent, type RegisterWrite, type Report, type WorkerEvent } from './checkers.js';
 import { createFaultProxy, type FaultProxy, type ProxyMode } from './proxy.js';
+import { adopt } from '../helpers/children.js';
+import { cleanUp } from '../helpers/clean-up.js';
+import { within } from '../helpers/wait.js';
 
 /** Worker: what a nemesis sees of a worker, a process here or a task in the in-process runner. */
 export interface Worker {
@@ -131,6 +134,8 @@ export interface Scenario {
 
 export interface RunResult extends Report {
   scenario: string;
+  /** The seed of the run's random choices: `BATON_FAULT_SEED` (tests) or `--seed` (npm run faults) replays them. */
+  seed: number;
   slowExits: number;
   unhandled: number;
   leftover: number;
@@ -147,7 +152,23 @@ function readJsonl<T>(path: string): T[] {
   return readFileSync(path, 'utf8').split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as T);
 }
 
-/** xorshift: a small seeded generator, so that a run's faults can be replayed from its seed. */
+/**
+ * faultSeed: the seed a fault run starts from: `BATON_FAULT_SEED` when set, to replay a run,
+ * else a fresh one. Seeds are 32-bit, as `xorshift` uses them, so the seed printed is the seed used.
+ */
+export function faultSeed(): number {
+  const given = process.env.BATON_FAULT_SEED;
+  if (given === undefined || given === '') return Math.floor(Math.random() * 2 ** 31) + 1;
+  const seed = Number(given);
+  if (!Number.isInteger(seed) || seed < 1 || seed >= 2 ** 32) throw new Error(`Expected \`BATON_FAULT_SEED\` to be an integer from 1 to 2^32 - 1, got ${given}`);
+  return seed;
+}
+
+/**
+ * xorshift: a small seeded generator, so that a run's faults can be replayed from its seed:
+ * the same seed makes the same choices (which fault, how long). What the processes do meanwhile
+ * still depends on timing, so a replay is the same faults, not the same history.
+ */
 export function xorshift(seed: number): () => number {
   let state = seed >>> 0 || 1;
   return () => {
@@ -158,7 +179,8 @@ export function xorshift(seed: number): () => number {
   };
 }
 
-export async function runScenario(scenario: Scenario, seed = Date.now()): Promise<RunResult> {
+export async function runScenario(scenario: Scenario, seed = faultSeed()): Promise<RunResult> {
+  process.stderr.write(`fault run ${scenario.name}: seed ${seed} (replay with BATON_FAULT_SEED=${seed}, or --seed ${seed} in npm run faults)\n`);
   if (scenario.store.startsWith('memory:')) return (await import('./in-process.js')).runInProcess(scenario, seed);
   const dir = mkdtempSync(join(tmpdir(), `baton-faults-${scenario.name}-`));
   const run = `r${process.pid}x${(seed >>> 0).toString(36)}x${Date.now().toString(36)}`;
@@ -171,8 +193,17 @@ export async function runScenario(scenario: Scenario, seed = Date.now()): Promis
   const all: ProcessWorker[] = [];
   const failures: string[] = [];
   const random = xorshift(seed);
-  const register = spawn(process.execPath, [fixture('register-server.js'), join(dir, 'register.jsonl')], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const port = await new Promise<number>((done) => register.stdout!.once('data', (chunk: Buffer) => done((JSON.parse(chunk.toString()) as { port: number }).port)));
+  const register = adopt(spawn(process.execPath, [fixture('register-server.js'), join(dir, 'register.jsonl')], { stdio: ['ignore', 'pipe', 'inherit'] }), `fault register of ${scenario.name}`);
+  const registerExit = new Promise<void>((done) => (register.exitCode !== null || register.signalCode !== null ? done() : register.once('exit', () => done())));
+  const listening = new Promise<number>((done, fail) => {
+    register.stdout!.once('data', (chunk: Buffer) => done((JSON.parse(chunk.toString()) as { port: number }).port));
+    void registerExit.then(() => fail(new Error(`the register server exited (${register.exitCode ?? register.signalCode}) before listening`)));
+  });
+  const port = await within(listening, 10_000, 'the register server listening').catch(async (error: unknown) => {
+    register.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  });
 
   let next = 0;
   const startWorker = async (): Promise<ProcessWorker> => {
@@ -180,10 +211,11 @@ export async function runScenario(scenario: Scenario, seed = Date.now()): Promis
     const proxies: FaultProxy[] = [];
     for (const server of servers) proxies.push(await createFaultProxy({ port: server.port }, { random }));
     const config = { id, store: withPorts(proxies.map((p) => p.port)), register: port, history: join(dir, `${id}.jsonl`), name: LOCK, ttlMs: scenario.ttlMs, holdMs: scenario.holdMs, blockShortMs: Math.round(scenario.ttlMs / 4), blockLongMs: Math.round(scenario.ttlMs * 1.2), unfenced: scenario.unfenced ?? false, ...(scenario.natMap ? { natMap: Object.fromEntries(servers.map((server, i) => [`127.0.0.1:${server.port}`, { host: '127.0.0.1', port: proxies[i]!.port }])) } : {}) };
-    const child = spawn(process.execPath, [fixture('worker.js'), JSON.stringify(config)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = adopt(spawn(process.execPath, [fixture('worker.js'), JSON.stringify(config)], { stdio: ['ignore', 'pipe', 'pipe'] }), `fault worker ${id} of ${scenario.name}`);
     let started!: () => void;
     const exit = new Promise<void>((done) => child.once('exit', () => done()));
-    const worker: ProcessWorker = { id, process: child, holding: null, exited: false, exit, ready: Promise.race([new Promise<void>((done) => (started = done)), exit]), stopped: false, proxies };
+    const ready = within(Promise.race([new Promise<void>((done) => (started = done)), exit]), 30_000, `worker ${id} opening its store`);
+    const worker: ProcessWorker = { id, process: child, holding: null, exited: false, exit, ready, stopped: false, proxies };
     void worker.exit.then(() => {
       worker.exited = true;
       if (!worker.stopped) failures.push(`${id} exited on its own (${child.exitCode ?? child.signalCode})`);
@@ -206,7 +238,7 @@ export async function runScenario(scenario: Scenario, seed = Date.now()): Promis
     return worker;
   };
 
-  const admin = createBaton(await openStore(store));
+  let admin: ReturnType<typeof createBaton> | null = null;
   const ctx: NemesisContext = {
     ttlMs: scenario.ttlMs,
     random,
@@ -214,7 +246,7 @@ export async function runScenario(scenario: Scenario, seed = Date.now()): Promis
     workers: () => all.filter((w) => !w.exited),
     holder: async () => {
       // While the server restarts nobody can say who holds the lock.
-      const owner = (await admin.inspect(LOCK).catch(() => null))?.holders[0]?.owner;
+      const owner = (await admin!.inspect(LOCK).catch(() => null))?.holders[0]?.owner;
       return all.find((w) => !w.exited && w.holding === owner && owner !== undefined);
     },
     pause: async (worker, ms) => {
@@ -276,7 +308,9 @@ export async function runScenario(scenario: Scenario, seed = Date.now()): Promis
     sleep: (ms) => new Promise((done) => setTimeout(done, ms)),
   };
 
+  let failed = false;
   try {
+    admin = createBaton(await openStore(store));
     for (let i = 0; i < scenario.workers; i++) await startWorker();
     await Promise.all(all.map((worker) => worker.ready));
     await ctx.sleep(300);
@@ -301,6 +335,7 @@ export async function runScenario(scenario: Scenario, seed = Date.now()): Promis
     const state = await admin.inspect(LOCK);
     let leftover = state.holders.length + state.waiters.length;
     await admin.close();
+    admin = null;
     // On a quorum or a cluster, each node on its own: once every client has closed (and the
     // entries of killed holders have run out their TTL), no node keeps a key of this run
     // (on a fenced store, no entry in a lock's fence hash).
@@ -319,6 +354,7 @@ export async function runScenario(scenario: Scenario, seed = Date.now()): Promis
     findings.push(...(scenario.check?.(events, nemesisLog) ?? []));
     return {
       scenario: scenario.name,
+      seed,
       ...report,
       slowExits,
       unhandled: events.filter((e) => e.e === 'unhandled').length,
@@ -326,20 +362,33 @@ export async function runScenario(scenario: Scenario, seed = Date.now()): Promis
       workerFailures: failures,
       findings,
     };
+  } catch (error) {
+    failed = true;
+    throw error;
   } finally {
-    for (const worker of all) {
-      worker.stopped = true;
-      if (!worker.exited) worker.process.kill('SIGKILL');
-    }
-    await Promise.all(all.flatMap((worker) => worker.proxies.map((p) => p.close())));
-    register.kill('SIGTERM');
-    await new Promise((done) => (register.exitCode !== null ? done(undefined) : register.once('exit', done)));
-    // BATON_FAULT_KEEP=1 keeps each run's folder (histories, register log) to read after a failure.
-    if (process.env.BATON_FAULT_KEEP) {
-      writeFileSync(join(dir, 'nemesis.jsonl'), nemesisLog.map((n) => `${JSON.stringify(n)}\n`).join(''));
-      process.stderr.write(`histories of ${scenario.name} kept in ${dir}\n`);
-    }
-    else rmSync(dir, { recursive: true, force: true });
+    // After a failure, that failure is the one reported: the clean-up's own errors are only printed.
+    await cleanUp(`end fault run ${scenario.name} (seed ${seed})`, {
+      'kill the workers': () => {
+        for (const worker of all) {
+          worker.stopped = true;
+          if (!worker.exited) worker.process.kill('SIGKILL');
+        }
+      },
+      'close the proxies': () => Promise.all(all.flatMap((worker) => worker.proxies.map((p) => p.close()))),
+      'close the admin client': () => (admin ? within(admin.close(), 10_000, 'the admin client closing') : undefined),
+      'stop the register server': async () => {
+        register.kill('SIGTERM');
+        const killer = setTimeout(() => register.kill('SIGKILL'), 5000);
+        await within(registerExit, 10_000, 'the register server exiting').finally(() => clearTimeout(killer));
+      },
+      // BATON_FAULT_KEEP=1 keeps each run's folder (histories, register log) to read after a failure.
+      'remove or keep the histories': () => {
+        if (process.env.BATON_FAULT_KEEP) {
+          writeFileSync(join(dir, 'nemesis.jsonl'), nemesisLog.map((n) => `${JSON.stringify(n)}\n`).join(''));
+          process.stderr.write(`histories of ${scenario.name} (seed ${seed}) kept in ${dir}\n`);
+        } else rmSync(dir, { recursive: true, force: true });
+      },
+    }, { failed });
   }
 }
 

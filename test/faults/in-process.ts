@@ -194,7 +194,7 @@ export async function runInProcess(scenario: Scenario, seed = Date.now()): Promi
     events.sort((a, b) => a.at - b.at);
     const report = check(events, writes, nemesisLog, scenario.ttlMs, scenario.epsilonMs);
     findings.push(...(scenario.check?.(events, nemesisLog) ?? []));
-    return { scenario: scenario.name, ...report, slowExits, unhandled, leftover, workerFailures: failures, findings };
+    return { scenario: scenario.name, seed, ...report, slowExits, unhandled, leftover, workerFailures: failures, findings };
   } finally {
     process.off('unhandledRejection', onUnhandled);
   }

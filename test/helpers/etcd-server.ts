@@ -14,6 +14,8 @@ import { Etcd3 } from 'etcd3';
 import { randomBytes } from 'node:crypto';
 import { createEtcdStore } from '../../src/stores/etcd/index.js';
 import type { Backing } from '../contract/suite.js';
+import { adopt } from './children.js';
+import { cleanUp } from './clean-up.js';
 import { freePort, killProcess } from './process.js';
 
 /** EtcdTls: the PEM files of members that serve clients over TLS (see `makeCertificates`). */
@@ -32,6 +34,8 @@ export interface EtcdCluster {
   readonly endpoints: readonly string[];
   /** client: a new etcd3 client on the given members (default: all), closed by `stop()`. */
   client(members?: readonly number[]): Etcd3;
+  /** pid: the PID of member `i`'s process (a new one after each start). */
+  pid(i: number): number;
   /** kill SIGKILLs member `i`. */
   kill(i: number): Promise<void>;
   /** start starts member `i` again on its data directory. */
@@ -73,7 +77,7 @@ export async function startEtcd(members: 1 | 3 = 1, options: { tls?: EtcdTls } =
 
   const launch = (i: number): void => {
     const p = ports[i]!;
-    const child = spawn('etcd', [
+    const child = adopt(spawn('etcd', [
       '--name', `m${i}`,
       '--data-dir', join(root, `m${i}`),
       '--listen-client-urls', endpoints[i]!,
@@ -88,7 +92,7 @@ export async function startEtcd(members: 1 | 3 = 1, options: { tls?: EtcdTls } =
       '--logger', 'zap',
       '--log-level', 'error',
       ...tlsFlags,
-    ], { stdio: ['ignore', 'pipe', 'pipe'] });
+    ], { stdio: ['ignore', 'pipe', 'pipe'] }), `etcd member m${i} on port ${p.client}`);
     outputs[i] = '';
     child.stdout!.on('data', (chunk: Buffer) => (outputs[i] += chunk.toString()));
     child.stderr!.on('data', (chunk: Buffer) => (outputs[i] += chunk.toString()));
@@ -103,21 +107,36 @@ export async function startEtcd(members: 1 | 3 = 1, options: { tls?: EtcdTls } =
     }
   };
 
+  /** Waits until the members are healthy, 20 s at most; a member that exits fails it at once. */
   const waitHealthy = async (indices: number[]): Promise<void> => {
-    for (let attempt = 0; ; attempt++) {
+    const deadline = Date.now() + 20_000;
+    for (;;) {
       const states = await Promise.all(indices.map(healthy));
       if (states.every(Boolean)) return;
       const dead = indices.find((i) => children[i]!.exitCode !== null);
-      if (attempt > 300 || dead !== undefined) {
-        throw new Error(`etcd did not start: ${indices.map((i) => `m${i}: ${outputs[i]}`).join('\n')}`);
+      if (Date.now() > deadline || dead !== undefined) {
+        throw new Error(`etcd did not become healthy within 20 s${dead === undefined ? '' : ` (m${dead} exited)`}: ${indices.map((i) => `m${i}: ${outputs[i]}`).join('\n')}`);
       }
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
   };
 
+  const stop = (name: string, after?: { failed: boolean }): Promise<void> => cleanUp(name, {
+    'close its clients': () => {
+      for (const client of clients.splice(0)) client.close();
+    },
+    ...Object.fromEntries(children.map((child, i) => [`kill member m${i}`, () => killProcess(child)])),
+    'remove its data directories': () => rmSync(root, { recursive: true, force: true }),
+  }, after);
+
   const all = ports.map((_, i) => i);
   for (const i of all) launch(i);
-  await waitHealthy(all);
+  try {
+    await waitHealthy(all);
+  } catch (error) {
+    await stop('stop the etcd members that did not start', { failed: true });
+    throw error;
+  }
 
   return {
     endpoints,
@@ -129,6 +148,9 @@ export async function startEtcd(members: 1 | 3 = 1, options: { tls?: EtcdTls } =
       });
       clients.push(client);
       return client;
+    },
+    pid(i) {
+      return children[i]!.pid!;
     },
     async kill(i) {
       await killProcess(children[i]!);
@@ -162,11 +184,7 @@ export async function startEtcd(members: 1 | 3 = 1, options: { tls?: EtcdTls } =
       }
       return sum;
     },
-    async stop() {
-      for (const client of clients) client.close();
-      await Promise.all(children.map((child) => killProcess(child)));
-      rmSync(root, { recursive: true, force: true });
-    },
+    stop: () => stop(`stop etcd on ports ${ports.map((p) => p.client).join(', ')}`),
   };
 }
 
@@ -182,7 +200,7 @@ export function etcdBacking(cluster: () => EtcdCluster): () => Promise<Backing> 
     return {
       connect: () => createEtcdStore(client, { prefix, sessionTtlMs: 1000 }),
       restart: () => cluster().restart(),
-      cleanup: async () => client.close(),
+      cleanup: () => cleanUp(`close the etcd client of prefix ${prefix}`, { 'close the client': () => client.close() }),
     };
   };
 }

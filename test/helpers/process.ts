@@ -2,6 +2,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { resolve } from 'node:path';
+import { adopt } from './children.js';
+import { within } from './wait.js';
 
 export type Event = Record<string, unknown> & { e: string; at: number };
 
@@ -13,7 +15,7 @@ export class Fixture {
   #waiters: (() => void)[] = [];
 
   constructor(script: string, args: string[], env: NodeJS.ProcessEnv = {}) {
-    this.child = spawn(process.execPath, [resolve('build/test/fixtures', script), ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    this.child = adopt(spawn(process.execPath, [resolve('build/test/fixtures', script), ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } }), `fixture ${script}`);
     let buffer = '';
     this.child.stdout!.on('data', (chunk: Buffer) => {
       buffer += chunk.toString();
@@ -73,10 +75,10 @@ export async function freePort(): Promise<number> {
   return typeof address === 'object' && address ? address.port : 0;
 }
 
-/** killProcess SIGKILLs a child (if it still runs) and waits for it to exit. */
+/** killProcess SIGKILLs a child (if it still runs) and waits for it to exit, 10 s at most. */
 export async function killProcess(child: ChildProcess | null): Promise<void> {
   if (!child || child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise((resolve) => child.once('exit', resolve));
   child.kill('SIGKILL');
-  await exited;
+  await within(exited, 10_000, `the exit of PID ${child.pid} (${child.spawnfile}) after SIGKILL`);
 }

@@ -9,10 +9,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Cluster, Redis } from 'ioredis';
+import { adopt } from './children.js';
+import { cleanUp } from './clean-up.js';
 import { freePort, killProcess } from './process.js';
 
 export interface RedisServer {
   readonly port: number;
+  /** The server process's PID (a new one after each restart). */
+  readonly pid: number;
   /** `redis://127.0.0.1:port`, or `rediss://` and the password when the server has them. */
   readonly url: string;
   /** client: a new ioredis connection, closed by `stop()`. */
@@ -50,20 +54,24 @@ export async function startRedis(extra: string[] = [], security: RedisSecurity =
   };
 
   const launch = async (): Promise<ChildProcess> => {
-    const child = spawn('redis-server', [...listen, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...(password === undefined ? [] : ['--requirepass', password]), ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = adopt(spawn('redis-server', [...listen, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...(password === undefined ? [] : ['--requirepass', password]), ...extra], { stdio: ['ignore', 'pipe', 'pipe'] }), `redis-server on port ${port}`);
     let output = '';
     child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    const ping = new Redis({ ...options, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    const ping = new Redis({ ...options, lazyConnect: true, connectTimeout: 1000, maxRetriesPerRequest: 0, retryStrategy: () => null });
     ping.on('error', () => undefined);
-    for (let i = 0; ; i++) {
+    const deadline = Date.now() + 10_000;
+    for (;;) {
       try {
         await ping.connect();
         await ping.ping();
         break;
       } catch (error) {
-        if (i > 100 || child.exitCode !== null) throw new Error(`redis-server did not start on port ${port}: ${output}`, { cause: error });
         ping.disconnect();
+        if (Date.now() > deadline || child.exitCode !== null) {
+          await killProcess(child);
+          throw new Error(`redis-server did not start serving on port ${port} within 10 s: ${output}`, { cause: error });
+        }
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
     }
@@ -74,6 +82,9 @@ export async function startRedis(extra: string[] = [], security: RedisSecurity =
   let child = await launch();
   return {
     port,
+    get pid() {
+      return child.pid!;
+    },
     url: `${tls ? 'rediss' : 'redis'}://${password === undefined ? '' : `:${encodeURIComponent(password)}@`}127.0.0.1:${port}`,
     client() {
       const client = new Redis(options);
@@ -92,11 +103,13 @@ export async function startRedis(extra: string[] = [], security: RedisSecurity =
       if (child.exitCode === null && child.signalCode === null) return;
       child = await launch();
     },
-    async stop() {
-      for (const client of clients) client.disconnect();
-      await killProcess(child);
-      rmSync(dir, { recursive: true, force: true });
-    },
+    stop: () => cleanUp(`stop redis-server on port ${port}`, {
+      'disconnect its clients': () => {
+        for (const client of clients.splice(0)) client.disconnect();
+      },
+      'kill the server': () => killProcess(child),
+      'remove its folder': () => rmSync(dir, { recursive: true, force: true }),
+    }),
   };
 }
 
@@ -129,7 +142,7 @@ export async function startRedisCluster(masters = 3, extra: string[] = []): Prom
     await promisify(execFile)('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes']);
     await serving(nodes);
   } catch (error) {
-    for (const node of nodes) await node.stop();
+    await cleanUp('stop the Redis Cluster that did not come up', Object.fromEntries(nodes.map((node) => [`stop node on port ${node.port}`, () => node.stop()])), { failed: true });
     throw error;
   }
   return {
@@ -148,23 +161,27 @@ export async function startRedisCluster(masters = 3, extra: string[] = []): Prom
       await nodes[index]!.restart();
       await serving(nodes);
     },
-    async stop() {
-      for (const client of clients) client.disconnect();
-      for (const node of nodes) await node.stop();
-    },
+    stop: () => cleanUp(`stop the Redis Cluster on ports ${nodes.map((n) => n.port).join(', ')}`, {
+      'disconnect its clients': () => {
+        for (const client of clients.splice(0)) client.disconnect();
+      },
+      ...Object.fromEntries(nodes.map((node) => [`stop node on port ${node.port}`, () => node.stop()])),
+    }),
   };
 }
 
-/** Waits until every node reports `cluster_state:ok`. */
+/** Waits until every node reports `cluster_state:ok`, 20 s at most. */
 async function serving(nodes: readonly RedisServer[]): Promise<void> {
+  const deadline = Date.now() + 20_000;
   for (const node of nodes) {
-    const probe = new Redis({ port: node.port, host: '127.0.0.1' });
+    const probe = new Redis({ port: node.port, host: '127.0.0.1', maxRetriesPerRequest: 1 });
     probe.on('error', () => undefined);
     try {
-      for (let i = 0; ; i++) {
-        const info = String(await probe.cluster('INFO'));
+      let info = '';
+      for (;;) {
+        info = String(await probe.cluster('INFO').catch((error: unknown) => `(no answer: ${String(error)})`));
         if (info.includes('cluster_state:ok')) break;
-        if (i > 400) throw new Error(`Redis Cluster did not come up: ${info}`);
+        if (Date.now() > deadline) throw new Error(`Redis Cluster node on port ${node.port} did not report cluster_state:ok within 20 s: ${info}`);
         await new Promise((resolve) => setTimeout(resolve, 25));
       }
     } finally {
