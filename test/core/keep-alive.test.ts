@@ -41,7 +41,7 @@ function schedulerStore(clock: ManualClock): { store: LockStore; extensions: { o
     name: 'scheduler-test',
     extend: async (_key: unknown, owner: string) => {
       extensions.push({ owner, at: clock.now() });
-      return true;
+      return { held: true };
     },
     release: async () => true,
   };
@@ -56,6 +56,9 @@ function record(owner: string, deadline: number, autoRenew = false): LeaseRecord
   };
 }
 
+/** The scheduler's store calls: bounded by a long timeout, never aborted. */
+const CALLS = { storeTimeoutMs: 60_000, signal: new AbortController().signal };
+
 describe('keep-alive scheduler', () => {
   it('random inserts, removals and reschedules: one timer, never later than the earliest deadline; each lease lost exactly at its deadline', async () => {
     const seed = Math.floor(Math.random() * 2 ** 31) + 1;
@@ -66,7 +69,8 @@ describe('keep-alive scheduler', () => {
     const scheduler = new KeepAlive(clock, schedulerStore(clock).store, {
       extended: () => assert.fail('a lease that does not renew was extended'),
       lost: (r) => void lost.push({ owner: r.owner, at: clock.now(), deadline: r.deadline }),
-    }, 0);
+      forget: () => undefined,
+    }, 0, CALLS);
     const tracked = new Map<string, LeaseRecord>();
     let next = 0;
     let removed = 0;
@@ -128,7 +132,8 @@ describe('keep-alive scheduler', () => {
     const scheduler = new KeepAlive(clock, store, {
       extended: (r) => void extended.push(r.owner),
       lost: (r) => assert.fail(`${r.owner} was lost`),
-    }, 0);
+      forget: () => undefined,
+    }, 0, CALLS);
     const random = xorshift(7);
     const ttls = new Map<string, number>();
     for (let i = 0; i < 200; i++) {
