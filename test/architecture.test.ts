@@ -25,3 +25,19 @@ describe('architecture', () => {
     for (const file of files) assert.doesNotMatch(readFileSync(file, 'utf8'), drivers, `${file} imports a driver`);
   });
 });
+
+describe('store folders', () => {
+  it("each store's index.ts only re-exports: the implementation lives in named files", () => {
+    for (const store of readdirSync('src/stores')) {
+      const index = join('src/stores', store, 'index.ts');
+      let text: string;
+      try {
+        text = readFileSync(index, 'utf8');
+      } catch {
+        continue;
+      }
+      const code = text.replace(/\/\*[\s\S]*?\*\/|\/\/.*$/gm, '').split('\n').map((line) => line.trim()).filter(Boolean);
+      for (const line of code) assert.match(line, /^export (type )?\{[^}]*\} from '[^']+';$|^export \* from '[^']+';$/, `${index}: ${line}`);
+    }
+  });
+});

@@ -21,7 +21,7 @@ export const memoryScheme: StoreScheme<'memory', MemoryStoreUrl> = {
     return { scheme: 'memory' };
   },
   async open(): Promise<LockStore> {
-    const { createMemoryStore } = await import('./index.js');
+    const { createMemoryStore } = await import('./store.js');
     return createMemoryStore();
   },
 };

@@ -28,7 +28,7 @@ export async function openRedis(parsed: { readonly url: string; readonly prefix?
     client.disconnect();
     throw new StoreUnavailableError('redis', `Cannot connect to Redis at ${redactUrl(parsed.url)}: ${(error as Error).message.replaceAll(parsed.url, redactUrl(parsed.url))}`, { cause: error });
   }
-  const { createRedisStore } = await import('./index.js');
+  const { createRedisStore } = await import('./store.js');
   return createRedisStore(client, { closeClient: true, ...(parsed.prefix === undefined ? {} : { prefix: parsed.prefix }) });
 }
 
@@ -70,7 +70,7 @@ export async function openRedisQuorum(parsed: { readonly urls: readonly string[]
     const down = parsed.urls.filter((_, i) => !ready[i]).map(redactUrl);
     throw new StoreUnavailableError('redis', `Cannot connect to a majority (${majority} of ${clients.length}) of the Redis quorum's nodes; not connected: ${down.join(', ')}`);
   }
-  const { createRedisStore, quorum } = await import('./index.js');
+  const [{ createRedisStore }, { quorum }] = await Promise.all([import('./store.js'), import('../quorum/store.js')]);
   const prefix = parsed.prefix === undefined ? {} : { prefix: parsed.prefix };
   return quorum(clients.map((client) => createRedisStore(client, { closeClient: true, fencing: false, ...prefix })), parsed.nodeTimeoutMs === undefined ? {} : { nodeTimeoutMs: parsed.nodeTimeoutMs });
 }
@@ -128,7 +128,7 @@ export async function openRedisCluster(parsed: { readonly urls: readonly string[
     const where = nodes.map((n) => `${n.host}:${n.port}`).join(',');
     throw new StoreUnavailableError('redis', `Cannot connect to the Redis Cluster at ${parsed.urls.length > 1 ? `seeds ${where}` : where}: ${password ? reason.replaceAll(password, '***') : reason}`, { cause: error });
   }
-  const { createRedisStore } = await import('./index.js');
+  const { createRedisStore } = await import('./store.js');
   return createRedisStore(client, { closeClient: true, ...(parsed.prefix === undefined ? {} : { prefix: parsed.prefix }) });
 }
 
