@@ -10,6 +10,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import {
+  CLOSE_TIMEOUT_MS,
   ClosedError,
   InvalidArgumentError,
   LeaseLostError,
@@ -109,6 +110,14 @@ export function runContractSuite(target: ContractTarget): void {
       if (reason) it(title, { skip: reason }, body);
       else it(title, body);
     }
+
+    t('the store states its guarantees and its call bound as data', async () => {
+      const a = await client();
+      const g = a.store.guarantees;
+      for (const flag of ['fencing', 'fifo', 'notify', 'outlivesClient', 'mixedModes'] as const) assert.equal(typeof g[flag], 'boolean', flag);
+      assert.ok(Number.isInteger(a.store.defaultTimeoutMs) && a.store.defaultTimeoutMs > 0, `defaultTimeoutMs ${a.store.defaultTimeoutMs}`);
+      assert.equal(g.outlivesClient, typeof a.store.sessionDeadline !== 'function', 'a session-scoped store says until when its session lasts');
+    });
 
     t('a mutex excludes other clients until released', async () => {
       const a = await client();
@@ -433,13 +442,16 @@ export function runContractSuite(target: ContractTarget): void {
       const held = await a.mutex('closing').acquire({ ttlMs: 20_000 });
       const otherHeld = await b.mutex('other').acquire({ ttlMs: 20_000 });
       const pending = a.mutex('other').acquire();
-      while ((await b.inspect('other')).waiters.length < 1) await sleep(5);
+      await until(async () => (await b.inspect('other')).waiters.length >= 1, 'the waiter is queued');
+      const started = monotonicNow();
       await a.close();
+      const took = monotonicNow() - started;
+      assert.ok(took < CLOSE_TIMEOUT_MS, `close took ${took.toFixed(1)} ms, more than CLOSE_TIMEOUT_MS`);
       await assert.rejects(pending, ClosedError);
       assert.ok(held.signal.aborted);
       assert.equal((held.signal.reason as LeaseLostError).reason, 'closed');
       assert.ok(await b.mutex('closing').tryAcquire(), 'close released the lease');
-      assert.deepEqual((await b.inspect('other')).waiters, [], 'close left no waiter');
+      await until(async () => (await b.inspect('other')).waiters.length === 0, 'close left no waiter');
       assert.throws(() => a.mutex('x'), ClosedError);
       await assert.rejects(a.withLock('x', async () => 1), ClosedError);
       await otherHeld.release();
