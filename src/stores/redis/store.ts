@@ -88,6 +88,11 @@ export class RedisStore<F extends boolean = true> implements LockStore {
   }
 
   async grant(request: GrantRequest, _call?: StoreCall): Promise<GrantResult> {
+    // A mutex's holder lives in the classic `SET NX PX` key, for services that use that recipe:
+    // it holds one exclusive entry. Every other kind keeps each entry's mode and limit.
+    if (request.key.kind === 'mutex' && (request.mode !== 'exclusive' || request.limit !== 1)) {
+      throw new InvalidArgumentError('mode', `The Redis store keeps a mutex as one exclusive holder; got mode ${request.mode} with limit ${request.limit}`);
+    }
     const wake = request.enqueue && this.guarantees.notify ? (this.#subscribed ? this.#channel : await this.#subscribe()) : '';
     // Each request of a waiter gets an id, saved in its queue entry and echoed by a hand-off:
     // core dates a hand-off's TTL from its latest request, so a hand-off based on an older
