@@ -8,4 +8,5 @@
  */
 export type { EtcdClient } from './client.js';
 export { escapeName } from './keys.js';
+export type { KeepAliveEvent } from './session.js';
 export { createEtcdStore, EtcdStore, type EtcdStoreOptions } from './store.js';

@@ -28,6 +28,10 @@ export interface Session {
   timer: NodeJS.Timeout | null;
   /** Fires when the session's validity runs out without a keep-alive: every entry on it is lost. */
   expiry: NodeJS.Timeout | null;
+  /** Ends each keep-alive still waiting for its answer. */
+  readonly attempts: Set<() => void>;
+  /** Steering calls are in flight (see `SessionKeeper.#steer`). */
+  steering: boolean;
   /** Key names this session has put and not yet seen deleted: a name is used again only once its key is surely gone. */
   readonly names: Set<string>;
 }
@@ -45,8 +49,28 @@ export function validUntil(session: Session): number {
   return session.validFrom + session.ttlMs - Math.max(1, Math.floor(session.ttlMs * 0.01));
 }
 
-/** A keep-alive reply that does not arrive in this share of the session TTL is treated as failed. */
-const KEEPALIVE_TIMEOUT_SHARE = 0.5;
+/**
+ * KeepAliveEvent: one renewal of a session lease, as the store sends it and as etcd answers
+ * it (see `EtcdStore.onKeepAlive`). etcd ends the session no earlier than the TTL after the
+ * last keep-alive `sent` (answered or not), and no later than the TTL after it received the
+ * last one it answered, plus its revoke period.
+ */
+export interface KeepAliveEvent {
+  /** The session lease's ID, in hex. */
+  readonly lease: string;
+  /** `grant`: the session was granted; `sent`: a keep-alive is being sent; `renewed`: etcd answered it; `failed`: it got no answer in time, or an error. */
+  readonly state: 'grant' | 'sent' | 'renewed' | 'failed';
+  /** When the grant or keep-alive was sent, on the host's monotonic clock (`monotonicNow()`). */
+  readonly sentAt: number;
+  /** The session's TTL, as etcd granted it. */
+  readonly ttlMs: number;
+}
+
+/**
+ * How many unary calls a failed keep-alive makes to steer etcd3 off the member that failed
+ * it: etcd3's default circuit breaker cuts a member off after 3 failed calls in a row.
+ */
+const STEER_CALLS = 3;
 
 /**
  * SessionKeeper grants the session on first need (and again after one was lost), keeps it
@@ -62,6 +86,7 @@ export class SessionKeeper {
   #pending: Promise<Session> | null = null;
   /** The session granted last, read without waiting (for `deadline`). */
   #current: Session | null = null;
+  readonly #listeners = new Set<(event: KeepAliveEvent) => void>();
   #closed = false;
 
   constructor(client: Pick<EtcdClient, 'leaseClient'>, ttlSeconds: number, hooks: SessionHooks, revokeTimeoutMs: number) {
@@ -87,6 +112,8 @@ export class SessionKeeper {
         lost: false,
         timer: null,
         expiry: null,
+        attempts: new Set(),
+        steering: false,
         names: new Set(),
       };
       if (this.#closed) {
@@ -94,6 +121,7 @@ export class SessionKeeper {
         throw new ClosedError('This etcd store');
       }
       this.#current = session;
+      this.#emit({ lease: session.hex, state: 'grant', sentAt, ttlMs: session.ttlMs });
       this.#armExpiry(session);
       this.#schedule(session, session.ttlMs / 3);
       return session;
@@ -112,6 +140,22 @@ export class SessionKeeper {
   deadline(): number {
     const session = this.#current;
     return session ? validUntil(session) : Infinity;
+  }
+
+  /** onKeepAlive calls `listener` with every grant and keep-alive of the session (see `KeepAliveEvent`), until the returned function is called. */
+  onKeepAlive(listener: (event: KeepAliveEvent) => void): () => void {
+    this.#listeners.add(listener);
+    return () => void this.#listeners.delete(listener);
+  }
+
+  #emit(event: KeepAliveEvent): void {
+    for (const listener of this.#listeners) {
+      try {
+        listener(event);
+      } catch {
+        // A listener's error is its own: the keep-alive goes on.
+      }
+    }
   }
 
   /** lose ends a session that ran out on etcd (or that etcd no longer knows): its keys are gone; the next `ensure` grants a new one. */
@@ -154,6 +198,7 @@ export class SessionKeeper {
     if (session.expiry) clearTimeout(session.expiry);
     session.timer = null;
     session.expiry = null;
+    for (const end of [...session.attempts]) end();
   }
 
   /** Arms the local end of a session's validity: if no keep-alive moves it, every entry on it is lost then. */
@@ -171,61 +216,88 @@ export class SessionKeeper {
     session.expiry.unref();
   }
 
-  /** The background keep-alive: every third of the session TTL, as etcd's own clients do; sooner after a failure. */
+  /** Sets when the next keep-alive is sent: every third of the session TTL, as etcd's own clients do; sooner after a failure. */
   #schedule(session: Session, delayMs: number): void {
     if (session.lost || this.#closed) return;
+    if (session.timer) clearTimeout(session.timer);
     session.timer = setTimeout(() => {
       session.timer = null;
-      this.#keepAlive(session).then(
-        () => {
-          if (session.lost) return;
-          this.#armExpiry(session);
-          this.#hooks.renewed(session);
-          this.#schedule(session, session.ttlMs / 3);
-        },
-        () => this.#schedule(session, Math.min(250, session.ttlMs / 10)),
-      );
+      this.#keepAlive(session);
     }, delayMs);
     session.timer.unref();
   }
 
-  /** One keep-alive; on failure, steers etcd3 off the member that failed it. */
-  async #keepAlive(session: Session): Promise<void> {
+  /**
+   * Sends one keep-alive. It waits for its answer until the session's validity ends (a late
+   * answer still renews the session from its send time), but does not hold up the next one:
+   * without an answer within a quarter of the TTL, another is sent (on another member, if
+   * this one hangs; etcd3 picks one per stream); after a failure, another is sent 200 ms
+   * later (a tenth of the TTL, at most 250 ms), once etcd3 has been steered off the member
+   * that failed it.
+   */
+  #keepAlive(session: Session): void {
     const sentAt = monotonicNow();
-    try {
-      await this.#keepAliveStream(session, sentAt);
-    } catch (error) {
-      await this.#steer(session);
-      throw error;
-    }
+    this.#emit({ lease: session.hex, state: 'sent', sentAt, ttlMs: session.ttlMs });
+    this.#schedule(session, session.ttlMs / 4);
+    this.#keepAliveStream(session, sentAt, validUntil(session) - sentAt).then(
+      () => {
+        if (session.lost) return;
+        this.#emit({ lease: session.hex, state: 'renewed', sentAt, ttlMs: session.ttlMs });
+        this.#armExpiry(session);
+        this.#hooks.renewed(session);
+        this.#schedule(session, Math.max(0, sentAt + session.ttlMs / 3 - monotonicNow()));
+      },
+      () => {
+        if (session.lost) return;
+        this.#emit({ lease: session.hex, state: 'failed', sentAt, ttlMs: session.ttlMs });
+        this.#steer(session);
+        // Unless a keep-alive sent since got its answer.
+        if (session.validFrom < sentAt) this.#schedule(session, Math.min(250, session.ttlMs / 10));
+      },
+    );
   }
 
   /**
-   * Steers etcd3 away from a member that stopped answering. etcd3 opens each stream (a
-   * keep-alive, a watch) on a member it picks, and a stream that fails does not count against
-   * that member, so after a member dies etcd3 may go on picking it (always, when it tries its
-   * hosts in order). A unary call does count: its failures on the dead member open that
-   * member's circuit breaker, and etcd3 sends the next calls and streams to the others. The
-   * call asks for the session's TTL, so a session that etcd no longer knows is found lost.
+   * Steers etcd3 away from a member that failed a keep-alive. etcd3 opens each stream (a
+   * keep-alive, a watch) on a member it picks, and counts the opening as a success for that
+   * member's circuit breaker: the stream's failure comes later and is not counted (etcd3
+   * counts it only while the stream is still writable, and gRPC has closed it by then). So
+   * after a member dies, each keep-alive attempt resets its count of failures, and etcd3 may
+   * go on picking it (always, when it tries its hosts in order). Unary calls do count, so
+   * `STEER_CALLS` of them at once open the dead member's breaker (3 failures in a row by
+   * default), and etcd3 sends the next calls and streams to the others for 5 s. The calls
+   * ask for the session's TTL, so a session that etcd no longer knows is found lost.
+   *
+   * They are not awaited, and have a whole session TTL to answer: etcd3 tries each call
+   * again on the next member, and while a new leader is being elected a live member holds
+   * it until there is one; a shorter deadline would count that wait as that member's
+   * failure, and with etcd3's deadline being one for all the tries, the tries after it as
+   * failures of the others, cutting off every member (seen on the leader's SIGKILL under
+   * load). One set at a time.
    */
-  async #steer(session: Session): Promise<void> {
-    const timeoutMs = Math.round(session.ttlMs * KEEPALIVE_TIMEOUT_SHARE);
-    try {
-      const reply = await this.#client.leaseClient.leaseTimeToLive({ ID: session.id }, { deadline: Date.now() + timeoutMs });
-      if (Number(reply.TTL) < 0) this.lose(session);
-    } catch (error) {
-      if (isLeaseNotFound(error)) this.lose(session);
-    }
+  #steer(session: Session): void {
+    if (session.steering) return;
+    session.steering = true;
+    const deadline = new Date(Date.now() + session.ttlMs);
+    const calls = Array.from({ length: STEER_CALLS }, () => this.#client.leaseClient.leaseTimeToLive({ ID: session.id }, { deadline }));
+    void Promise.allSettled(calls).then((replies) => {
+      session.steering = false;
+      if (replies.some((reply) => (reply.status === 'fulfilled' ? Number(reply.value.TTL) < 0 : isLeaseNotFound(reply.reason)))) this.lose(session);
+    });
   }
 
-  async #keepAliveStream(session: Session, sentAt: number): Promise<void> {
+  async #keepAliveStream(session: Session, sentAt: number, timeoutMs: number): Promise<void> {
     const stream = await this.#client.leaseClient.leaseKeepAlive();
     let timer: NodeJS.Timeout | undefined;
+    let end: (() => void) | undefined;
     try {
       const reply = await new Promise<{ TTL: string }>((resolve, reject) => {
         stream.on('data', resolve);
         stream.on('error', reject);
-        timer = setTimeout(() => reject(new Error(`no keep-alive reply within ${Math.round(session.ttlMs * KEEPALIVE_TIMEOUT_SHARE)} ms`)), session.ttlMs * KEEPALIVE_TIMEOUT_SHARE);
+        end = () => reject(new Error('the session ended'));
+        session.attempts.add(end);
+        timer = setTimeout(() => reject(new Error(`no keep-alive reply within ${Math.round(timeoutMs)} ms`)), Math.max(0, timeoutMs));
+        timer.unref();
         stream.write({ ID: session.id });
       });
       if (Number(reply.TTL) <= 0) {
@@ -235,6 +307,7 @@ export class SessionKeeper {
       if (sentAt > session.validFrom) session.validFrom = sentAt;
     } finally {
       clearTimeout(timer);
+      if (end) session.attempts.delete(end);
       stream.on('error', () => undefined);
       stream.end();
     }

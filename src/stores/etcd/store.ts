@@ -20,7 +20,7 @@ import {
 } from '../../store.js';
 import { cancel, grpcDeadline, isLeaseNotFound, type EtcdClient } from './client.js';
 import { aheadRange, entryInfo, entryValue, rangeEnd, reserveName, resourcePrefix, unescapeName, type EntryInfo } from './keys.js';
-import { SessionKeeper, validUntil, type Session } from './session.js';
+import { SessionKeeper, validUntil, type KeepAliveEvent, type Session } from './session.js';
 import { Window } from './window.js';
 
 /** EtcdStoreOptions configures `createEtcdStore`. */
@@ -499,6 +499,15 @@ export class EtcdStore implements LockStore {
     watcher.on('delete', () => listener());
     watcher.on('error', () => listener());
     return () => cancel(watcher);
+  }
+
+  /**
+   * onKeepAlive calls `listener` with every grant and keep-alive of the store's session lease
+   * (`KeepAliveEvent`: sent, renewed or failed, with its send time), until the returned
+   * function is called: what keeps every entry of the store alive, for logs and metrics.
+   */
+  onKeepAlive(listener: (event: KeepAliveEvent) => void): () => void {
+    return this.#sessions.onKeepAlive(listener);
   }
 
   watchLost(listener: (key: ResourceKey, owner: string, reason?: 'expired' | 'revoked') => void): () => void {
