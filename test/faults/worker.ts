@@ -69,7 +69,14 @@ async function open(): Promise<Awaited<ReturnType<typeof openStore>>> {
   return openRedisCluster(parsed, { natMap: config.natMap });
 }
 
-const baton = createBaton(await open());
+const store = await open();
+const baton = createBaton(store);
+/**
+ * The lease's local deadline, where reading `lease.signal` reports the loss: its own
+ * (`expiresAt`), or a session-scoped store's session deadline if that comes first (core's
+ * `check`; `expiresAt` does not include it).
+ */
+const localDeadline = (lease: { expiresAt: number }): number => Math.min(monotonicNow() + (lease.expiresAt - Date.now()), store.sessionDeadline?.() ?? Infinity);
 baton.on('lost', (event) => log({ e: 'lost', token: event.token === null ? null : String(event.token), owner: event.owner, reason: event.reason }));
 let stopping = false;
 process.on('SIGTERM', () => {
@@ -98,7 +105,7 @@ while (!stopping) {
     continue;
   }
   const token = lease.token === null ? null : String(lease.token);
-  log({ e: 'grant', token, owner: lease.owner, deadline: monotonicNow() + (lease.expiresAt - Date.now()) });
+  log({ e: 'grant', token, owner: lease.owner, deadline: localDeadline(lease) });
   try {
     const state = await call('GET', token === null ? '/state' : `/state?token=${token}`);
     await new Promise((resolve) => setTimeout(resolve, config.holdMs));
@@ -116,7 +123,7 @@ while (!stopping) {
   } catch (error) {
     log({ e: 'write-failed', error: String(error) });
   }
-  const deadline = monotonicNow() + (lease.expiresAt - Date.now());
+  const deadline = localDeadline(lease);
   log({ e: 'release-call', token, held: lease.held, deadline });
   try {
     await lease.release();

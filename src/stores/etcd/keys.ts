@@ -1,0 +1,91 @@
+/**
+ * Key naming: where an entry lives in etcd and what its key and value say about it. A
+ * resource is the prefix `<prefix><kind>/<escaped name>/`; an entry is one key under it,
+ * attached to its session's lease, ordered among the others by create revision.
+ */
+import type { IKeyValue } from 'etcd3';
+import type { HoldMode, ResourceKey } from '../../store.js';
+
+/** escapeName keeps a name one path segment: `%` and `/` are percent-escaped, so that no name prefixes another. */
+export function escapeName(name: string): string {
+  return name.replaceAll('%', '%25').replaceAll('/', '%2F');
+}
+
+export function unescapeName(segment: string): string {
+  return segment.replaceAll('%2F', '/').replaceAll('%25', '%');
+}
+
+/** resourcePrefix: the key prefix of one resource, `<prefix><kind>/<escaped name>/`. */
+export function resourcePrefix(prefix: string, key: ResourceKey): string {
+  return `${prefix}${key.kind}/${escapeName(key.name)}/`;
+}
+
+/** The end of the key range that starts with `prefix`. */
+export function rangeEnd(prefix: string): Buffer {
+  const end = Buffer.from(prefix);
+  for (let i = end.length - 1; i >= 0; i--) {
+    if (end[i]! < 0xff) {
+      end[i]!++;
+      return end.subarray(0, i + 1);
+    }
+  }
+  return Buffer.from([0]);
+}
+
+/**
+ * aheadRange: the range of the keys under `pfx` created before `maxRevision` (all of them
+ * for 0n), newest first, at most `limit`, keys only: the keys just ahead of an entry. etcd's
+ * `count` is that of the whole prefix (it ignores the revision bound).
+ */
+export function aheadRange(pfx: string, maxRevision: bigint, limit: number) {
+  return {
+    key: Buffer.from(pfx), range_end: rangeEnd(pfx), sort_order: 'Descend', sort_target: 'Create', keys_only: true, limit,
+    ...(maxRevision > 0n ? { max_create_revision: String(maxRevision) } : {}),
+  } as const;
+}
+
+/**
+ * reserveName names a new key of a session (lease `hex`) on `pfx`, not in `taken`, and adds it
+ * there. Keys of mutexes and semaphores reuse a few names a session (`<lease hex>`, then
+ * `<lease hex>_1`, `_2`, ... for entries held at once), and carry the owner in their value:
+ * etcd keeps every deleted key in its index until the cluster is compacted (never, by
+ * default), and a lock that wrote a new name for each acquisition would make every range over
+ * its prefix slower as it is used. An election's key is named by its owner
+ * (`<lease hex>_<owner>`), its value being the proclamation.
+ */
+export function reserveName(key: ResourceKey, pfx: string, hex: string, owner: string, taken: Set<string>): string {
+  let name = key.kind === 'election' ? `${pfx}${hex}_${owner}` : `${pfx}${hex}`;
+  for (let n = 1; taken.has(name); n++) name = `${pfx}${hex}_${n}`;
+  taken.add(name);
+  return name;
+}
+
+/**
+ * entryValue: what an entry's key holds: `mode limit owner` (its mode and limit, which every
+ * store keeps per entry), or an election's proclamation (as etcd's Election has it: one
+ * exclusive leader).
+ */
+export function entryValue(key: ResourceKey, mode: HoldMode, limit: number, owner: string, value: string | undefined): string {
+  return key.kind === 'election' ? (value ?? '') : `${mode} ${limit} ${owner}`;
+}
+
+/** EntryInfo: who an entry is for, and how it holds, as its key and value say. */
+export interface EntryInfo {
+  readonly owner: string;
+  readonly mode: HoldMode;
+  readonly limit: number;
+}
+
+/**
+ * The entry of a key: baton's mutex, semaphore (and future) keys hold `mode limit owner` in
+ * their value; an election key is one exclusive leader with its owner after the lease in its
+ * name (its value is the proclamation); a key that is not baton's (`etcdctl lock`'s, empty)
+ * is exclusive, named by what follows the prefix (its lease).
+ */
+export function entryInfo(key: ResourceKey, kv: IKeyValue, pfx: string): EntryInfo {
+  const suffix = kv.key.toString().slice(pfx.length);
+  if (key.kind === 'election') return { owner: suffix.slice(suffix.indexOf('_') + 1), mode: 'exclusive', limit: 1 };
+  const match = /^(exclusive|shared) (\d+) (.+)$/s.exec(kv.value.toString());
+  if (!match) return { owner: suffix, mode: 'exclusive', limit: 1 };
+  return { owner: match[3]!, mode: match[1] as HoldMode, limit: Number(match[2]) || 1 };
+}
