@@ -8,7 +8,7 @@ import { checkDuration, checkOptions } from '../../core/validate.js';
 import { ClosedError, InvalidArgumentError, StoreUnavailableError } from '../../errors.js';
 import type { ExtendResult, GrantRequest, GrantResult, HandOff, LockKind, LockStore, ResourceKey, ResourceState, StoreCall } from '../../store.js';
 import { storeCall, timeLeft } from '../../core/call.js';
-import { LeaseTable, type TableEntry, type TableResource, type TableTx } from '../table/lease-table.js';
+import { isPromise, LeaseTable, type Awaitable, type TableEntry, type TableResource, type TableTx } from '../table/lease-table.js';
 import { SCHEMA, SCHEMA_VERSION, SQL } from './schema.js';
 import { WakeLatches } from '../../core/wake-latch.js';
 import { WakeSocket } from './wake.js';
@@ -246,32 +246,55 @@ export class SqliteStore implements LockStore {
 
   /**
    * The table driver: runs `body` in one transaction on the host's clock, retrying while
-   * another process holds the write lock. better-sqlite3 is synchronous, so `body` only
-   * awaits answers already given; transactions still take turns on the connection, since
-   * another call's code may run between those awaits.
+   * another process holds the write lock. better-sqlite3 answers synchronously, so `body`
+   * returns its result synchronously and the transaction runs without yielding; should a
+   * body ever answer a promise, transactions still take turns on the connection.
    */
-  async #transaction<T>(mode: 'write' | 'read', call: StoreCall, body: (tx: TableTx<number>) => Promise<T>): Promise<T> {
+  async #transaction<T>(mode: 'write' | 'read', call: StoreCall, body: (tx: TableTx<number>) => Awaitable<T>): Promise<T> {
     await this.open();
-    return this.#retryBusy(call, async () => {
+    return this.#retryBusy(call, () => {
       const turn = this.#takeTurn();
-      if (turn) await turn;
-      try {
-        const db = this.#db;
-        if (!db || this.#closed) throw new ClosedError('This SQLite store');
-        const sql = this.#sql!;
-        (mode === 'write' ? sql.beginImmediate : sql.beginDeferred).run();
-        try {
-          const result = await body(this.#tx!);
-          sql.commit.run();
-          return result;
-        } catch (error) {
-          if (db.inTransaction) db.exec('ROLLBACK');
-          throw error;
-        }
-      } finally {
-        this.#giveTurn();
-      }
+      return turn ? turn.then(() => this.#run(mode, body)) : this.#run(mode, body);
     });
+  }
+
+  /** Runs one attempt of a transaction on the connection, which it holds until the attempt settles. */
+  #run<T>(mode: 'write' | 'read', body: (tx: TableTx<number>) => Awaitable<T>): Awaitable<T> {
+    let settling = false;
+    try {
+      const db = this.#db;
+      if (!db || this.#closed) throw new ClosedError('This SQLite store');
+      const sql = this.#sql!;
+      (mode === 'write' ? sql.beginImmediate : sql.beginDeferred).run();
+      try {
+        const result = body(this.#tx!);
+        if (isPromise(result)) {
+          settling = true;
+          return this.#settle(db, sql, result);
+        }
+        sql.commit.run();
+        return result;
+      } catch (error) {
+        if (db.inTransaction) db.exec('ROLLBACK');
+        throw error;
+      }
+    } finally {
+      if (!settling) this.#giveTurn();
+    }
+  }
+
+  /** Commits once an asynchronous body settles, or rolls back, and gives the connection on. */
+  async #settle<T>(db: SqliteDatabase, sql: Statements, result: Promise<T>): Promise<T> {
+    try {
+      const value = await result;
+      sql.commit.run();
+      return value;
+    } catch (error) {
+      if (db.inTransaction) db.exec('ROLLBACK');
+      throw error;
+    } finally {
+      this.#giveTurn();
+    }
   }
 
   /** Takes the connection: undefined when it was free, else a promise of the turn, in arrival order. */
@@ -298,7 +321,8 @@ export class SqliteStore implements LockStore {
     for (let i = 0; ; i++) {
       call.signal.throwIfAborted();
       try {
-        return await attempt();
+        const result = attempt();
+        return isPromise(result) ? await result : result;
       } catch (error) {
         if (error instanceof ClosedError) throw error;
         const code = (error as { code?: unknown }).code;

@@ -13,7 +13,9 @@ import { storageKey, type ExtendResult, type GrantRequest, type GrantResult, typ
  *   resource first). Nothing else may run on the connection until `body` settles.
  * - A `TableTx`: the store's clock (`now`, read once per transaction; TTLs and `expiresAt`
  *   are on it), a resource's entries in arrival order, its fence, and the few writes below.
- *   Methods may answer synchronously: the algorithm awaits each answer either way.
+ *   Each method answers a value or a promise. A body whose every answer was a value returns
+ *   its result synchronously, so a synchronous driver (better-sqlite3) runs a transaction
+ *   without yielding to the event loop; a promise is awaited before the next step.
  * - Storage: per resource a fence that only grows and an arrival counter (`bump` makes the
  *   row on first use and never removes it), per entry one row keyed by (resource, owner).
  *
@@ -62,9 +64,12 @@ export interface TableTx<W> {
   resources(idPrefix: string): Awaitable<TableResource[]>;
 }
 
-/** TableDriver: a table store's transactions. `read` transactions never write. */
+/**
+ * TableDriver: a table store's transactions. `read` transactions never write. `body` answers
+ * a promise only if some answer of `tx` was one; the driver commits once it settles.
+ */
 export interface TableDriver<W> {
-  transaction<T>(mode: 'write' | 'read', call: StoreCall, body: (tx: TableTx<W>) => Promise<T>): Promise<T>;
+  transaction<T>(mode: 'write' | 'read', call: StoreCall, body: (tx: TableTx<W>) => Awaitable<T>): Promise<T>;
 }
 
 /** Outcome: a write's answer and the entries, other than the caller's, that may hold now. */
@@ -102,93 +107,107 @@ export class LeaseTable<W> {
   /** grant: see `LockStore.grant`. A queued entry records `wake`, where its owner is woken. */
   grant(request: GrantRequest, wake: W | null, call: StoreCall): Promise<Outcome<GrantResult, W>> {
     const resource: TableResource = { id: storageKey(this.#prefix, request.key), kind: request.key.kind, name: request.key.name };
-    return this.#driver.transaction('write', call, async (tx) => {
-      const now = await tx.now();
-      const { live, wakes } = await this.#live(tx, resource.id, now, request.owner);
-      const mine = live.find((entry) => entry.owner === request.owner);
-      if (mine?.held) return { result: { granted: true, token: mine.token! }, wakes };
-      const decision = decide(live, request, mine, now);
-      if (decision.grant) {
-        const { fence, seq } = await tx.bump(resource, 1, mine ? 0 : 1);
-        await tx.putEntry(resource.id, entryOf<W>(request, mine?.seq ?? seq, true, fence, request.ttlMs, now, null));
-        return { result: { granted: true, token: fence }, wakes };
-      }
-      if (request.enqueue) {
-        const seq = mine?.seq ?? (await tx.bump(resource, 0, 1)).seq;
-        await tx.putEntry(resource.id, entryOf(request, seq, false, null, request.queueTtlMs, now, wake));
-      }
-      return { result: { granted: false, position: decision.position, retryAfterMs: decision.retryAfterMs }, wakes };
-    });
+    return this.#driver.transaction('write', call, (tx) => drive(this.#grant(tx, request, resource, wake)));
+  }
+
+  *#grant(tx: TableTx<W>, request: GrantRequest, resource: TableResource, wake: W | null): Steps<Outcome<GrantResult, W>> {
+    const now = yield* ask(tx.now());
+    const { live, wakes } = yield* this.#live(tx, resource.id, now, request.owner);
+    const mine = live.find((entry) => entry.owner === request.owner);
+    if (mine?.held) return { result: { granted: true, token: mine.token! }, wakes };
+    const decision = decide(live, request, mine, now);
+    if (decision.grant) {
+      const { fence, seq } = yield* ask(tx.bump(resource, 1, mine ? 0 : 1));
+      yield tx.putEntry(resource.id, entryOf<W>(request, mine?.seq ?? seq, true, fence, request.ttlMs, now, null));
+      return { result: { granted: true, token: fence }, wakes };
+    }
+    if (request.enqueue) {
+      const seq = mine?.seq ?? (yield* ask(tx.bump(resource, 0, 1))).seq;
+      yield tx.putEntry(resource.id, entryOf(request, seq, false, null, request.queueTtlMs, now, wake));
+    }
+    return { result: { granted: false, position: decision.position, retryAfterMs: decision.retryAfterMs }, wakes };
   }
 
   /** extend: see `LockStore.extend`. */
   extend(key: ResourceKey, owner: string, ttlMs: number, call: StoreCall): Promise<Outcome<ExtendResult, W>> {
     const id = storageKey(this.#prefix, key);
-    return this.#driver.transaction('write', call, async (tx) => {
-      const now = await tx.now();
-      const { live, wakes } = await this.#live(tx, id, now, owner);
-      if (!live.some((entry) => entry.owner === owner && entry.held)) return { result: { held: false }, wakes };
-      await tx.extendEntry(id, owner, ttlMs, now + ttlMs);
-      return { result: { held: true }, wakes };
-    });
+    return this.#driver.transaction('write', call, (tx) => drive(this.#extend(tx, id, owner, ttlMs)));
+  }
+
+  *#extend(tx: TableTx<W>, id: string, owner: string, ttlMs: number): Steps<Outcome<ExtendResult, W>> {
+    const now = yield* ask(tx.now());
+    const { live, wakes } = yield* this.#live(tx, id, now, owner);
+    if (!live.some((entry) => entry.owner === owner && entry.held)) return { result: { held: false }, wakes };
+    yield tx.extendEntry(id, owner, ttlMs, now + ttlMs);
+    return { result: { held: true }, wakes };
   }
 
   /** release: see `LockStore.release`; wakes the entries that may hold once `owner`'s is gone. */
   release(key: ResourceKey, owner: string, call: StoreCall): Promise<Outcome<boolean, W>> {
     const id = storageKey(this.#prefix, key);
-    return this.#driver.transaction('write', call, async (tx) => {
-      const { live, wakes } = await this.#live(tx, id, await tx.now(), owner);
-      const rest = live.filter((entry) => entry.owner !== owner);
-      if (rest.length === live.length) return { result: false, wakes };
-      await tx.deleteEntry(id, owner);
-      return { result: true, wakes: grantable(rest) as TableEntry<W>[] };
-    });
+    return this.#driver.transaction('write', call, (tx) => drive(this.#release(tx, id, owner)));
+  }
+
+  *#release(tx: TableTx<W>, id: string, owner: string): Steps<Outcome<boolean, W>> {
+    const { live, wakes } = yield* this.#live(tx, id, yield* ask(tx.now()), owner);
+    const rest = live.filter((entry) => entry.owner !== owner);
+    if (rest.length === live.length) return { result: false, wakes };
+    yield tx.deleteEntry(id, owner);
+    return { result: true, wakes: grantable(rest) as TableEntry<W>[] };
   }
 
   /** forceRelease: see `LockStore.forceRelease`; wakes the queued entries that may hold once no one does. */
   forceRelease(key: ResourceKey, call: StoreCall): Promise<Outcome<number, W>> {
     const id = storageKey(this.#prefix, key);
-    return this.#driver.transaction('write', call, async (tx) => {
-      const { live, wakes } = await this.#live(tx, id, await tx.now(), null);
-      const removed = await tx.deleteHolders(id);
-      return { result: removed, wakes: removed > 0 ? (grantable(live.filter((entry) => !entry.held)) as TableEntry<W>[]) : wakes };
-    });
+    return this.#driver.transaction('write', call, (tx) => drive(this.#forceRelease(tx, id)));
+  }
+
+  *#forceRelease(tx: TableTx<W>, id: string): Steps<Outcome<number, W>> {
+    const { live, wakes } = yield* this.#live(tx, id, yield* ask(tx.now()), null);
+    const removed = yield* ask(tx.deleteHolders(id));
+    return { result: removed, wakes: removed > 0 ? (grantable(live.filter((entry) => !entry.held)) as TableEntry<W>[]) : wakes };
   }
 
   /** inspect: see `LockStore.inspect`. Reads only: dead entries are skipped, not deleted. */
   inspect(key: ResourceKey, call: StoreCall): Promise<ResourceState> {
     const resource: TableResource = { id: storageKey(this.#prefix, key), kind: key.kind, name: key.name };
-    return this.#driver.transaction('read', call, async (tx) => this.#state(tx, resource, await tx.now()));
+    return this.#driver.transaction('read', call, (tx) => drive(this.#inspect(tx, resource)));
+  }
+
+  *#inspect(tx: TableTx<W>, resource: TableResource): Steps<ResourceState> {
+    return yield* this.#state(tx, resource, yield* ask(tx.now()));
   }
 
   /** list: see `LockStore.list`; every resource with a row, in the order of their stored keys. */
   list(filter: { kind?: LockKind } | undefined, call: StoreCall): Promise<ResourceState[]> {
     const idPrefix = filter?.kind ? `${this.#prefix}:${filter.kind}:` : `${this.#prefix}:`;
-    return this.#driver.transaction('read', call, async (tx) => {
-      const now = await tx.now();
-      const states: ResourceState[] = [];
-      for (const resource of await tx.resources(idPrefix)) states.push(await this.#state(tx, resource, now));
-      return states;
-    });
+    return this.#driver.transaction('read', call, (tx) => drive(this.#list(tx, idPrefix)));
+  }
+
+  *#list(tx: TableTx<W>, idPrefix: string): Steps<ResourceState[]> {
+    const now = yield* ask(tx.now());
+    const states: ResourceState[] = [];
+    for (const resource of yield* ask(tx.resources(idPrefix))) states.push(yield* this.#state(tx, resource, now));
+    return states;
   }
 
   /** Reads a resource's entries, deletes the dead ones, and lists whom their removal lets hold (`except` left out). */
-  async #live(tx: TableTx<W>, id: string, now: number, except: string | null): Promise<{ live: TableEntry<W>[]; wakes: readonly TableEntry<W>[] }> {
+  *#live(tx: TableTx<W>, id: string, now: number, except: string | null): Steps<{ live: TableEntry<W>[]; wakes: readonly TableEntry<W>[] }> {
     const live: TableEntry<W>[] = [];
     let dead = 0;
-    for (const entry of await tx.entries(id)) {
+    for (const entry of yield* ask(tx.entries(id))) {
       if (this.#isLive(entry, now)) live.push(entry);
       else {
-        await tx.deleteEntry(id, entry.owner);
+        yield tx.deleteEntry(id, entry.owner);
         dead++;
       }
     }
     return { live, wakes: dead > 0 ? (grantable(live) as TableEntry<W>[]).filter((entry) => entry.owner !== except) : NONE };
   }
 
-  async #state(tx: TableTx<W>, resource: TableResource, now: number): Promise<ResourceState> {
-    const fence = await tx.fence(resource.id);
-    const live = (await tx.entries(resource.id)).filter((entry) => this.#isLive(entry, now));
+  *#state(tx: TableTx<W>, resource: TableResource, now: number): Steps<ResourceState> {
+    const fence = yield* ask(tx.fence(resource.id));
+    const live = (yield* ask(tx.entries(resource.id))).filter((entry) => this.#isLive(entry, now));
     return {
       key: { kind: resource.kind, name: resource.name },
       fence: fence ?? 0n,
@@ -200,6 +219,46 @@ export class LeaseTable<W> {
   #isLive(entry: TableEntry<W>, now: number): boolean {
     return entry.expiresAt > now && entry.expiresAt - entry.ttlMs <= now + this.#restartedAfterMs;
   }
+}
+
+/**
+ * Steps: the algorithm's body, one step per answer of the transaction. A step yields the
+ * answer, and `drive` hands it back: at once when it is a value, after awaiting it when it
+ * is a promise. So the algorithm is written once, and costs a synchronous driver no turn of
+ * the event loop (an async body awaited about ten answers per acquire and release: some
+ * 5 µs of CPU against the 65 µs the store spends on an uncontended cycle).
+ */
+type Steps<T> = Generator<unknown, T, any>;
+
+/** ask yields one answer of the transaction and returns it, typed. */
+function* ask<T>(answer: Awaitable<T>): Steps<T> {
+  return yield answer;
+}
+
+/** drive runs `steps` to their end: synchronously while every answer is a value, else in a promise. */
+function drive<T>(steps: Steps<T>): Awaitable<T> {
+  let step = steps.next();
+  while (!step.done) {
+    if (isPromise(step.value)) return driveAsync(steps, step.value);
+    step = steps.next(step.value);
+  }
+  return step.value;
+}
+
+async function driveAsync<T>(steps: Steps<T>, pending: Promise<unknown>): Promise<T> {
+  for (;;) {
+    // A rejected answer is thrown into the body at its step; an error of the body itself ends the drive.
+    const [ok, answer] = await pending.then((value) => [true, value] as const, (error: unknown) => [false, error] as const);
+    let step = ok ? steps.next(answer) : steps.throw(answer);
+    while (!step.done && !isPromise(step.value)) step = steps.next(step.value);
+    if (step.done) return step.value;
+    pending = step.value as Promise<unknown>;
+  }
+}
+
+/** isPromise: whether a driver answered with a promise (any thenable) rather than a value. */
+export function isPromise(value: unknown): value is Promise<unknown> {
+  return typeof (value as { then?: unknown } | null)?.then === 'function';
 }
 
 function entryOf<W>(request: GrantRequest, seq: number, held: boolean, token: bigint | null, ttlMs: number, now: number, wake: W | null): TableEntry<W> {
