@@ -225,8 +225,8 @@ export class LeaseTable<W> {
  * Steps: the algorithm's body, one step per answer of the transaction. A step yields the
  * answer, and `drive` hands it back: at once when it is a value, after awaiting it when it
  * is a promise. So the algorithm is written once, and costs a synchronous driver no turn of
- * the event loop (an async body awaited about ten answers per acquire and release: some
- * 5 µs of CPU against the 65 µs the store spends on an uncontended cycle).
+ * the event loop (an async body, awaiting about ten answers per acquire and release, cost
+ * the SQLite store some 2.5 µs of CPU per cycle, about 4% of one on a tmpfs).
  */
 type Steps<T> = Generator<unknown, T, any>;
 
