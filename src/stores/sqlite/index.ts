@@ -2,13 +2,13 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { monotonicNow } from '../../core/clock.js';
-import { decide, grantable, type QueueEntry } from '../../core/queue.js';
 import { backoffMs, sleep } from '../../core/timing.js';
 import { systemClock } from '../../core/clock.js';
 import { checkDuration, checkOptions } from '../../core/validate.js';
 import { ClosedError, InvalidArgumentError, StoreUnavailableError } from '../../errors.js';
-import { storageKey, type ExtendResult, type GrantRequest, type GrantResult, type HandOff, type LockKind, type LockStore, type ResourceKey, type ResourceState, type StoreCall } from '../../store.js';
+import type { ExtendResult, GrantRequest, GrantResult, HandOff, LockKind, LockStore, ResourceKey, ResourceState, StoreCall } from '../../store.js';
 import { storeCall, timeLeft } from '../../core/call.js';
+import { isPromise, LeaseTable, type Awaitable, type TableEntry, type TableResource, type TableTx } from '../table/lease-table.js';
 import { SCHEMA, SCHEMA_VERSION, SQL } from './schema.js';
 import { WakeLatches } from '../../core/wake-latch.js';
 import { WakeSocket } from './wake.js';
@@ -58,11 +58,6 @@ export function defaultSqlitePath(env: NodeJS.ProcessEnv = process.env): string 
   return join(state, 'baton', 'locks.db');
 }
 
-/** An entry read back from the table. */
-interface Row extends QueueEntry {
-  readonly wakePort: number | null;
-}
-
 interface RawRow {
   owner: string;
   seq: bigint;
@@ -84,7 +79,9 @@ const FROM_PREVIOUS_BOOT_MS = 1000;
 /**
  * SqliteStore keeps locks in one SQLite file shared by every process on the host, in WAL
  * mode. TTLs run on the host's monotonic clock. Waiting is FIFO; a release wakes the next
- * waiter's process by a loopback datagram, and waiters also poll as a fallback.
+ * waiter's process by a loopback datagram, and waiters also poll as a fallback. The lease
+ * algorithm is `LeaseTable` (stores/table); this class gives it transactions of
+ * better-sqlite3 and sends the wake-ups it returns.
  */
 export class SqliteStore implements LockStore {
   readonly name = 'sqlite';
@@ -93,7 +90,7 @@ export class SqliteStore implements LockStore {
   readonly defaultTimeoutMs: number;
   /** path of the database file, or null when given a `database`. */
   readonly path: string | null;
-  readonly #prefix: string;
+  readonly #table: LeaseTable<number>;
   readonly #busyTimeoutMs: number;
   readonly #durability: 'full' | 'normal';
   readonly #given: SqliteDatabase | null;
@@ -101,6 +98,10 @@ export class SqliteStore implements LockStore {
   readonly #wake = new WakeSocket(this.#latches);
   #db: SqliteDatabase | null = null;
   #sql: Statements | null = null;
+  #tx: TableTx<number> | null = null;
+  /** A transaction holds the connection; the others wait in `#turns`. */
+  #busy = false;
+  readonly #turns: (() => void)[] = [];
   #opening: Promise<void> | null = null;
   #closed = false;
 
@@ -121,7 +122,7 @@ export class SqliteStore implements LockStore {
     }
     this.#given = o.database ?? null;
     this.path = this.#given ? null : resolve(o.path ?? defaultSqlitePath());
-    this.#prefix = o.prefix ?? 'baton';
+    this.#table = new LeaseTable<number>({ transaction: (mode, call, body) => this.#transaction(mode, call, body) }, { prefix: o.prefix ?? 'baton', restartedAfterMs: FROM_PREVIOUS_BOOT_MS });
     this.#busyTimeoutMs = checkDuration(o.busyTimeoutMs ?? 5000, 'busyTimeoutMs', 0);
     this.#durability = o.durability ?? 'full';
     this.guarantees = Object.freeze({ clock: 'host', scope: 'host', fencing: true, fifo: true, notify: o.notify ?? true, outlivesClient: true, mixedModes: true } as const);
@@ -136,80 +137,40 @@ export class SqliteStore implements LockStore {
   }
 
   async grant(request: GrantRequest, call: StoreCall = storeCall(this.defaultTimeoutMs)): Promise<GrantResult> {
-    const id = storageKey(this.#prefix, request.key);
     const port = request.enqueue && this.guarantees.notify ? await this.#wake.port() : null;
     const { result, wakes } = await this.#latches.during(request.owner, request.enqueue, async () => {
-      const outcome = await this.#transaction<GrantResult>(call, 'IMMEDIATE', (sql, now) => {
-        const { live, wakes } = this.#live(sql, id, now);
-        const mine = live.find((entry) => entry.owner === request.owner);
-        if (mine?.held) return { result: { granted: true, token: mine.token! } as const, wakes };
-        const decision = decide(live, request, mine, now);
-        if (decision.grant) {
-          const { fence, seq } = this.#bump(sql, request.key, id, 1, mine ? 0 : 1);
-          sql.upsertEntry.run(id, request.owner, mine?.seq ?? seq, request.mode, request.limit, 1, fence, request.ttlMs, now + request.ttlMs, request.value ?? null, null);
-          return { result: { granted: true, token: fence } as const, wakes };
-        }
-        if (request.enqueue) {
-          const seq = mine?.seq ?? this.#bump(sql, request.key, id, 0, 1).seq;
-          sql.upsertEntry.run(id, request.owner, seq, request.mode, request.limit, 0, null, request.queueTtlMs, now + request.queueTtlMs, request.value ?? null, port);
-        }
-        return { result: { granted: false, position: decision.position, retryAfterMs: decision.retryAfterMs } as const, wakes };
-      });
+      const outcome = await this.#table.grant(request, port, call);
       return { ...outcome, granted: outcome.result.granted };
     });
-    this.#send(wakes, request.owner);
+    this.#send(wakes);
     return result;
   }
 
   async extend(key: ResourceKey, owner: string, ttlMs: number, call: StoreCall = storeCall(this.defaultTimeoutMs)): Promise<ExtendResult> {
-    const id = storageKey(this.#prefix, key);
-    const { result, wakes } = await this.#transaction<ExtendResult>(call, 'IMMEDIATE', (sql, now) => {
-      const { live, wakes } = this.#live(sql, id, now);
-      if (!live.some((entry) => entry.owner === owner && entry.held)) return { result: { held: false }, wakes };
-      sql.extendEntry.run(ttlMs, now + ttlMs, id, owner);
-      return { result: { held: true }, wakes };
-    });
-    this.#send(wakes, owner);
+    const { result, wakes } = await this.#table.extend(key, owner, ttlMs, call);
+    this.#send(wakes);
     return result;
   }
 
   async release(key: ResourceKey, owner: string, call: StoreCall = storeCall(this.defaultTimeoutMs)): Promise<boolean> {
-    const id = storageKey(this.#prefix, key);
     this.#latches.forget(owner);
-    const { result, wakes } = await this.#transaction(call, 'IMMEDIATE', (sql, now) => {
-      const { live, wakes } = this.#live(sql, id, now);
-      const rest = live.filter((entry) => entry.owner !== owner);
-      if (rest.length === live.length) return { result: false, wakes };
-      sql.deleteEntry.run(id, owner);
-      return { result: true, wakes: grantable(rest) as Row[] };
-    });
-    this.#send(wakes, owner);
+    const { result, wakes } = await this.#table.release(key, owner, call);
+    this.#send(wakes);
     return result;
   }
 
   async forceRelease(key: ResourceKey, call: StoreCall = storeCall(this.defaultTimeoutMs)): Promise<number> {
-    const id = storageKey(this.#prefix, key);
-    const { result, wakes } = await this.#transaction(call, 'IMMEDIATE', (sql, now) => {
-      const { live, wakes } = this.#live(sql, id, now);
-      const removed = sql.deleteHolders.run(id).changes;
-      return { result: removed, wakes: removed > 0 ? (grantable(live.filter((entry) => !entry.held)) as Row[]) : wakes };
-    });
-    this.#send(wakes, null);
+    const { result, wakes } = await this.#table.forceRelease(key, call);
+    this.#send(wakes);
     return result;
   }
 
-  async inspect(key: ResourceKey, call: StoreCall = storeCall(this.defaultTimeoutMs)): Promise<ResourceState> {
-    const id = storageKey(this.#prefix, key);
-    return (await this.#transaction(call, 'DEFERRED', (sql, now) => ({ result: this.#state(sql, id, key, now), wakes: [] }))).result;
+  inspect(key: ResourceKey, call: StoreCall = storeCall(this.defaultTimeoutMs)): Promise<ResourceState> {
+    return this.#table.inspect(key, call);
   }
 
-  async list(filter?: { kind?: LockKind }, call: StoreCall = storeCall(this.defaultTimeoutMs)): Promise<ResourceState[]> {
-    const prefix = filter?.kind ? `${this.#prefix}:${filter.kind}:` : `${this.#prefix}:`;
-    const { result } = await this.#transaction(call, 'DEFERRED', (sql, now) => {
-      const rows = sql.resources.all(prefix.length, prefix) as { key: string; kind: LockKind; name: string }[];
-      return { result: rows.map((row) => this.#state(sql, row.key, { kind: row.kind, name: row.name }, now)), wakes: [] };
-    });
-    return result;
+  list(filter?: { kind?: LockKind }, call: StoreCall = storeCall(this.defaultTimeoutMs)): Promise<ResourceState[]> {
+    return this.#table.list(filter, call);
   }
 
   wait(_key: ResourceKey, owner: string, call: StoreCall): Promise<HandOff | void> {
@@ -222,9 +183,14 @@ export class SqliteStore implements LockStore {
     this.#closed = true;
     await this.#wake.close();
     await this.#opening?.catch(() => undefined);
+    // A transaction in flight finishes first (its statements are synchronous); the ones after it find the store closed.
+    const turn = this.#takeTurn();
+    if (turn) await turn;
     if (this.#db && !this.#given) this.#db.close();
     this.#db = null;
     this.#sql = null;
+    this.#tx = null;
+    this.#giveTurn();
   }
 
   async #open(): Promise<void> {
@@ -275,37 +241,88 @@ export class SqliteStore implements LockStore {
     }
     this.#db = opened;
     this.#sql = sql;
+    this.#tx = tableTx(sql);
   }
 
-  /** Runs `body` in one transaction on the host's clock, retrying while another process holds the write lock. */
-  async #transaction<T>(call: StoreCall, mode: 'IMMEDIATE' | 'DEFERRED', body: (sql: Statements, now: number) => { result: T; wakes: Row[] }): Promise<{ result: T; wakes: Row[] }> {
+  /**
+   * The table driver: runs `body` in one transaction on the host's clock, retrying while
+   * another process holds the write lock. better-sqlite3 answers synchronously, so `body`
+   * returns its result synchronously and the transaction runs without yielding; should a
+   * body ever answer a promise, transactions still take turns on the connection.
+   */
+  async #transaction<T>(mode: 'write' | 'read', call: StoreCall, body: (tx: TableTx<number>) => Awaitable<T>): Promise<T> {
     await this.open();
     return this.#retryBusy(call, () => {
+      const turn = this.#takeTurn();
+      return turn ? turn.then(() => this.#run(mode, body)) : this.#run(mode, body);
+    });
+  }
+
+  /** Runs one attempt of a transaction on the connection, which it holds until the attempt settles. */
+  #run<T>(mode: 'write' | 'read', body: (tx: TableTx<number>) => Awaitable<T>): Awaitable<T> {
+    let settling = false;
+    try {
       const db = this.#db;
       if (!db || this.#closed) throw new ClosedError('This SQLite store');
       const sql = this.#sql!;
-      (mode === 'IMMEDIATE' ? sql.beginImmediate : sql.beginDeferred).run();
+      (mode === 'write' ? sql.beginImmediate : sql.beginDeferred).run();
       try {
-        const outcome = body(sql, monotonicNow());
+        const result = body(this.#tx!);
+        if (isPromise(result)) {
+          settling = true;
+          return this.#settle(db, sql, result);
+        }
         sql.commit.run();
-        return outcome;
+        return result;
       } catch (error) {
         if (db.inTransaction) db.exec('ROLLBACK');
         throw error;
       }
-    });
+    } finally {
+      if (!settling) this.#giveTurn();
+    }
+  }
+
+  /** Commits once an asynchronous body settles, or rolls back, and gives the connection on. */
+  async #settle<T>(db: SqliteDatabase, sql: Statements, result: Promise<T>): Promise<T> {
+    try {
+      const value = await result;
+      sql.commit.run();
+      return value;
+    } catch (error) {
+      if (db.inTransaction) db.exec('ROLLBACK');
+      throw error;
+    } finally {
+      this.#giveTurn();
+    }
+  }
+
+  /** Takes the connection: undefined when it was free, else a promise of the turn, in arrival order. */
+  #takeTurn(): Promise<void> | undefined {
+    if (!this.#busy) {
+      this.#busy = true;
+      return undefined;
+    }
+    return new Promise<void>((resolve) => this.#turns.push(resolve));
+  }
+
+  #giveTurn(): void {
+    const next = this.#turns.shift();
+    if (next) next();
+    else this.#busy = false;
   }
 
   /**
    * Runs `attempt` until it is not refused for another process's write lock, for up to the
    * busy timeout, and never past the call's deadline or signal.
    */
-  async #retryBusy<T>(call: StoreCall, attempt: () => T): Promise<T> {
+  async #retryBusy<T>(call: StoreCall, attempt: () => T | Promise<T>): Promise<T> {
     const started = monotonicNow();
     for (let i = 0; ; i++) {
       call.signal.throwIfAborted();
       try {
-        return attempt();
+        const result = attempt();
+        return isPromise(result) ? await result : result;
       } catch (error) {
         if (error instanceof ClosedError) throw error;
         const code = (error as { code?: unknown }).code;
@@ -327,40 +344,9 @@ export class SqliteStore implements LockStore {
     }
   }
 
-  /** Issues `tokens` (0 or 1) new tokens and takes `arrivals` (0 or 1) new arrival numbers for a resource. */
-  #bump(sql: Statements, key: ResourceKey, id: string, tokens: 0 | 1, arrivals: 0 | 1): { fence: bigint; seq: number } {
-    const row = sql.bump.get(id, key.kind, key.name, tokens, arrivals) as { fence: bigint; next_seq: bigint };
-    return { fence: row.fence, seq: Number(row.next_seq) };
-  }
-
-  /** Reads a resource's entries, deletes the dead ones, and lists whom their removal lets hold. */
-  #live(sql: Statements, id: string, now: number): { live: Row[]; wakes: Row[] } {
-    const live: Row[] = [];
-    let dead = 0;
-    for (const raw of sql.entries.all(id) as RawRow[]) {
-      const row = toRow(raw);
-      if (isLive(row, now)) live.push(row);
-      else {
-        sql.deleteEntry.run(id, row.owner);
-        dead++;
-      }
-    }
-    return { live, wakes: dead > 0 ? (grantable(live) as Row[]) : [] };
-  }
-
-  #state(sql: Statements, id: string, key: ResourceKey, now: number): ResourceState {
-    const fenceRow = sql.fence.get(id) as { fence: bigint } | undefined;
-    const live = (sql.entries.all(id) as RawRow[]).map(toRow).filter((row) => isLive(row, now));
-    return {
-      key: { kind: key.kind, name: key.name },
-      fence: fenceRow?.fence ?? 0n,
-      holders: live.filter((e) => e.held).map((e) => ({ owner: e.owner, mode: e.mode, token: e.token!, ttlMs: e.ttlMs, expiresInMs: Math.round(e.expiresAt - now), ...(e.value === undefined ? {} : { value: e.value }) })),
-      waiters: live.filter((e) => !e.held).map((e, position) => ({ owner: e.owner, mode: e.mode, position, expiresInMs: Math.round(e.expiresAt - now) })),
-    };
-  }
-
-  #send(wakes: readonly Row[], except: string | null): void {
-    for (const row of wakes) if (row.wakePort !== null && row.owner !== except) this.#wake.send(row.wakePort, row.owner);
+  /** Sends each entry that may now hold its wake-up (entries that did not queue here have no port: they poll). */
+  #send(wakes: readonly TableEntry<number>[]): void {
+    for (const entry of wakes) if (entry.wake !== null) this.#wake.send(entry.wake, entry.owner);
   }
 }
 
@@ -377,7 +363,25 @@ function makeFolders(folder: string): void {
   for (const path of missing) mkdirSync(path);
 }
 
-function toRow(raw: RawRow): Row {
+/** tableTx: the statements, as the lease algorithm asks them inside a transaction of `#transaction`. */
+function tableTx(sql: Statements): TableTx<number> {
+  return {
+    now: monotonicNow,
+    entries: (id) => (sql.entries.all(id) as RawRow[]).map(toEntry),
+    fence: (id) => (sql.fence.get(id) as { fence: bigint } | undefined)?.fence,
+    bump: (resource, tokens, arrivals) => {
+      const row = sql.bump.get(resource.id, resource.kind, resource.name, tokens, arrivals) as { fence: bigint; next_seq: bigint };
+      return { fence: row.fence, seq: Number(row.next_seq) };
+    },
+    putEntry: (id, e) => void sql.upsertEntry.run(id, e.owner, e.seq, e.mode, e.limit, e.held ? 1 : 0, e.token, e.ttlMs, e.expiresAt, e.value ?? null, e.wake),
+    extendEntry: (id, owner, ttlMs, expiresAt) => void sql.extendEntry.run(ttlMs, expiresAt, id, owner),
+    deleteEntry: (id, owner) => void sql.deleteEntry.run(id, owner),
+    deleteHolders: (id) => sql.deleteHolders.run(id).changes,
+    resources: (idPrefix) => (sql.resources.all(idPrefix.length, idPrefix) as { key: string; kind: LockKind; name: string }[]).map((row): TableResource => ({ id: row.key, kind: row.kind, name: row.name })),
+  };
+}
+
+function toEntry(raw: RawRow): TableEntry<number> {
   return {
     owner: raw.owner,
     seq: Number(raw.seq),
@@ -388,12 +392,8 @@ function toRow(raw: RawRow): Row {
     ttlMs: Number(raw.ttl_ms),
     expiresAt: raw.expires_at,
     ...(raw.value === null ? {} : { value: raw.value }),
-    wakePort: raw.wake_port === null ? null : Number(raw.wake_port),
+    wake: raw.wake_port === null ? null : Number(raw.wake_port),
   };
-}
-
-function isLive(row: Row, now: number): boolean {
-  return row.expiresAt > now && row.expiresAt - row.ttlMs <= now + FROM_PREVIOUS_BOOT_MS;
 }
 
 /**
