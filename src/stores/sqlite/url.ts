@@ -32,7 +32,7 @@ export const sqliteScheme: StoreScheme<'sqlite', SqliteStoreUrl> = {
   example: 'for example sqlite:/var/lib/app/locks.db, or sqlite: alone for the default file',
   parse: parseSqlite,
   async open(parsed: SqliteStoreUrl): Promise<LockStore> {
-    const { createSqliteStore } = await import('./index.js');
+    const { createSqliteStore } = await import('./store.js');
     const { scheme: _scheme, ...options } = parsed;
     const store = createSqliteStore(options);
     try {
