@@ -76,13 +76,6 @@ export function timeLeft(call: StoreCall): number {
   return Math.max(0, call.deadline - monotonicNow());
 }
 
-/** callOver: the error of a call that is over before it starts (its signal aborted, its deadline passed), else null. */
-export function callOver(call: StoreCall, store: string, verb: string): unknown {
-  if (call.signal.aborted) return call.signal.reason;
-  if (call.deadline <= monotonicNow()) return timedOut(store, verb);
-  return null;
-}
-
 /** timedOut: the error of a call whose store did not answer in time. */
 export function timedOut(store: string, verb: string): StoreUnavailableError {
   return new StoreUnavailableError(store, `The ${store} store did not answer ${verb} before its deadline`);
