@@ -200,7 +200,8 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
    * same promise.
    */
   close(): Promise<void> {
-    this.#closing ??= this.#close();
+    // Awaited like any operation: a stalled store may hold no handle that keeps the process alive.
+    this.#closing ??= keepAliveWhile(this.#close());
     return this.#closing;
   }
 
