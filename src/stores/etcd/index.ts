@@ -133,6 +133,8 @@ export class EtcdStore implements LockStore {
   readonly #closeClient: boolean;
   readonly #clock = systemClock;
   readonly #latches = new WakeLatches(systemClock);
+  /** Keep-alive streams waiting for their reply: `close()` cancels them, since a stalled member would never end them. */
+  readonly #keepAliveStreams = new Set<{ cancel(): void }>();
   readonly #entries = new Map<string, Entry>();
   /** Keys whose delete failed (etcd out of reach), with their session, which keeps them alive: deleted again after each keep-alive. */
   readonly #undeleted = new Map<string, Session>();
@@ -624,6 +626,7 @@ export class EtcdStore implements LockStore {
     this.#closed = true;
     this.#latches.fireAll();
     for (const [owner, entry] of [...this.#entries]) this.#drop(owner, entry);
+    for (const stream of this.#keepAliveStreams) stream.cancel();
     // Bounded: with etcd out of reach (or the client still reconnecting after a restart), a
     // session grant in flight or the revoke could hang; the keys then go when the session
     // expires, since its keep-alive stops here. A grant that completes later revokes itself.
@@ -792,11 +795,15 @@ export class EtcdStore implements LockStore {
   async #keepAliveStream(session: Session, sentAt: number): Promise<void> {
     const stream = await this.#client.leaseClient.leaseKeepAlive();
     let timer: NodeJS.Timeout | undefined;
+    this.#keepAliveStreams.add(stream);
     try {
+      if (this.#closed) throw new ClosedError('This etcd store');
       const reply = await new Promise<{ TTL: string }>((resolve, reject) => {
         stream.on('data', resolve);
         stream.on('error', reject);
+        // A background wait: it keeps no process alive (the stream is cancelled by close()).
         timer = setTimeout(() => reject(new Error(`no keep-alive reply within ${Math.round(session.ttlMs * KEEPALIVE_TIMEOUT_SHARE)} ms`)), session.ttlMs * KEEPALIVE_TIMEOUT_SHARE);
+        timer.unref();
         stream.write({ ID: session.id });
       });
       if (Number(reply.TTL) <= 0) {
@@ -806,6 +813,7 @@ export class EtcdStore implements LockStore {
       if (sentAt > session.validFrom) session.validFrom = sentAt;
     } finally {
       clearTimeout(timer);
+      this.#keepAliveStreams.delete(stream);
       stream.on('error', () => undefined);
       stream.end();
     }
