@@ -22,6 +22,12 @@ export interface RedisServer {
   /** down kills the server (SIGKILL) and leaves it down; `up` starts it again on the same port. */
   down(): Promise<void>;
   up(): Promise<void>;
+  /** pid: the running server's process id (it changes with each restart). */
+  readonly pid: number;
+  /** pause SIGSTOPs the server: its sockets stay open and nothing answers (a stalled server); `resume` SIGCONTs it. */
+  pause(): void;
+  resume(): void;
+  /** stop resumes the server if paused, kills it and closes the helper's clients. */
   stop(): Promise<void>;
 }
 
@@ -92,8 +98,18 @@ export async function startRedis(extra: string[] = [], security: RedisSecurity =
       if (child.exitCode === null && child.signalCode === null) return;
       child = await launch();
     },
+    get pid() {
+      return child.pid!;
+    },
+    pause() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGSTOP');
+    },
+    resume() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGCONT');
+    },
     async stop() {
       for (const client of clients) client.disconnect();
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGCONT');
       await killProcess(child);
       rmSync(dir, { recursive: true, force: true });
     },
