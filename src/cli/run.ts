@@ -74,7 +74,7 @@ export async function run(baton: Baton<bigint | null>, options: RunOptions, io: 
       await releaseQuietly(lease, io);
       return signalExitCode((relay.signal.reason as Interrupted).signal);
     }
-    return await supervise(lease, options, relay, io);
+    return await supervise(baton, lease, options, relay, io);
   } finally {
     relay.dispose();
   }
@@ -103,8 +103,14 @@ async function acquire(baton: Baton<bigint | null>, o: RunOptions, signal: Abort
   }
 }
 
-/** supervise runs the command while the lease is held and turns its end into baton's exit code. */
-async function supervise(lease: Lease<bigint | null>, o: RunOptions, relay: SignalRelay, io: Io): Promise<number> {
+/**
+ * supervise runs the command while the lease is held and turns its end into baton's exit code.
+ * Once the lease is lost there is nothing left to do with the store, so the instance starts
+ * closing while the command is stopped: with a store that stopped answering (the likely
+ * reason for the loss) its bounded close runs during the grace period instead of after it,
+ * and baton exits about when the command dies.
+ */
+async function supervise(baton: Baton<bigint | null>, lease: Lease<bigint | null>, o: RunOptions, relay: SignalRelay, io: Io): Promise<number> {
   const child = startChild(o.command, o.args, commandEnv(lease, o.name, io.env));
   relay.forwardTo(child.process);
   let lost = false;
@@ -116,6 +122,7 @@ async function supervise(lease: Lease<bigint | null>, o: RunOptions, relay: Sign
     io.err(`baton: lock ${quote(o.name)} was lost (${reason}); stopping the command`);
     child.process?.kill('SIGTERM');
     killTimer = setTimeout(() => child.process?.kill('SIGKILL'), o.graceMs);
+    void baton.close().catch(() => undefined);
   };
   if (leaseSignal.aborted) onLost();
   else leaseSignal.addEventListener('abort', onLost, { once: true });

@@ -107,8 +107,10 @@ export async function acquire(host: AcquireHost, request: AcquireRequest): Promi
     }
   } catch (error) {
     // The queued place is removed; waited for briefly, so that a store that answers leaves
-    // nothing behind by the time the acquire rejects, but a stalled one does not delay it.
-    if (enqueued) await bounded({ signal: NEVER, deadline: monotonicNow() + DEFAULTS.cleanupWaitMs }, () => host.forget(key, owner), { store: store.name, verb: 'release', resolveAtDeadline: true });
+    // nothing behind by the time the acquire rejects, but a stalled one does not delay it:
+    // when the store just failed to answer in time, the removal goes on in the background
+    // only (waiting for it too would take the acquire past its deadline + finalTryMs).
+    if (enqueued && !(error instanceof StoreUnavailableError)) await bounded({ signal: NEVER, deadline: monotonicNow() + DEFAULTS.cleanupWaitMs }, () => host.forget(key, owner), { store: store.name, verb: 'release', resolveAtDeadline: true });
     // A store call cut by the acquire's own deadline is the acquire timing out.
     if (request.wait && error instanceof StoreUnavailableError && !signal.aborted && clock.now() >= deadline) {
       throw new LockTimeoutError(key.name, request.timeoutMs, { cause: error });

@@ -29,15 +29,15 @@ export interface RegisterWrite {
 
 export interface NemesisEvent {
   at: number;
-  /** `resume`, `heal`, `restarted`, `up` and `serving` end a fault and are not counted as faults. `down` is logged once the server is dead, `up` before it is started, `serving` once it answers. */
-  fault: 'pause' | 'resume' | 'kill' | 'block-short' | 'block-long' | 'latency' | 'blackhole' | 'half-open' | 'reset' | 'heal' | 'restart' | 'restarted' | 'down' | 'up' | 'serving';
-  /** The worker, or `server` (`serverN` of a quorum) for a restart, a server down or up. */
+  /** `resume`, `heal`, `restarted`, `up`, `serving` and `unstall` end a fault and are not counted as faults. `down` is logged once the server is dead, `up` before it is started, `serving` once it answers; `stall` once the server is SIGSTOPped, `unstall` once it is SIGCONTed. */
+  fault: 'pause' | 'resume' | 'kill' | 'block-short' | 'block-long' | 'latency' | 'blackhole' | 'half-open' | 'reset' | 'heal' | 'restart' | 'restarted' | 'down' | 'up' | 'serving' | 'stall' | 'unstall';
+  /** The worker, or `server` (`serverN` of a quorum) for a restart, a server down or up, a stall. */
   worker: string;
   latencyMs?: number;
   jitterMs?: number;
 }
 
-const NOT_FAULTS = new Set(['resume', 'heal', 'restarted', 'up', 'serving']);
+const NOT_FAULTS = new Set(['resume', 'heal', 'restarted', 'up', 'serving', 'unstall']);
 
 export interface Report {
   grants: number;

@@ -9,5 +9,5 @@ import { etcdTarget } from './targets.js';
 
 runFaultSuite(etcdTarget(), [
   'pause-past-ttl', 'kill-holder', 'block-quarter-ttl', 'block-past-ttl', 'random-nemesis',
-  'latency-steps', 'blackhole-heal', 'half-open', 'reset', 'restart', 'random-network-restarts',
+  'latency-steps', 'blackhole-heal', 'half-open', 'reset', 'restart', 'random-network-restarts', 'stall-server',
 ], { seconds: 8 });

@@ -48,6 +48,9 @@ export interface StoreServer {
   /** down stops the server (SIGKILL) and leaves it down; `up` starts it again on the same port. */
   down?(): Promise<void>;
   up?(): Promise<void>;
+  /** pause SIGSTOPs the server (its connections stay open, nothing answers: a stalled server); `resume` SIGCONTs it. */
+  pause?(): void;
+  resume?(): void;
   /**
    * keys lists what the server keeps of a run (keys matching the `{run}` prefix's pattern)
    * once every client has closed, for leftover checks: on a fenced store a lock's fence hash
@@ -77,6 +80,8 @@ export interface NemesisContext {
   /** serverDown kills server `index` and leaves it down; serverUp starts it again, empty unless it persists. */
   serverDown(index: number): Promise<void>;
   serverUp(index: number): Promise<void>;
+  /** stallServers SIGSTOPs servers `indexes` together, for `ms`, then SIGCONTs them. */
+  stallServers(indexes: readonly number[], ms: number): Promise<void>;
   /** keysLeft lists the keys of this run on server `index`. */
   keysLeft(index: number): Promise<string[]>;
   /** holdersOn lists the owners server `index` alone lists as holders of the lock. */
@@ -294,6 +299,25 @@ export async function runScenario(scenario: Scenario, seed = faultSeed()): Promi
       await server.up();
       nemesisLog.push({ at: monotonicNow(), fault: 'serving', worker: `server${index}` });
     },
+    stallServers: async (indexes, ms) => {
+      const stalled = indexes.map((index) => {
+        const server = servers[index];
+        if (!server?.pause || !server.resume) throw new Error(`scenario ${scenario.name}: server ${index} cannot be paused`);
+        return { server, name: servers.length > 1 ? `server${index}` : 'server' };
+      });
+      for (const { server, name } of stalled) {
+        server.pause!();
+        nemesisLog.push({ at: monotonicNow(), fault: 'stall', worker: name });
+      }
+      try {
+        await ctx.sleep(ms);
+      } finally {
+        for (const { server, name } of stalled) {
+          server.resume!();
+          nemesisLog.push({ at: monotonicNow(), fault: 'unstall', worker: name });
+        }
+      }
+    },
     keysLeft: async (index) => {
       const server = servers[index];
       if (!server?.keys) throw new Error(`scenario ${scenario.name}: server ${index} cannot list its keys`);
@@ -367,6 +391,8 @@ export async function runScenario(scenario: Scenario, seed = faultSeed()): Promi
     throw error;
   } finally {
     // After a failure, that failure is the one reported: the clean-up's own errors are only printed.
+    // A server a failed nemesis left stalled serves again for the next scenario.
+    for (const server of servers) server.resume?.();
     await cleanUp(`end fault run ${scenario.name} (seed ${seed})`, {
       'kill the workers': () => {
         for (const worker of all) {

@@ -169,6 +169,7 @@ export async function runInProcess(scenario: Scenario, seed = Date.now()): Promi
     servers: 0,
     serverDown: () => Promise.reject(new Error('the memory store has no server')),
     serverUp: () => Promise.reject(new Error('the memory store has no server')),
+    stallServers: () => Promise.reject(new Error('the memory store has no server')),
     keysLeft: () => Promise.reject(new Error('the memory store has no server')),
     holdersOn: () => Promise.reject(new Error('the memory store has no server')),
     fail: (problem) => void findings.push(problem),

@@ -9,5 +9,5 @@ import { redisClusterTarget } from './targets.js';
 runFaultSuite(redisClusterTarget(), [
   'pause-past-ttl', 'kill-holder', 'block-quarter-ttl', 'block-past-ttl', 'random-nemesis',
   'latency-steps', 'blackhole-heal', 'half-open', 'reset', 'random-network',
-  'restart-slot-owner-aof',
+  'restart-slot-owner-aof', 'stall-slot-owner',
 ]);

@@ -9,4 +9,5 @@ runFaultSuite(redisTarget(), [
   'pause-past-ttl', 'kill-holder', 'block-quarter-ttl', 'block-past-ttl', 'random-nemesis',
   'latency-steps', 'blackhole-heal', 'half-open', 'reset', 'random-network',
   'restart-no-persistence', 'restart-aof', 'random-network-restarts',
+  'stall-server',
 ]);

@@ -9,5 +9,5 @@ import { redlockTarget } from './targets.js';
 runFaultSuite(redlockTarget(), [
   'pause-past-ttl', 'kill-holder', 'block-quarter-ttl', 'block-past-ttl', 'random-nemesis',
   'latency-steps', 'blackhole-heal', 'half-open', 'reset', 'random-network-nodes',
-  'minority-down', 'majority-down',
+  'minority-down', 'majority-down', 'stall-majority',
 ]);

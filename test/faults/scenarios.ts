@@ -158,6 +158,37 @@ export function slotOwnerRestartScenario(name: string, store: string, servers: r
   };
 }
 
+/**
+ * A stalled server while a lease is held: the server (`which` says which: the only one, a
+ * majority of a quorum picked at random, or the cluster master that owns the lock's slot) is
+ * SIGSTOPped for 1.5 to 2.5 TTLs, longer than any lease, then SIGCONTed. Its connections stay
+ * open and nothing answers: the holder cannot renew and must count its lease lost by its
+ * deadline; what the clients sent meanwhile (grants they gave up on, renewals, releases) runs
+ * late, in order, once the server resumes, and a late grant must be given back. The checkers
+ * are the usual ones: no two holders at once, no stale write accepted.
+ */
+export function stallScenario(name: string, store: string, servers: readonly StoreServer[], which: 'only' | 'majority' | 'slot-owner', durationMs: number, epsilonMs: number, extra?: Partial<Scenario>): Scenario {
+  return {
+    ...BASE,
+    ...extra,
+    name,
+    store,
+    servers,
+    durationMs,
+    epsilonMs,
+    nemesis: (ctx) => onHolder(ctx, async () => {
+      let stalled: number[] = [0];
+      if (which === 'majority') stalled = pick(ctx, majorityOf(ctx.servers));
+      if (which === 'slot-owner') {
+        stalled = [];
+        for (let i = 0; i < ctx.servers && stalled.length === 0; i++) if ((await ctx.holdersOn(i)).length > 0) stalled.push(i);
+        if (stalled.length === 0) return;
+      }
+      await ctx.stallServers(stalled, Math.round(ctx.ttlMs * (1.5 + ctx.random())));
+    }, ctx.ttlMs * 2),
+  };
+}
+
 const majorityOf = (n: number): number => Math.floor(n / 2) + 1;
 
 /** `count` distinct server indexes out of `n`, at random. */

@@ -24,7 +24,7 @@ import { createRedisStore } from '../../src/stores/redis/index.js';
 import { startEtcd, type EtcdCluster } from '../helpers/etcd-server.js';
 import { startRedis, startRedisCluster, type RedisCluster, type RedisServer } from '../helpers/redis-server.js';
 import type { Scenario, StoreServer } from './harness.js';
-import { localScenarios, networkScenarios, quorumScenarios, restartScenario, slotOwnerRestartScenario } from './scenarios.js';
+import { localScenarios, networkScenarios, quorumScenarios, restartScenario, slotOwnerRestartScenario, stallScenario } from './scenarios.js';
 
 export interface FaultTarget {
   /** The store's name in tables and test names. */
@@ -61,6 +61,7 @@ export function redisTarget(): FaultTarget {
         restartScenario('restart-no-persistence', url, plain, durationMs, 150, true),
         restartScenario('restart-aof', url, durable, durationMs, 150, false),
         ...networkScenarios(url, [durable], durationMs, 150, { restarts: true }).filter((s) => s.name === 'random-network-restarts'),
+        stallScenario('stall-server', url, [pausable(plain)], 'only', durationMs, 150),
       ];
     },
     stop: async () => {
@@ -83,7 +84,12 @@ export function memoryTarget(): FaultTarget {
   };
 }
 
-/** A redis-server as the harness sees it: it can be taken down, started, and asked what it holds. */
+/** A redis-server as the harness sees it for a restart or a stall. */
+function pausable(server: RedisServer): StoreServer {
+  return { port: server.port, restart: () => server.restart(), pause: () => server.pause(), resume: () => server.resume() };
+}
+
+/** A redis-server as the harness sees it: it can be taken down, started, stalled, and asked what it holds. */
 function nodeOf(server: RedisServer): StoreServer {
   let client: ReturnType<RedisServer['client']> | null = null;
   const direct = (): ReturnType<RedisServer['client']> => (client ??= server.client());
@@ -92,6 +98,8 @@ function nodeOf(server: RedisServer): StoreServer {
     restart: () => server.restart(),
     down: () => server.down(),
     up: () => server.up(),
+    pause: () => server.pause(),
+    resume: () => server.resume(),
     keys: (pattern) => direct().keys(pattern),
     holders: async (prefix, lock) => (await createRedisStore(direct(), { prefix, fencing: false }).inspect({ kind: 'mutex', name: lock })).holders.map((h) => h.owner),
   };
@@ -110,7 +118,8 @@ export function redlockTarget(): FaultTarget {
     epsilonMs: 150,
     scenarios: async (durationMs) => {
       while (servers.length < 5) servers.push(await startRedis());
-      return quorumScenarios(url, servers.map(nodeOf), durationMs, 150, nodeTimeoutMs);
+      const nodes = servers.map(nodeOf);
+      return [...quorumScenarios(url, nodes, durationMs, 150, nodeTimeoutMs), stallScenario('stall-majority', url, nodes, 'majority', durationMs, 150, { unfenced: true })];
     },
     stop: async () => {
       for (const server of servers) await server.stop();
@@ -130,6 +139,8 @@ function clusterNodeOf(cluster: RedisCluster, index: number): StoreServer {
   return {
     port: node.port,
     restart: () => cluster.restartNode(index),
+    pause: () => node.pause(),
+    resume: () => node.resume(),
     keys: async (pattern) => {
       const left: string[] = [];
       for (const key of await direct().keys(pattern)) {
@@ -173,6 +184,7 @@ export function redisClusterTarget(): FaultTarget {
         // refuses commands for its first 2 s), and a run of the others' length would see one
         // restart and a handful of grants.
         slotOwnerRestartScenario('restart-slot-owner-aof', url, masters, durationMs * 2, 150, extra),
+        stallScenario('stall-slot-owner', url, masters, 'slot-owner', durationMs, 150, extra),
       ];
     },
     stop: async () => {
@@ -203,12 +215,13 @@ export function etcdTarget(): FaultTarget {
     scenarios: async (durationMs) => {
       cluster ??= await startEtcd(1);
       const member = cluster;
-      const server: StoreServer = { port: Number(new URL(member.endpoints[0]!).port), restart: () => member.restart() };
+      const server: StoreServer = { port: Number(new URL(member.endpoints[0]!).port), restart: () => member.restart(), pause: () => member.pause(0), resume: () => member.resume(0) };
       return [
         ...localScenarios(url, durationMs, 1000, [server], extra),
         ...networkScenarios(url, [server], durationMs, 1000, undefined, extra).filter((s) => s.name !== 'random-network'),
         restartScenario('restart', url, server, durationMs, 1000, false, extra),
         ...networkScenarios(url, [server], durationMs, 1000, { restarts: true }, extra).filter((s) => s.name === 'random-network-restarts'),
+        stallScenario('stall-server', url, [server], 'only', durationMs, 1000, extra),
       ];
     },
     stop: async () => {

@@ -38,6 +38,9 @@ export interface EtcdCluster {
   pid(i: number): number;
   /** kill SIGKILLs member `i`. */
   kill(i: number): Promise<void>;
+  /** pause SIGSTOPs member `i`: its sockets stay open and nothing answers (a stalled member); `resume` SIGCONTs it. */
+  pause(i: number): void;
+  resume(i: number): void;
   /** start starts member `i` again on its data directory. */
   start(i: number): Promise<void>;
   /** restart kills every member and starts them again on their data: what etcd persisted stays. */
@@ -154,6 +157,14 @@ export async function startEtcd(members: 1 | 3 = 1, options: { tls?: EtcdTls } =
     },
     async kill(i) {
       await killProcess(children[i]!);
+    },
+    pause(i) {
+      const child = children[i];
+      if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGSTOP');
+    },
+    resume(i) {
+      const child = children[i];
+      if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGCONT');
     },
     async start(i) {
       launch(i);

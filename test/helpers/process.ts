@@ -14,8 +14,9 @@ export class Fixture {
   stderr = '';
   #waiters: (() => void)[] = [];
 
-  constructor(script: string, args: string[], env: NodeJS.ProcessEnv = {}) {
-    this.child = adopt(spawn(process.execPath, [resolve('build/test/fixtures', script), ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } }), `fixture ${script}`);
+  /** With `stdin`, the fixture reads lines the test sends (`send`); else its stdin is closed. */
+  constructor(script: string, args: string[], env: NodeJS.ProcessEnv = {}, options: { stdin?: boolean } = {}) {
+    this.child = adopt(spawn(process.execPath, [resolve('build/test/fixtures', script), ...args], { stdio: [options.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } }), `fixture ${script}`);
     let buffer = '';
     this.child.stdout!.on('data', (chunk: Buffer) => {
       buffer += chunk.toString();
@@ -59,6 +60,11 @@ export class Fixture {
   next(name: string, timeoutMs?: number): Promise<Event> {
     const from = this.events.length;
     return this.waitFor((event) => event.e === name && this.events.indexOf(event) >= from, timeoutMs);
+  }
+
+  /** send writes one line to the fixture's stdin (made with `stdin: true`). */
+  send(line: string): void {
+    this.child.stdin!.write(`${line}\n`);
   }
 
   kill(signal: NodeJS.Signals = 'SIGKILL'): void {

@@ -26,6 +26,10 @@ export interface RedisServer {
   /** down kills the server (SIGKILL) and leaves it down; `up` starts it again on the same port. */
   down(): Promise<void>;
   up(): Promise<void>;
+  /** pause SIGSTOPs the server: its sockets stay open and nothing answers (a stalled server); `resume` SIGCONTs it. */
+  pause(): void;
+  resume(): void;
+  /** stop kills the server (paused or not) and closes the helper's clients. */
   stop(): Promise<void>;
 }
 
@@ -102,6 +106,12 @@ export async function startRedis(extra: string[] = [], security: RedisSecurity =
     async up() {
       if (child.exitCode === null && child.signalCode === null) return;
       child = await launch();
+    },
+    pause() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGSTOP');
+    },
+    resume() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGCONT');
     },
     stop: () => cleanUp(`stop redis-server on port ${port}`, {
       'disconnect its clients': () => {

@@ -309,7 +309,9 @@ export class SessionKeeper {
       clearTimeout(timer);
       if (end) session.attempts.delete(end);
       stream.on('error', () => undefined);
-      stream.end();
+      // Cancelled, not ended: a stalled member never ends a stream, and a stream still open
+      // keeps the process alive after close().
+      stream.cancel();
     }
   }
 }

@@ -88,7 +88,48 @@ function parseEtcd(url: string): EtcdStoreUrl {
   return { scheme: 'etcd', hosts, ...(username === undefined ? {} : { username }), ...(password === undefined ? {} : { password }), ...options };
 }
 
-type EtcdHostPolicy = ReturnType<NonNullable<NonNullable<import('etcd3').IOptions['faultHandling']>['host']>>;
+/** The part of a gRPC call (`@grpc/grpc-js`'s `InterceptingCall`) that `trackCalls` uses. */
+interface GrpcCall {
+  start(metadata: unknown, listener?: { onReceiveMetadata?(metadata: unknown): void; onReceiveMessage?(message: unknown): void; onReceiveStatus?(status: unknown): void }): void;
+  cancelWithStatus(code: number, details: string): void;
+}
+
+/** gRPC's status code CANCELLED. */
+const GRPC_CANCELLED = 1;
+
+/**
+ * trackCalls: a gRPC client interceptor that keeps every call in flight, so that `cancelAll`
+ * can end them when the client is closed (gRPC's own close ends only calls not yet started).
+ * A call leaves the set when its status arrives.
+ */
+function trackCalls(): { interceptor: (options: unknown, next: (options: unknown) => GrpcCall) => GrpcCall; cancelAll(): void } {
+  const inFlight = new Set<GrpcCall>();
+  return {
+    interceptor(options, next) {
+      const call = next(options);
+      const start = call.start.bind(call);
+      call.start = (metadata, listener) => {
+        inFlight.add(call);
+        start(metadata, {
+          onReceiveMetadata: (m) => listener?.onReceiveMetadata?.(m),
+          onReceiveMessage: (m) => listener?.onReceiveMessage?.(m),
+          onReceiveStatus: (status) => {
+            inFlight.delete(call);
+            listener?.onReceiveStatus?.(status);
+          },
+        });
+      };
+      return call;
+    },
+    cancelAll() {
+      for (const call of [...inFlight]) call.cancelWithStatus(GRPC_CANCELLED, 'The etcd store was closed');
+      inFlight.clear();
+    },
+  };
+}
+
+type IOptions = import('etcd3').IOptions;
+type EtcdHostPolicy = ReturnType<NonNullable<NonNullable<IOptions['faultHandling']>['host']>>;
 
 /** An etcd3 host policy that only runs the call: no circuit breaker in front of a single member. */
 const passThrough = {
@@ -116,13 +157,14 @@ async function openEtcd(parsed: EtcdStoreUrl, url: string): Promise<LockStore> {
   const privateKey = await pem(parsed.key, 'client key');
   // etcd3 uses TLS for https:// hosts, trusting the system's CAs unless `ca` is given (gRPC takes a missing root certificate so).
   const credentials = rootCertificate || certChain ? { credentials: { rootCertificate: rootCertificate as Buffer, ...(certChain && privateKey ? { certChain, privateKey } : {}) } } : {};
+  const calls = trackCalls();
   const client = new Etcd3({
     hosts: [...parsed.hosts],
     dialTimeout: 3000,
     // gRPC's default reconnect backoff grows from 1 s to 2 min: after etcd restarts, a client
     // could wait that long to reconnect, its locks unreachable. Leases last seconds: retry
     // within a second.
-    grpcOptions: { 'grpc.initial_reconnect_backoff_ms': 100, 'grpc.max_reconnect_backoff_ms': 1000 },
+    grpcOptions: { 'grpc.initial_reconnect_backoff_ms': 100, 'grpc.max_reconnect_backoff_ms': 1000, interceptors: [calls.interceptor] } as IOptions['grpcOptions'],
     // etcd3 cuts a member off for 5 s after three failed calls in a row, to try the others;
     // with one member that cuts off etcd itself: after a restart, a client that had failed
     // three calls could neither renew nor release for 5 s, and lost its leases.
@@ -134,7 +176,19 @@ async function openEtcd(parsed: EtcdStoreUrl, url: string): Promise<LockStore> {
     ...(parsed.username !== undefined ? { auth: { username: parsed.username, password: parsed.password ?? '' } } : {}),
   });
   const { createEtcdStore } = await import('./index.js');
-  const store = createEtcdStore(client, {
+  // Closing an etcd3 client closes its channels, but a call already sent goes on until its
+  // deadline (a stream, forever) and keeps the process alive: with etcd stalled, the
+  // session's grant, the revoke that close() gave up on, the watch stream. They are cancelled.
+  const owned = {
+    kv: client.kv,
+    leaseClient: client.leaseClient,
+    watch: client.watch.bind(client),
+    close: () => {
+      client.close();
+      calls.cancelAll();
+    },
+  };
+  const store = createEtcdStore(owned, {
     closeClient: true,
     ...(parsed.prefix === undefined ? {} : { prefix: parsed.prefix }),
     ...(parsed.sessionTtlMs === undefined ? {} : { sessionTtlMs: parsed.sessionTtlMs }),

@@ -35,6 +35,30 @@ interface IORedisConnection {
   disconnect?(): void;
 }
 
+/** The socket of an ioredis `Redis` (`stream`), and a `Cluster`'s node clients. */
+interface IORedisSockets {
+  stream?: { destroy(): void };
+  nodes?(role: 'all'): IORedisSockets[];
+}
+
+const dropped = new WeakSet<IORedisConnection>();
+
+/**
+ * Drops an ioredis connection at once. `disconnect()` only half-closes the socket and waits
+ * up to ioredis's `disconnectTimeout` (2 s by default) for the server to close its side: a
+ * stalled server never does, and that socket and timer kept the process alive for 2 s after
+ * `close()` returned. Its sockets (a cluster's, one per node) are destroyed instead.
+ */
+function dropConnection(connection: IORedisConnection): void {
+  // Once: a second disconnect() would start another disconnectTimeout timer on a socket that has already closed.
+  if (dropped.has(connection)) return;
+  dropped.add(connection);
+  const sockets = connection as IORedisSockets;
+  const all = [sockets, ...(typeof sockets.nodes === 'function' ? sockets.nodes('all') : [])];
+  connection.disconnect?.();
+  for (const each of all) each.stream?.destroy();
+}
+
 /**
  * Ends an ioredis connection: QUIT when it is up, so that replies in flight arrive; at once
  * when it is not, because a QUIT queued on a connection that is down would wait for the
@@ -43,7 +67,7 @@ interface IORedisConnection {
 async function end(connection: IORedisConnection, drop?: AbortSignal): Promise<void> {
   if (!drop?.aborted && (connection.status === undefined || connection.status === 'ready')) {
     // A QUIT that the server does not answer (it stalled) is cut when `drop` aborts.
-    const cut = (): void => connection.disconnect?.();
+    const cut = (): void => dropConnection(connection);
     drop?.addEventListener('abort', cut, { once: true });
     try {
       await connection.quit();
@@ -54,7 +78,7 @@ async function end(connection: IORedisConnection, drop?: AbortSignal): Promise<v
       drop?.removeEventListener('abort', cut);
     }
   }
-  connection.disconnect?.();
+  dropConnection(connection);
 }
 
 /** The part of a node-redis client (v4 and later) the store uses. */
@@ -125,7 +149,7 @@ function ioredisCommands(client: IORedisLike): RedisCommands {
       if (typeof client.nodes === 'function') return clusterSubscription(client, channel, onMessage, drop);
       drop.throwIfAborted();
       const subscriber = client.duplicate();
-      drop.addEventListener('abort', () => subscriber.disconnect?.(), { once: true });
+      drop.addEventListener('abort', () => dropConnection(subscriber), { once: true });
       subscriber.on('message', (_channel, message) => onMessage(message));
       // The connection reconnects and subscribes again by itself; a wake-up missed meanwhile
       // costs the waiter one poll. Without a listener ioredis would report every drop as an
@@ -162,7 +186,7 @@ async function clusterSubscription(client: IORedisLike, channel: string, onMessa
   drop.addEventListener('abort', () => {
     closed = true;
     clearTimeout(timer);
-    current?.disconnect?.();
+    if (current) dropConnection(current);
   }, { once: true });
   const retry = (): void => {
     if (closed) return;
