@@ -1,6 +1,6 @@
 import { LockTimeoutError, StoreUnavailableError } from '../errors.js';
 import type { GrantResult, HoldMode, LockStore, ResourceKey, StoreCall } from '../store.js';
-import { bounded, NEVER } from './call.js';
+import { bounded, isTimeout, NEVER } from './call.js';
 import { monotonicNow, systemClock, type Clock } from './clock.js';
 import { DEFAULTS } from './options.js';
 import { backoffMs, sleep } from './timing.js';
@@ -79,10 +79,19 @@ export async function acquire(host: AcquireHost, request: AcquireRequest): Promi
       if (mayWait) enqueued = true;
       // The deadline is on the host's clock; the loop's own clock is it unless a test gave another.
       const call: StoreCall = { signal, deadline: (clock === systemClock ? triedAt : monotonicNow()) + tryBudget(request, settings, triedAt) };
-      const result = await bounded(call, (c) => store.grant({
-        key, owner, mode: request.mode, limit: request.limit, ttlMs: request.ttlMs, enqueue: mayWait, queueTtlMs: settings.queueTtlMs,
-        ...(request.value === undefined ? {} : { value: request.value }),
-      }, c), { store: store.name, verb: 'grant', late });
+      let result: GrantResult;
+      try {
+        result = await bounded(call, (c) => store.grant({
+          key, owner, mode: request.mode, limit: request.limit, ttlMs: request.ttlMs, enqueue: mayWait, queueTtlMs: settings.queueTtlMs,
+          ...(request.value === undefined ? {} : { value: request.value }),
+        }, c), { store: store.name, verb: 'grant', late });
+      } catch (error) {
+        // A try the store did not answer within storeTimeoutMs is tried again while the
+        // acquire's own deadline is ahead: it waits for the lock until its timeout, as it
+        // promises, through a store that stalls for a while (a late grant is given back).
+        if (mayWait && isTimeout(error) && !signal.aborted && clock.now() < deadline) continue;
+        throw error;
+      }
       if (result.granted) return { token: result.token, triedAt, enforcedTtlMs: result.enforcedTtlMs, contended };
       if (!contended) {
         contended = true;

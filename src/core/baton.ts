@@ -97,7 +97,7 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
       if (record && record.kind === key.kind && record.name === key.name) this.#keepAlive.lose(record, reason ?? 'revoked');
     }) ?? null;
     this.#leaseOwner = {
-      now: () => this.#keepAlive.now(),
+      remainingMs: (record) => this.#keepAlive.remainingMs(record),
       check: (record) => this.#keepAlive.check(record),
       extend: (record, ttlMs, options) => keepAliveWhile(this.#extend(record, ttlMs, options)),
       release: (record, options) => keepAliveWhile(this.#release(record, options)),

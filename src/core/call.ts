@@ -78,7 +78,16 @@ export function timeLeft(call: StoreCall): number {
 
 /** timedOut: the error of a call whose store did not answer in time. */
 export function timedOut(store: string, verb: string): StoreUnavailableError {
-  return new StoreUnavailableError(store, `The ${store} store did not answer ${verb} before its deadline`);
+  const error = new StoreUnavailableError(store, `The ${store} store did not answer ${verb} before its deadline`);
+  timeouts.add(error);
+  return error;
+}
+
+const timeouts = new WeakSet<Error>();
+
+/** isTimeout: `error` is a call core cut at its deadline (the store did not answer), not an error the store gave. */
+export function isTimeout(error: unknown): boolean {
+  return error instanceof Error && timeouts.has(error);
 }
 
 /** BoundOptions: how one bounded call reports. */

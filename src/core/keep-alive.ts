@@ -158,6 +158,12 @@ export class KeepAlive {
     return this.#byOwner?.get(owner);
   }
 
+  /** remainingMs: how long until `check` declares the lease lost, the earlier of its deadline and its store's session's. */
+  remainingMs(record: LeaseRecord): number {
+    const own = record.deadline - this.now();
+    return this.#sessionDeadline === null ? own : Math.min(own, this.#sessionDeadline() - monotonicNow());
+  }
+
   /**
    * check declares the lease lost if its deadline, or its store's session, has run out; true
    * while it is still held. Used on every read of `lease.signal`, so a process that was paused

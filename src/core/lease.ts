@@ -5,8 +5,8 @@ import type { CallOptions } from './options.js';
 
 /** LeaseOwner: what a lease needs from the baton instance that granted it. */
 export interface LeaseOwner {
-  /** The clock's reading on the scale of the record's instants. */
-  now(): number;
+  /** How long the lease has left before `check` declares it lost: its own deadline, or its store's session's if that comes first. */
+  remainingMs(record: LeaseRecord): number;
   check(record: LeaseRecord): boolean;
   extend(record: LeaseRecord, ttlMs: number, options?: CallOptions): Promise<void>;
   release(record: LeaseRecord, options?: CallOptions): Promise<void>;
@@ -64,10 +64,12 @@ export class Lease<Token extends bigint | null = bigint> implements AsyncDisposa
    * On a store that enforces a shorter TTL than the lease's (an etcd session), it is the end
    * of the store's TTL: baton renews that towards the lease's own end, moving `expiresAt`
    * with each renewal, and the lease ends here if a renewal fails (a process stalled past it
-   * loses the lock here, not at the end of the TTL it asked for).
+   * loses the lock here, not at the end of the TTL it asked for). On a session-scoped store
+   * it is never later than the session's end (`sessionDeadline`), when every lease of the
+   * session ends.
    */
   get expiresAt(): number {
-    return Date.now() + Math.round(this.#record.deadline - this.#owner.now());
+    return Date.now() + Math.round(this.#owner.remainingMs(this.#record));
   }
 
   /** held is true until the lease is released or lost; it re-checks the deadline. */

@@ -36,8 +36,9 @@ export interface BatonOptions {
   queuePollMs?: number;
   /**
    * Longest wait for one store call that has no tighter bound (an extension, a release,
-   * `inspect`, `list`, `forceRelease`, a `tryAcquire`, each try of an `acquire` without a
-   * deadline), in ms; past it the call rejects with `StoreUnavailableError`. Default: the
+   * `inspect`, `list`, `forceRelease`, a `tryAcquire`, each try of an `acquire`), in ms;
+   * past it the call rejects with `StoreUnavailableError`, except a try of an `acquire`
+   * whose own deadline is still ahead: that one is tried again. Default: the
    * store's `defaultTimeoutMs` (5 000 for every built-in store).
    */
   storeTimeoutMs?: number;

@@ -119,6 +119,18 @@ export function runContractSuite(target: ContractTarget): void {
       assert.equal(g.outlivesClient, typeof a.store.sessionDeadline !== 'function', 'a session-scoped store says until when its session lasts');
     });
 
+    t('a lease says when it ends: expiresAt is no later than its TTL, nor than its store\'s session after an extension', async () => {
+      const a = await client();
+      const lease = await a.mutex('ends').acquire({ ttlMs: 60_000, autoRenew: false });
+      await lease.extend(60_000);
+      const left = lease.expiresAt - Date.now();
+      const session = a.store.sessionDeadline ? a.store.sessionDeadline() - monotonicNow() : Infinity;
+      assert.ok(left <= 60_000 + 5, `expiresAt ${left} ms away for a TTL of 60 000 ms`);
+      assert.ok(left <= session + 5, `expiresAt ${left} ms away, the store's session ends in ${Math.round(session)} ms`);
+      assert.ok(left > 0 && lease.held);
+      await lease.release();
+    });
+
     t('a mutex excludes other clients until released', async () => {
       const a = await client();
       const b = await client();

@@ -71,12 +71,8 @@ async function open(): Promise<Awaited<ReturnType<typeof openStore>>> {
 
 const store = await open();
 const baton = createBaton(store);
-/**
- * The lease's local deadline, where reading `lease.signal` reports the loss: its own
- * (`expiresAt`), or a session-scoped store's session deadline if that comes first (core's
- * `check`; `expiresAt` does not include it).
- */
-const localDeadline = (lease: { expiresAt: number }): number => Math.min(monotonicNow() + (lease.expiresAt - Date.now()), store.sessionDeadline?.() ?? Infinity);
+/** The lease's local deadline, where reading `lease.signal` reports the loss (`expiresAt` includes a session-scoped store's session deadline). */
+const localDeadline = (lease: { expiresAt: number }): number => monotonicNow() + (lease.expiresAt - Date.now());
 baton.on('lost', (event) => log({ e: 'lost', token: event.token === null ? null : String(event.token), owner: event.owner, reason: event.reason }));
 let stopping = false;
 process.on('SIGTERM', () => {
