@@ -115,37 +115,61 @@ export function bounded<T>(call: StoreCall, start: (call: StoreCall) => Promise<
   } catch (error) {
     return Promise.reject(error);
   }
-  return new Promise<T>((resolve, reject) => {
-    let done = false;
-    const entry: PendingCall = {
-      deadline: call.deadline,
-      signal: call.signal,
-      expire(): void {
-        if (done) return;
-        done = true;
-        untrack(entry);
-        if (call.signal.aborted) reject(call.signal.reason);
-        else if (options.resolveAtDeadline) resolve(undefined as T);
-        else reject(timedOut(options.store, options.verb));
-      },
-    };
-    track(entry);
-    promise.then(
-      (value) => {
-        if (done) {
-          options.late?.(value);
-          return;
-        }
-        done = true;
-        untrack(entry);
-        resolve(value);
-      },
-      (error: unknown) => {
-        if (done) return;
-        done = true;
-        untrack(entry);
-        reject(error);
-      },
-    );
-  });
+  const bound = new Bound<T>(call, options);
+  track(bound);
+  promise.then(
+    (value) => bound.answer(value),
+    (error: unknown) => bound.fail(error),
+  );
+  return bound.promise;
+}
+
+/** Bound: one pending call's state; a class rather than closures, since every lock operation makes two. */
+class Bound<T> implements PendingCall {
+  readonly deadline: number;
+  readonly signal: AbortSignal;
+  readonly promise: Promise<T>;
+  readonly #options: BoundOptions<T>;
+  #resolve!: (value: T) => void;
+  #reject!: (error: unknown) => void;
+  #done = false;
+
+  constructor(call: StoreCall, options: BoundOptions<T>) {
+    this.deadline = call.deadline;
+    this.signal = call.signal;
+    this.#options = options;
+    this.promise = new Promise<T>((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+  }
+
+  /** The store answered. */
+  answer(value: T): void {
+    if (this.#done) {
+      this.#options.late?.(value);
+      return;
+    }
+    this.#done = true;
+    untrack(this);
+    this.#resolve(value);
+  }
+
+  /** The store failed. */
+  fail(error: unknown): void {
+    if (this.#done) return;
+    this.#done = true;
+    untrack(this);
+    this.#reject(error);
+  }
+
+  /** The deadline passed or the signal aborted first. */
+  expire(): void {
+    if (this.#done) return;
+    this.#done = true;
+    untrack(this);
+    if (this.signal.aborted) this.#reject(this.signal.reason);
+    else if (this.#options.resolveAtDeadline) this.#resolve(undefined as T);
+    else this.#reject(timedOut(this.#options.store, this.#options.verb));
+  }
 }
