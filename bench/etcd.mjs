@@ -13,8 +13,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Etcd3, EtcdLockFailedError } from 'etcd3';
-import { createBaton, monotonicNow } from 'baton';
-import { createEtcdStore } from 'baton/etcd';
+import { createBaton, monotonicNow } from 'baton-lock';
+import { createEtcdStore } from 'baton-lock/etcd';
 import { fmt, freePort, heapPerHeld, rate as rateFor, table } from './lib.mjs';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '3' }, workers: { type: 'string', default: '8' }, tasks: { type: 'string', default: '32' }, rounds: { type: 'string', default: '3' }, only: { type: 'string', default: 'cycles,hot,heap' }, role: { type: 'string' }, verbose: { type: 'boolean' }, target: { type: 'string' }, endpoint: { type: 'string' } } });

@@ -1,7 +1,7 @@
 // What every benchmark in bench/ shares: the cycle rate, the hot-key statistics, free ports
 // and the Markdown tables. Nothing here is asserted; see docs/benchmarks.md.
 import { createServer } from 'node:net';
-import { monotonicNow } from 'baton';
+import { monotonicNow } from 'baton-lock';
 
 /** Runs `cycle` back to back for `ms` after a warm-up (200 ms by default); returns cycles per second. */
 export async function rate(cycle, ms, warmUpMs = 200) {

@@ -13,9 +13,9 @@ import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
 import lockfile from 'proper-lockfile';
 import { Mutex } from 'async-mutex';
-import { createBaton, monotonicNow } from 'baton';
-import { createMemoryStore } from 'baton/memory';
-import { createSqliteStore } from 'baton/sqlite';
+import { createBaton, monotonicNow } from 'baton-lock';
+import { createMemoryStore } from 'baton-lock/memory';
+import { createSqliteStore } from 'baton-lock/sqlite';
 import { fmt, heapPerHeld, hotKeyStats, rate as rateFor, table } from './lib.mjs';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '3' }, workers: { type: 'string', default: '4' }, role: { type: 'string' }, target: { type: 'string' }, path: { type: 'string' } } });

@@ -18,8 +18,8 @@ import { Redis } from 'ioredis';
 import RedlockV5 from 'redlock';
 import { Redlock as SesameRedlock } from '@sesamecare-oss/redlock';
 import { Mutex as SemaphoreMutex } from 'redis-semaphore';
-import { createBaton, monotonicNow } from 'baton';
-import { createRedisStore } from 'baton/redis';
+import { createBaton, monotonicNow } from 'baton-lock';
+import { createRedisStore } from 'baton-lock/redis';
 import { fmt, freePort, heapPerHeld, hotKeyStats, rate, table } from './lib.mjs';
 
 const { values } = parseArgs({

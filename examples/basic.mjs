@@ -1,6 +1,6 @@
 // The README's first example: a nightly job that must run on one instance at a time.
-import { createBaton } from 'baton';
-import { createSqliteStore } from 'baton/sqlite';
+import { createBaton } from 'baton-lock';
+import { createSqliteStore } from 'baton-lock/sqlite';
 
 const baton = createBaton(createSqliteStore({ path: process.env.BATON_EXAMPLE_DB ?? '.baton/example.db' }));
 

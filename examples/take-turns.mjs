@@ -3,9 +3,9 @@
 // The store is BATON_STORE if set, else the default file (see `defaultSqlitePath()`).
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { createBaton } from 'baton';
-import { defaultSqlitePath } from 'baton/sqlite';
-import { openStore } from 'baton/url';
+import { createBaton } from 'baton-lock';
+import { defaultSqlitePath } from 'baton-lock/sqlite';
+import { openStore } from 'baton-lock/url';
 
 const url = process.env.BATON_STORE ?? 'sqlite:';
 const [role, id] = process.argv.slice(2);

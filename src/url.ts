@@ -7,7 +7,7 @@
  * `parseStoreUrl`, `openStore`, the supported schemes their messages name and `baton --help`
  * are all made from that one list. A scheme is added there and nowhere else.
  *
- * Store modules are loaded only when their scheme is used, so that importing `baton/url`
+ * Store modules are loaded only when their scheme is used, so that importing `baton-lock/url`
  * never loads better-sqlite3 for a program that only uses `memory:`.
  */
 import { InvalidArgumentError } from './errors.js';

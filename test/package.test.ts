@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 
 const run = promisify(execFile);
 const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { exports: Record<string, unknown>; bin: Record<string, string> };
-const subpaths = Object.keys(pkg.exports).filter((key) => key !== './package.json').map((key) => key.replace(/^\./, 'baton'));
+const subpaths = Object.keys(pkg.exports).filter((key) => key !== './package.json').map((key) => key.replace(/^\./, 'baton-lock'));
 
 describe('package', () => {
   it('every subpath loads with require() and with import, with the same exports', async () => {
@@ -28,18 +28,18 @@ describe('package', () => {
       assert.ok(result[path]!.esm.length > 0, `${path} exports something`);
       assert.deepEqual(result[path]!.cjs, result[path]!.esm, `${path}: CommonJS and ESM export the same names`);
     }
-    assert.ok(result.baton!.esm.includes('createBaton'));
-    assert.ok(result['baton/sqlite']!.esm.includes('createSqliteStore'));
-    assert.ok(result['baton/memory']!.esm.includes('createMemoryStore'));
-    assert.ok(result['baton/etcd']!.esm.includes('createEtcdStore'));
+    assert.ok(result['baton-lock']!.esm.includes('createBaton'));
+    assert.ok(result['baton-lock/sqlite']!.esm.includes('createSqliteStore'));
+    assert.ok(result['baton-lock/memory']!.esm.includes('createMemoryStore'));
+    assert.ok(result['baton-lock/etcd']!.esm.includes('createEtcdStore'));
   });
 
   it('a lock taken through the CommonJS build excludes one taken through the ESM build', async () => {
     const script = `
-      const { createBaton } = require('baton');
-      const { createMemoryStore } = require('baton/memory');
+      const { createBaton } = require('baton-lock');
+      const { createMemoryStore } = require('baton-lock/memory');
       (async () => {
-        const esm = await import('baton');
+        const esm = await import('baton-lock');
         const store = createMemoryStore();
         const a = createBaton(store);
         const b = esm.createBaton(store);

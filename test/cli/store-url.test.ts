@@ -1,4 +1,4 @@
-/** Store URLs (`baton/url`), which the CLI's --store and BATON_STORE use. */
+/** Store URLs (`baton-lock/url`), which the CLI's --store and BATON_STORE use. */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -1,5 +1,5 @@
 /**
- * The etcd store (`baton/etcd`): locks on etcd v3 with etcd's own lock recipe.
+ * The etcd store (`baton-lock/etcd`): locks on etcd v3 with etcd's own lock recipe.
  * - `store.ts`: EtcdStore, the store contract on the pieces below.
  * - `session.ts`: the session lease every entry is attached to, kept alive once for all.
  * - `window.ts`: a queued entry's watch over the keys just ahead of it.
