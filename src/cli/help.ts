@@ -50,6 +50,8 @@ ${DURATIONS_HELP}
 
 Environment:
   BATON_STORE       the store URL when --store is not given
+  BATON_SQLITE_PATH the file of sqlite: (the default store) for every user that sets it,
+                    e.g. /var/lib/baton/locks.db; without it each user has a file of their own
   BATON_DEBUG       set to 1 to print stack traces of internal errors
 
 ${EXIT_CODES_HELP}

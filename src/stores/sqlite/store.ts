@@ -1,6 +1,7 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { closeSync, existsSync, fchmodSync, linkSync, mkdirSync, openSync, statSync, unlinkSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { monotonicNow } from '../../core/clock.js';
 import { backoffMs, sleep } from '../../core/timing.js';
 import { systemClock } from '../../core/clock.js';
@@ -32,7 +33,11 @@ export interface SqliteDatabase {
 
 /** SqliteStoreOptions configures `createSqliteStore`. */
 export interface SqliteStoreOptions {
-  /** Database file; made (with its folder) if missing. Default: `defaultSqlitePath()`. */
+  /**
+   * Database file; made (with its folder) if missing, readable and writable by the folder's
+   * group when the folder has the setgid bit (see `defaultSqlitePath()`). Default:
+   * `defaultSqlitePath()`, which is `$BATON_SQLITE_PATH` when set, else a file of the user's own.
+   */
   path?: string;
   /** Your own better-sqlite3 `Database` instead of `path`; the store sets WAL mode on it and leaves it open on `close()`. */
   database?: SqliteDatabase;
@@ -50,10 +55,24 @@ export interface SqliteStoreOptions {
 }
 
 /**
- * defaultSqlitePath: `$XDG_STATE_HOME/baton/locks.db`, or `~/.local/state/baton/locks.db`.
- * Every process of one user on the host shares it.
+ * defaultSqlitePath: the file of `createSqliteStore()` and of the store URL `sqlite:` (the
+ * CLI's default store). `$BATON_SQLITE_PATH` when set and not empty: an absolute file path,
+ * else `InvalidArgumentError`. Otherwise a file of the user's own,
+ * `$XDG_STATE_HOME/baton/locks.db` or `~/.local/state/baton/locks.db`: every process of
+ * that user shares it, but processes of different users (root's cron and an app user's
+ * cron) each get their own file and do not exclude each other. For locks that several users
+ * share, give them all one file in a folder of a shared group with the setgid bit
+ * (`install -d -m 2770 -g baton /var/lib/baton`): the store makes the file there
+ * group-writable (0660), and SQLite gives its -wal and -shm files the file's mode.
  */
 export function defaultSqlitePath(env: NodeJS.ProcessEnv = process.env): string {
+  const shared = env.BATON_SQLITE_PATH;
+  if (shared !== undefined && shared !== '') {
+    if (!isAbsolute(shared) || shared.endsWith('/')) {
+      throw new InvalidArgumentError('BATON_SQLITE_PATH', `Expected \`BATON_SQLITE_PATH\` to be the absolute path of a file, like /var/lib/baton/locks.db, got ${JSON.stringify(shared)}`);
+    }
+    return shared;
+  }
   const state = env.XDG_STATE_HOME && env.XDG_STATE_HOME.startsWith('/') ? env.XDG_STATE_HOME : join(homedir(), '.local', 'state');
   return join(state, 'baton', 'locks.db');
 }
@@ -77,8 +96,8 @@ type Statements = { [K in keyof typeof SQL]: SqliteStatement };
 const FROM_PREVIOUS_BOOT_MS = 1000;
 
 /**
- * SqliteStore keeps locks in one SQLite file shared by every process on the host, in WAL
- * mode. TTLs run on the host's monotonic clock. Waiting is FIFO; a release wakes the next
+ * SqliteStore keeps locks in one SQLite file, in WAL mode, shared by every process on the
+ * host that opens that file. TTLs run on the host's monotonic clock. Waiting is FIFO; a release wakes the next
  * waiter's process by a loopback datagram, and waiters also poll as a fallback. The lease
  * algorithm is `LeaseTable` (stores/table); this class gives it transactions of
  * better-sqlite3 and sends the wake-ups it returns.
@@ -205,6 +224,7 @@ export class SqliteStore implements LockStore {
       const path = this.path!;
       try {
         makeFolders(dirname(path));
+        makeForGroup(path);
         db = new Database(path, { timeout: 0 });
       } catch (error) {
         throw new StoreUnavailableError('sqlite', `Cannot open the SQLite database at ${path}: ${(error as Error).message}`, { cause: error });
@@ -363,6 +383,33 @@ function makeFolders(folder: string): void {
   for (const path of missing) mkdirSync(path);
 }
 
+/**
+ * makeForGroup: in a folder with the setgid bit, which its group shares, makes the missing
+ * database file readable and writable by owner and group (0660) whatever the umask. SQLite
+ * alone makes it 0644 less the umask, so the group's other users could only read it; it
+ * gives the -wal and -shm files it makes later the database file's mode (and, run as root,
+ * its owner and group), so they follow. Elsewhere, or when the file exists, it does nothing.
+ * The file is made under another name and linked into place, so that no process opens it
+ * before it has its mode.
+ */
+function makeForGroup(path: string): void {
+  if ((statSync(dirname(path)).mode & 0o2000) === 0 || existsSync(path)) return;
+  const made = `${path}.${process.pid}-${randomBytes(4).toString('hex')}.new`;
+  const fd = openSync(made, 'wx', 0o660);
+  try {
+    try {
+      fchmodSync(fd, 0o660);
+    } finally {
+      closeSync(fd);
+    }
+    linkSync(made, path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  } finally {
+    unlinkSync(made);
+  }
+}
+
 /** tableTx: the statements, as the lease algorithm asks them inside a transaction of `#transaction`. */
 function tableTx(sql: Statements): TableTx<number> {
   return {
@@ -397,8 +444,9 @@ function toEntry(raw: RawRow): TableEntry<number> {
 }
 
 /**
- * createSqliteStore makes the embedded store: one database file that every process on the
- * host can share. `createSqliteStore()` uses `defaultSqlitePath()`.
+ * createSqliteStore makes the embedded store: one database file that the processes on the
+ * host which open it share. `createSqliteStore()` uses `defaultSqlitePath()`:
+ * `$BATON_SQLITE_PATH`, else a file of the user's own.
  */
 export function createSqliteStore(options?: SqliteStoreOptions): SqliteStore {
   return new SqliteStore(options);

@@ -1,7 +1,7 @@
 /**
  * The `sqlite:` store URL: a path and the options of `SqliteStoreOptions`.
  *
- *   sqlite:                      the default file, `defaultSqlitePath()`
+ *   sqlite:                      the default file, `defaultSqlitePath()`: $BATON_SQLITE_PATH, else the user's own
  *   sqlite:/var/lib/app/locks.db an absolute path (also `sqlite:///var/lib/app/locks.db`)
  *   sqlite:locks.db              a path relative to the current directory (also `sqlite:./locks.db`)
  *   sqlite:locks.db?prefix=app&durability=normal&busyTimeoutMs=2000
@@ -27,7 +27,7 @@ const OPTIONS = ['prefix', 'durability', 'busyTimeoutMs'] as const;
 export const sqliteScheme: StoreScheme<'sqlite', SqliteStoreUrl> = {
   names: ['sqlite'],
   form: 'sqlite:[PATH][?prefix=app&durability=full|normal&busyTimeoutMs=2000]',
-  summary: 'a SQLite file shared by every process on this host; sqlite: alone is the default file, $XDG_STATE_HOME/baton/locks.db or ~/.local/state/baton/locks.db',
+  summary: 'a SQLite file on this host, shared by the processes that open it; sqlite: alone is $BATON_SQLITE_PATH if set, else the user\'s own file $XDG_STATE_HOME/baton/locks.db or ~/.local/state/baton/locks.db (other users have their own)',
   options: OPTIONS,
   example: 'for example sqlite:/var/lib/app/locks.db, or sqlite: alone for the default file',
   parse: parseSqlite,
