@@ -2,6 +2,7 @@
  * One error hierarchy for baton. Every error has a stable `code` (match on it, not on
  * the message), a `name` equal to its class name, and keeps the original error as `cause`.
  */
+import type { LockKind } from './store.js';
 
 /** Stable codes of every error baton throws. */
 export type BatonErrorCode =
@@ -74,7 +75,7 @@ export class LeaseLostError extends BatonError {
   }
 }
 
-/** InvalidArgumentError: a name, duration, option or URL was rejected up front; `argument` names which. */
+/** InvalidArgumentError: a name, duration, option or URL was rejected up front (or, for `PermitsMismatchError`, by the store); `argument` names which. */
 export class InvalidArgumentError extends BatonError {
   readonly argument: string;
 
@@ -83,6 +84,33 @@ export class InvalidArgumentError extends BatonError {
     this.argument = argument;
   }
 }
+
+/**
+ * PermitsMismatchError: a lock was asked with other permits than its current holders and
+ * waiters use (`permitsInUse`), and nothing was granted or queued. A semaphore's permits are
+ * one number its users agree on; they can change once every lease is released and no one
+ * waits. An `InvalidArgumentError` (`argument` is `permits`) that the store found.
+ */
+export class PermitsMismatchError extends InvalidArgumentError {
+  readonly lockName: string;
+  /** The permits asked for. */
+  readonly permits: number;
+  /** The permits the lock's holders and waiters use. */
+  readonly permitsInUse: number;
+
+  constructor(lockName: string, kind: LockKind, permits: number, permitsInUse: number) {
+    super(
+      'permits',
+      `The ${kind} "${lockName}" was asked with ${plural(permits, 'permit')}, but its current holders and waiters use ${permitsInUse}: ` +
+        'every user of a lock must pass the same permits (they can change once no one holds it or waits)',
+    );
+    this.lockName = lockName;
+    this.permits = permits;
+    this.permitsInUse = permitsInUse;
+  }
+}
+
+const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
 
 /** StoreUnavailableError: the store could not answer (connection refused, database locked for too long, driver missing). */
 export class StoreUnavailableError extends BatonError {
@@ -100,7 +128,7 @@ export interface QuorumAnswer {
   readonly node: number;
   /** The node store's name, such as `redis`. */
   readonly store: string;
-  /** `granted`, `busy`, `extended`, `lost`, `released`, `absent`, `error` or `timeout`. */
+  /** `granted`, `busy`, `mismatch` (another limit in use), `extended`, `lost`, `released`, `absent`, `error` or `timeout`. */
   readonly answer: string;
   /** Time from the call to this answer (or to the give-up, for a timeout). */
   readonly ms: number;

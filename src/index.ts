@@ -30,6 +30,7 @@ export {
   LeaseLostError,
   LockNotHeldError,
   LockTimeoutError,
+  PermitsMismatchError,
   QuorumError,
   StoreUnavailableError,
   isBatonError,

@@ -19,6 +19,11 @@
  *   entries one by one to keep them on the server.
  * - `kind` is only a namespace: a mutex and a semaphore of one name are different resources.
  *   Mode and limit always come from the entry, and every store keeps them per entry.
+ * - The live entries of a resource agree on one `limit`. A newcomer (an owner with no live
+ *   entry of the resource) that asks with another limit than theirs is refused, with nothing
+ *   granted or queued: `GrantResult.limitInUse`. With no live entry, any limit is accepted,
+ *   so a semaphore's permits change once every holder and waiter is gone. A primitive that
+ *   mixes modes (a read-write lock) gives its exclusive and shared entries the same limit.
  *
  * Every call is bounded (contract v2): each method takes a `StoreCall` with a `signal` and a
  * `deadline`, and settles by them whatever its server does. Core also races every call
@@ -58,7 +63,10 @@ export interface GrantRequest {
   /** 128-bit random id, unique per acquisition. */
   readonly owner: string;
   readonly mode: HoldMode;
-  /** Most entries that may hold at once: 1 for a mutex, the permits of a semaphore. */
+  /**
+   * Most entries that may hold at once: 1 for a mutex, the permits of a semaphore. Every
+   * live entry of a resource has the same; a newcomer asking with another is refused.
+   */
   readonly limit: number;
   /** The lease TTL if granted, on the store's clock. */
   readonly ttlMs: number;
@@ -73,7 +81,10 @@ export interface GrantRequest {
   readonly value?: string;
 }
 
-/** GrantResult: granted with a fresh fencing token, or busy with a hint of when to ask again. */
+/**
+ * GrantResult: granted with a fresh fencing token; busy, with a hint of when to ask again; or
+ * refused because the request's `limit` is not the one the resource's live entries use.
+ */
 export type GrantResult =
   | {
       readonly granted: true;
@@ -92,6 +103,18 @@ export type GrantResult =
       readonly position?: number;
       /** Time until the earliest entry ahead can expire: asking again before then cannot succeed unless someone releases. */
       readonly retryAfterMs?: number;
+      readonly limitInUse?: undefined;
+    }
+  | {
+      readonly granted: false;
+      /**
+       * limitInUse: the limit of the resource's live entries (holders or queued), which a
+       * newcomer's request did not match. Every store answers this, atomically with its
+       * decision, instead of granting or queueing: the newcomer leaves nothing behind, and
+       * core rejects the acquisition with `PermitsMismatchError`. Entries that are not
+       * baton's (an `etcdctl lock` key) state no limit and are not compared.
+       */
+      readonly limitInUse: number;
     };
 
 /**
@@ -183,6 +206,7 @@ export interface LockStore {
   /**
    * grant tries to make `owner` a holder of `key`. A queued `owner` keeps its place; a
    * holder asking again is an error of the caller and is answered with its current token.
+   * A newcomer whose `limit` differs from that of the live entries is answered `limitInUse`.
    */
   grant(request: GrantRequest, call: StoreCall): Promise<GrantResult>;
 

@@ -8,7 +8,7 @@ import { isBatonError } from '../index.js';
 
 export const EXIT = Object.freeze({
   ok: 0,
-  /** Bad flags, a missing `--`, a bad duration, name or store URL. */
+  /** Bad flags, a missing `--`, a bad duration, name or store URL; `--permits` other than the lock's holders and waiters use. */
   usage: 64,
   /** The store could not be opened or reached. */
   unavailable: 69,
@@ -49,7 +49,8 @@ export function exitCodeFor(error: unknown): number {
 /** EXIT_CODES_HELP: the table printed by `--help`. */
 export const EXIT_CODES_HELP = `Exit codes:
   0       success; for run, the command's own exit code
-  64      usage error: a bad flag, duration, lock name or store URL, or a missing --
+  64      usage error: a bad flag, duration, lock name or store URL, a missing --,
+          or --permits other than the lock's holders and waiters use
   69      the store is unavailable (cannot open the file, driver missing, stayed locked)
   70      internal error
   75      the lock is busy (--no-wait) or --wait ran out

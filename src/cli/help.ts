@@ -68,7 +68,8 @@ Options:
                     (default: wait as long as it takes); --wait 0 tries once
   --no-wait         try once; exit 75 if the lock is busy
   --permits N       take one of N permits of the semaphore NAME instead of the mutex NAME;
-                    every user of the semaphore must pass the same N
+                    every user of the semaphore must pass the same N (exit 64 while
+                    others hold or wait with another N)
   --grace DURATION  once the lock is lost, time between SIGTERM and SIGKILL (default 10s)
 ${STORE_HELP}
   -h, --help        show this help

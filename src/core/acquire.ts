@@ -1,4 +1,4 @@
-import { LockTimeoutError, StoreUnavailableError } from '../errors.js';
+import { LockTimeoutError, PermitsMismatchError, StoreUnavailableError } from '../errors.js';
 import type { GrantResult, HoldMode, LockStore, ResourceKey, StoreCall } from '../store.js';
 import { bounded, isTimeout, NEVER } from './call.js';
 import { monotonicNow, systemClock, type Clock } from './clock.js';
@@ -59,8 +59,9 @@ export interface Granted {
  * that cannot notify), then ask again. It resolves with the grant, or null when a try finds
  * the lock busy; it rejects with `LockTimeoutError` by the deadline and with the signal's
  * reason when it aborts, whatever the store does meanwhile: every store call is bounded by
- * both. An entry left in the store by a failed acquisition (a queued place, a grant that
- * answered too late) is removed in the background.
+ * both; with `PermitsMismatchError` at once when the store refuses the request's limit. An
+ * entry left in the store by a failed acquisition (a queued place, a grant that answered too
+ * late) is removed in the background.
  */
 export async function acquire(host: AcquireHost, request: AcquireRequest): Promise<Granted | null> {
   const { store, clock, settings } = host;
@@ -93,6 +94,8 @@ export async function acquire(host: AcquireHost, request: AcquireRequest): Promi
         throw error;
       }
       if (result.granted) return { token: result.token, triedAt, enforcedTtlMs: result.enforcedTtlMs, contended };
+      // Holders and waiters that count permits differently would each let in as many as their own count.
+      if (result.limitInUse !== undefined) throw new PermitsMismatchError(key.name, key.kind, request.limit, result.limitInUse);
       if (!contended) {
         contended = true;
         host.contended(key, owner, result.position);

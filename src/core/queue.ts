@@ -32,17 +32,23 @@ export function canHold(mode: HoldMode, limit: number, ahead: readonly Pick<Queu
   return ahead.every((entry) => entry.mode === 'shared');
 }
 
-/** Decision is what a store should do with a grant request. */
+/** Decision is what a store should do with a grant request: grant it, queue it (if asked), or refuse a limit that is not the one in use. */
 export type Decision =
-  | { readonly grant: true }
-  | { readonly grant: false; readonly position: number; readonly retryAfterMs: number | undefined };
+  | { readonly grant: true; readonly limitInUse?: undefined }
+  | { readonly grant: false; readonly position: number; readonly retryAfterMs: number | undefined; readonly limitInUse?: undefined }
+  | { readonly grant: false; readonly limitInUse: number };
 
 /**
  * decide applies the rule to a request. `live` holds the resource's unexpired entries sorted
  * by `seq`; `mine` is the requester's own entry if it is queued. A newcomer sees every live
- * entry ahead of it, so a `tryAcquire` never overtakes a waiter.
+ * entry ahead of it, so a `tryAcquire` never overtakes a waiter; a newcomer whose limit is
+ * not that of the live entries is refused (`limitInUse`), whatever its place would be.
  */
 export function decide(live: readonly QueueEntry[], request: Pick<GrantRequest, 'mode' | 'limit'>, mine: QueueEntry | undefined, now: number): Decision {
+  if (!mine) {
+    const other = live.find((entry) => entry.limit !== request.limit);
+    if (other) return { grant: false, limitInUse: other.limit };
+  }
   const ahead = mine ? live.filter((entry) => entry.seq < mine.seq) : live;
   if (canHold(request.mode, request.limit, ahead)) return { grant: true };
   let soonest = Infinity;

@@ -3,9 +3,9 @@ import type { SemaphoreOptions } from './options.js';
 import { checkName, checkOptions, checkPositiveInteger } from './validate.js';
 
 /**
- * Semaphore: a lock with `permits` shared holders at a time. Every entry carries its own
- * limit, so a user who asks with a different count is judged by its own; every user of one
- * semaphore should agree on it.
+ * Semaphore: a lock with `permits` shared holders at a time. Its users agree on `permits`:
+ * an acquisition with other permits than the current holders and waiters use is refused with
+ * `PermitsMismatchError`, and permits change once no one holds or waits.
  */
 export class Semaphore<Token extends bigint | null = bigint> extends Lock<Token> {
   /** @internal */

@@ -68,9 +68,9 @@ export class WakeLatches {
   /**
    * during runs a grant attempt for `owner`. When the attempt may queue, the owner's latch
    * exists before the store is asked, so a wake-up racing the reply is kept; it stays only
-   * if the owner ended up queued (not granted, not failed).
+   * if the owner ended up queued (not granted, not refused for its limit, not failed).
    */
-  async during<T extends { readonly granted: boolean }>(owner: string, enqueue: boolean, attempt: () => Promise<T>): Promise<T> {
+  async during<T extends { readonly granted: boolean; readonly limitInUse?: number | undefined }>(owner: string, enqueue: boolean, attempt: () => Promise<T>): Promise<T> {
     if (enqueue && !this.#latches.has(owner)) this.#latches.set(owner, new WakeLatch());
     let result: T;
     try {
@@ -79,7 +79,7 @@ export class WakeLatches {
       this.#latches.delete(owner);
       throw error;
     }
-    if (result.granted || !enqueue) this.#latches.delete(owner);
+    if (result.granted || !enqueue || result.limitInUse !== undefined) this.#latches.delete(owner);
     return result;
   }
 

@@ -295,6 +295,9 @@ describe('baton run', () => {
     await Promise.all([first.waitFor('ready'), second.waitFor('ready')]);
     const third = await baton(['run', 'pool', '--permits', '2', '--no-wait', '--', 'echo', 'never']);
     assertUserError(third, 75, /lock "pool" is busy/);
+    // Other permits than the holders use: a usage error, at once, with nothing taken.
+    const other = await baton(['run', 'pool', '--permits', '3', '--', 'echo', 'never']);
+    assertUserError(other, 64, /semaphore "pool" was asked with 3 permits, but its current holders and waiters use 2/);
     // A semaphore and a mutex of one name are different locks.
     const mutex = await baton(['run', 'pool', '--no-wait', '--', 'echo', 'mutex']);
     assert.equal(mutex.code, 0, mutex.stderr);

@@ -16,6 +16,7 @@ import {
   LeaseLostError,
   LockNotHeldError,
   LockTimeoutError,
+  PermitsMismatchError,
   createBaton,
   monotonicNow,
   storeCall,
@@ -161,6 +162,81 @@ export function runContractSuite(target: ContractTarget): void {
       const s = await a.semaphore('same', { permits: 1 }).tryAcquire({ ttlMs: 5000 });
       assert.ok(s, 'the semaphore is free although the mutex of the same name is held');
       assert.ok(m.held);
+    });
+
+    /** The rejection of a semaphore asked with `permits` while its entries use `inUse`. */
+    const mismatch = (name: string, permits: number, inUse: number) => (error: unknown): boolean => {
+      assert.ok(error instanceof PermitsMismatchError, `expected a PermitsMismatchError, got ${String(error)}`);
+      assert.equal(error.code, 'INVALID_ARGUMENT');
+      assert.equal(error.argument, 'permits');
+      assert.deepEqual([error.lockName, error.permits, error.permitsInUse], [name, permits, inUse]);
+      assert.match(error.message, new RegExp(`"${name}" was asked with ${permits} permits?, but its current holders and waiters use ${inUse}`));
+      return true;
+    };
+
+    t('a semaphore asked with other permits than its holders use is refused, leaving nothing behind', async () => {
+      const a = await client();
+      const b = await client();
+      const held = await a.semaphore('agree', { permits: 1 }).acquire({ ttlMs: 5000 });
+      await assert.rejects(b.semaphore('agree', { permits: 3 }).tryAcquire({ ttlMs: 5000 }), mismatch('agree', 3, 1));
+      // A waiting acquire is refused at once, not left to time out.
+      const started = monotonicNow();
+      await assert.rejects(b.semaphore('agree', { permits: 3 }).acquire({ ttlMs: 5000, timeoutMs: ms(5000) }), mismatch('agree', 3, 1));
+      assert.ok(monotonicNow() - started < ms(2000), `refused after ${(monotonicNow() - started).toFixed(0)} ms`);
+      // The store itself answers the limit in use, and neither grants nor queues the newcomer.
+      const key = { kind: 'semaphore', name: 'agree' } as const;
+      const refused = await b.store.grant({ key, owner: 'b'.repeat(32), mode: 'shared', limit: 3, ttlMs: 5000, enqueue: true, queueTtlMs: 5000 }, storeCall(5000));
+      assert.deepEqual(refused, { granted: false, limitInUse: 1 });
+      const state = await b.inspect('agree', 'semaphore');
+      assert.deepEqual(state.holders.map((h) => h.owner), [held.owner]);
+      assert.deepEqual(state.waiters, []);
+      if (b.store.guarantees.fencing) assert.equal(state.fence, held.token, 'no token was issued to a refused request');
+      assert.equal(await b.store.release(key, 'b'.repeat(32), storeCall(5000)), false, 'the refused owner has no entry');
+      // Asked with the permits in use, the semaphore is busy: contention is still a value.
+      assert.equal(await b.semaphore('agree', { permits: 1 }).tryAcquire(), null);
+      assert.ok(held.held);
+      await held.release();
+    });
+
+    t('a semaphore asked with other permits than its waiters use is refused', async () => {
+      const a = await client();
+      const b = await client();
+      const key = { kind: 'semaphore', name: 'agree-queued' } as const;
+      const request = { key, mode: 'shared', limit: 1, enqueue: true, queueTtlMs: 10_000 } as const;
+      // A holder whose TTL runs out and a waiter that does not ask again: on a store that does
+      // not hand the lock over by itself, the waiter is then the only entry.
+      const holder = await a.store.grant({ ...request, owner: 'a'.repeat(32), ttlMs: ms(200) }, storeCall(5000));
+      assert.equal(holder.granted, true);
+      const waiter = await a.store.grant({ ...request, owner: 'c'.repeat(32), ttlMs: 10_000 }, storeCall(5000));
+      assert.equal(waiter.granted, false);
+      await sleep(ms(300));
+      await assert.rejects(b.semaphore('agree-queued', { permits: 2 }).tryAcquire({ ttlMs: 5000 }), mismatch('agree-queued', 2, 1));
+      await assert.rejects(b.semaphore('agree-queued', { permits: 2 }).acquire({ ttlMs: 5000, timeoutMs: ms(5000) }), mismatch('agree-queued', 2, 1));
+      const state = await b.inspect('agree-queued', 'semaphore');
+      assert.deepEqual([...state.holders, ...state.waiters].map((e) => e.owner), ['c'.repeat(32)], 'the waiter (or, handed the lock, the holder) is the only entry');
+      // The waiter keeps its place and gets the lock; once it is gone, the new permits are taken.
+      assert.equal((await a.store.grant({ ...request, owner: 'c'.repeat(32), ttlMs: 10_000 }, storeCall(5000))).granted, true);
+      assert.equal(await a.store.release(key, 'c'.repeat(32), storeCall(5000)), true);
+      const two = await b.semaphore('agree-queued', { permits: 2 }).tryAcquire({ ttlMs: 5000 });
+      assert.ok(two, 'granted with 2 permits once no one holds or waits');
+      await two.release();
+    });
+
+    t('a semaphore takes new permits once every holder has released', async () => {
+      const a = await client();
+      const b = await client();
+      const one = await a.semaphore('drain', { permits: 1 }).acquire({ ttlMs: 5000 });
+      await assert.rejects(b.semaphore('drain', { permits: 3 }).tryAcquire(), mismatch('drain', 3, 1));
+      await one.release();
+      const three = await Promise.all([1, 2, 3].map(() => b.semaphore('drain', { permits: 3 }).acquire({ ttlMs: 5000, timeoutMs: 5000 })));
+      assert.equal((await a.inspect('drain', 'semaphore')).holders.length, 3);
+      assert.equal(await a.semaphore('drain', { permits: 3 }).tryAcquire(), null);
+      await assert.rejects(a.semaphore('drain', { permits: 1 }).tryAcquire(), mismatch('drain', 1, 3));
+      for (const lease of three) await lease.release();
+      const again = await a.semaphore('drain', { permits: 1 }).tryAcquire({ ttlMs: 5000 });
+      assert.ok(again, 'granted with 1 permit once the 3-permit holders released');
+      assert.deepEqual((await a.inspect('drain', 'semaphore')).holders.map((h) => h.owner), [again.owner]);
+      await again.release();
     });
 
     t('a lease that is not renewed expires after its TTL, not before', async () => {

@@ -14,6 +14,7 @@ import {
   LeaseLostError,
   LockNotHeldError,
   LockTimeoutError,
+  PermitsMismatchError,
   QuorumError,
   StoreUnavailableError,
   createBaton,
@@ -58,6 +59,20 @@ const cases: Record<string, () => Promise<void>> = {
     assert.throws(() => fresh().semaphore('s', { permits: 0 }), InvalidArgumentError);
     assert.throws(() => fresh().semaphore('s', { permits: 1.5 }), InvalidArgumentError);
     assert.throws(() => fresh().semaphore('s', anyArg(undefined)), InvalidArgumentError);
+  },
+  'permits-mismatch': async () => {
+    const baton = fresh();
+    const held = await baton.semaphore('s', { permits: 1 }).acquire({ ttlMs: 5000 });
+    const started = monotonicNow();
+    await assert.rejects(baton.semaphore('s', { permits: 3 }).acquire({ ttlMs: 5000, timeoutMs: 5000 }), (error: unknown) =>
+      error instanceof PermitsMismatchError && error instanceof InvalidArgumentError && error.code === 'INVALID_ARGUMENT' && error.argument === 'permits' &&
+      error.lockName === 's' && error.permits === 3 && error.permitsInUse === 1 && error.message.startsWith('The semaphore "s" was asked with 3 permits, but its current holders and waiters use 1'));
+    assert.ok(monotonicNow() - started < 1000, 'refused at once, not after the timeout');
+    const state = await baton.inspect('s', 'semaphore');
+    assert.deepEqual([state.holders.map((h) => h.owner), state.waiters], [[held.owner], []]);
+    await held.release();
+    const three = await baton.semaphore('s', { permits: 3 }).tryAcquire();
+    assert.ok(three, 'other permits are taken once no one holds or waits');
   },
   'unknown-option': async () => {
     await assert.rejects(fresh().mutex('x').acquire(anyArg({ ttl: 5000 })), (error: unknown) => error instanceof InvalidArgumentError && /`ttl`/.test(error.message));

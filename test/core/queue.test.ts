@@ -80,6 +80,18 @@ describe('decide', () => {
     assert.deepEqual(decide(full, { mode: 'shared', limit: 3 }, undefined, 1000), { grant: false, position: 3, retryAfterMs: 3000 });
   });
 
+  it('refuses a newcomer whose limit is not the live entries\', holding or queued, with theirs; with none, any limit', () => {
+    assert.deepEqual(decide([permit('a', 1, true)], { mode: 'shared', limit: 3 }, undefined, 1000), { grant: false, limitInUse: 1 });
+    assert.deepEqual(decide([permit('a', 3, true)], { mode: 'shared', limit: 3 }, undefined, 1000), { grant: true });
+    // The holder is gone; its waiter, of 1 permit, has not asked again yet.
+    const waiter = permit('w', 1, false);
+    assert.deepEqual(decide([waiter], { mode: 'shared', limit: 2 }, undefined, 1000), { grant: false, limitInUse: 1 });
+    assert.deepEqual(decide([waiter], { mode: 'shared', limit: 1 }, waiter, 1000), { grant: true });
+    assert.deepEqual(decide([], { mode: 'shared', limit: 2 }, undefined, 1000), { grant: true });
+    // A read-write lock's readers and writers share one limit, so they never refuse each other.
+    assert.equal(decide([permit('r', READERS, true)], { mode: 'exclusive', limit: READERS }, undefined, 0).limitInUse, undefined);
+  });
+
   it('retryAfterMs: whole milliseconds rounded up, never negative', () => {
     assert.equal((decide([mutex('a', true, 1000.2)], { mode: 'exclusive', limit: 1 }, undefined, 1000) as { retryAfterMs?: number }).retryAfterMs, 1);
     assert.equal((decide([mutex('a', true, 900)], { mode: 'exclusive', limit: 1 }, undefined, 1000) as { retryAfterMs?: number }).retryAfterMs, 0);

@@ -67,6 +67,7 @@ runContractSuite({
     'waiters are granted in arrival order': noQueue,
     'tryAcquire does not overtake a queued waiter': noQueue,
     'a crashed waiter leaves the queue after its queue TTL': noQueue,
+    'a semaphore asked with other permits than its waiters use is refused': noQueue,
     'inspect and list report holders, waiters and the last token': noQueue,
     'close rejects pending acquires, releases held leases and refuses further use': noQueue,
     'a release wakes the next waiter without waiting for a poll': noWake,

@@ -34,12 +34,13 @@ export function rangeEnd(prefix: string): Buffer {
 
 /**
  * aheadRange: the range of the keys under `pfx` created before `maxRevision` (all of them
- * for 0n), newest first, at most `limit`, keys only: the keys just ahead of an entry. etcd's
- * `count` is that of the whole prefix (it ignores the revision bound).
+ * for 0n), newest first, at most `limit`: the keys just ahead of an entry. With `values`,
+ * each key's value (which states its limit), else keys only. etcd's `count` is that of the
+ * whole prefix (it ignores the revision bound).
  */
-export function aheadRange(pfx: string, maxRevision: bigint, limit: number) {
+export function aheadRange(pfx: string, maxRevision: bigint, limit: number, values: boolean) {
   return {
-    key: Buffer.from(pfx), range_end: rangeEnd(pfx), sort_order: 'Descend', sort_target: 'Create', keys_only: true, limit,
+    key: Buffer.from(pfx), range_end: rangeEnd(pfx), sort_order: 'Descend', sort_target: 'Create', keys_only: !values, limit,
     ...(maxRevision > 0n ? { max_create_revision: String(maxRevision) } : {}),
   } as const;
 }
@@ -88,4 +89,15 @@ export function entryInfo(key: ResourceKey, kv: IKeyValue, pfx: string): EntryIn
   const match = /^(exclusive|shared) (\d+) (.+)$/s.exec(kv.value.toString());
   if (!match) return { owner: suffix, mode: 'exclusive', limit: 1 };
   return { owner: match[3]!, mode: match[1] as HoldMode, limit: Number(match[2]) || 1 };
+}
+
+/**
+ * statedLimit: the limit a baton key states in its value (`mode limit owner`); none for an
+ * election's key (its value is the proclamation; an election is one exclusive leader) nor for
+ * a key that is not baton's.
+ */
+export function statedLimit(key: ResourceKey, kv: IKeyValue): number | undefined {
+  if (key.kind === 'election') return undefined;
+  const match = /^(?:exclusive|shared) (\d+) /.exec(kv.value.toString());
+  return match ? Number(match[1]) : undefined;
 }

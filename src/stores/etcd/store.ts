@@ -19,7 +19,7 @@ import {
   type WaiterInfo,
 } from '../../store.js';
 import { cancel, grpcDeadline, isLeaseNotFound, type EtcdClient } from './client.js';
-import { aheadRange, entryInfo, entryValue, rangeEnd, reserveName, resourcePrefix, unescapeName, type EntryInfo } from './keys.js';
+import { aheadRange, entryInfo, entryValue, rangeEnd, reserveName, resourcePrefix, statedLimit, unescapeName, type EntryInfo } from './keys.js';
 import { SessionKeeper, validUntil, type KeepAliveEvent, type Session } from './session.js';
 import { Window } from './window.js';
 
@@ -143,6 +143,8 @@ export class EtcdStore implements LockStore {
     // How many entries may hold at once: the entry holds when fewer than this many keys are ahead of it.
     const permits = request.mode === 'exclusive' ? 1 : request.limit;
     const pfx = this.resourcePrefix(key);
+    // The keys' values state their limits (an election's do not: its value is the proclamation).
+    const values = key.kind !== 'election';
     if (entry) {
       // A queued owner asking again. The watch may already have seen it become a holder: no round trip.
       if (entry.held) return this.#granted(owner, entry, request.ttlMs);
@@ -156,7 +158,7 @@ export class EtcdStore implements LockStore {
       // key, is asked again of the leader (linearizable) before anything is concluded from it.
       const reask = (serializable: boolean) => this.#client.kv.txn({
         compare: [{ key: Buffer.from(entry!.etcdKey), target: 'Create', result: 'Equal', create_revision: String(entry!.revision) }],
-        success: [{ request_range: { ...aheadRange(pfx, entry!.revision - 1n, permits + 1), serializable } }],
+        success: [{ request_range: { ...aheadRange(pfx, entry!.revision - 1n, permits + 1, values), serializable } }],
         failure: [],
       });
       let reply = await reask(true);
@@ -167,7 +169,12 @@ export class EtcdStore implements LockStore {
         // The watch may have seen the entry become a holder while this read was on its way: it saw the later state.
         if (entry.held) return this.#granted(owner, entry, request.ttlMs);
         const ahead = reply.responses[0]?.response_range?.kvs ?? [];
-        if (ahead.length < permits) {
+        // Every key ahead is in the window once fewer than `permits` are. One that states another
+        // limit keeps the entry queued until it goes: a newcomer refused for its limit puts its
+        // key before it reads the queue, and until it deletes it, a newcomer of that limit may be
+        // let in behind it (see below). It may hold only alongside entries of its own limit.
+        const agrees = otherLimit(key, ahead, request.limit) === undefined;
+        if (ahead.length < permits && agrees) {
           entry.held = true;
           this.#unwatch(entry);
           return this.#granted(owner, entry, request.ttlMs);
@@ -179,7 +186,7 @@ export class EtcdStore implements LockStore {
           return { granted: false };
         }
         this.#track(owner, entry, request.queueTtlMs);
-        this.#watch(owner, entry, ahead.slice(0, permits), ahead.length === permits, BigInt(reply.header.revision));
+        this.#watch(owner, entry, ahead.slice(0, permits), ahead.length === permits && agrees, BigInt(reply.header.revision));
         return ahead.length === permits ? { granted: false, position: permits } : { granted: false };
       }
       // The key is gone (deleted by hand, or its queue TTL ran out; with a lost session, the put
@@ -204,7 +211,7 @@ export class EtcdStore implements LockStore {
         success: [put],
         failure: counts
           ? [{ request_range: { key: Buffer.from(pfx), range_end: rangeEnd(pfx), count_only: true } }]
-          : [put, { request_range: aheadRange(pfx, 0n, permits + 1) }],
+          : [put, { request_range: aheadRange(pfx, 0n, permits + 1, values) }],
       });
     } catch (error) {
       // The put may have been applied with its reply lost: take the key away (it would hold
@@ -226,6 +233,14 @@ export class EtcdStore implements LockStore {
     const mine = range?.kvs[0];
     if (!range || !mine || mine.key.toString() !== etcdKey) throw new Error(`the key ${etcdKey} is not the newest in the range read in the transaction that put it`);
     const position = Number(range.count) - 1;
+    // The live entries agree on one limit: a newcomer asking with another one is refused, and
+    // takes its key away. The keys just ahead suffice, since each of them was checked so when
+    // it came.
+    const limitInUse = otherLimit(key, range.kvs.slice(1), request.limit);
+    if (limitInUse !== undefined) {
+      await this.#deleteKey(etcdKey, session);
+      return { granted: false, limitInUse };
+    }
     const created = this.#newEntry(key, etcdKey, session, BigInt(mine.create_revision));
     if (position < permits) {
       created.held = true;
@@ -548,4 +563,13 @@ export class EtcdStore implements LockStore {
 /** createEtcdStore makes a store on your etcd3 client: `createEtcdStore(new Etcd3({ hosts: 'http://127.0.0.1:2379' }))`. */
 export function createEtcdStore(client: EtcdClient, options?: EtcdStoreOptions): EtcdStore {
   return new EtcdStore(client, options);
+}
+
+/** otherLimit: a limit other than `limit` that one of `kvs` states, if any (keys that are not baton's state none). */
+function otherLimit(key: ResourceKey, kvs: readonly IKeyValue[], limit: number): number | undefined {
+  for (const kv of kvs) {
+    const stated = statedLimit(key, kv);
+    if (stated !== undefined && stated !== limit) return stated;
+  }
+  return undefined;
 }

@@ -56,6 +56,7 @@ export class MemoryStore implements LockStore {
     const mine = resource.entries.get(request.owner);
     if (mine?.held) return { granted: true, token: mine.token! };
     const decision = decide(live, request, mine, now);
+    if (decision.limitInUse !== undefined) return { granted: false, limitInUse: decision.limitInUse };
     if (decision.grant) {
       resource.fence += 1n;
       const entry = mine ?? this.#newEntry(resource, request);

@@ -35,6 +35,9 @@ type Outcome<T> = { ok: true; value: T; ms: number } | { ok: false; error: unkno
  * - **No queue** (`fifo: false`, `notify: false`): a waiter queued on some nodes and not on
  *   others could split the majority, so waiters retry with backoff and jitter, as Redlock does.
  *
+ * A grant that no majority gave is refused for its limit (`limitInUse`) when any node that
+ * answered refused it so: a live entry there counts permits otherwise.
+ *
  * The nodes must be independent servers (not replicas of one another), and Redis nodes
  * should persist with `appendfsync always` or stay down for one TTL after a restart: a node
  * that comes back empty can hand a second majority to someone else (see docs/guarantees.md).
@@ -124,13 +127,17 @@ export class QuorumStore implements LockStore {
       (i, late) => void (late.ok || rollback(i)),
     );
     given.forEach((o, i) => void (o?.ok || (o && !o.timedOut && rollback(i))));
-    const answers = this.#answers(outcomes, (value) => (value.granted ? 'granted' : 'busy'));
+    const answers = this.#answers(outcomes, (value) => (value.granted ? 'granted' : value.limitInUse === undefined ? 'busy' : 'mismatch'));
     if (granted >= this.majority) {
       throw new QuorumError('grant', this.majority, answers, `took ${elapsed} ms, longer than the ${request.ttlMs} ms TTL allows after drift; rolled back on every node`);
     }
+    // A node whose live entries use another limit refused the request for that: the caller
+    // counts permits unlike a holder, whether or not the other nodes answered.
+    const limitInUse = outcomes.map((o) => (o?.ok && !o.value.granted ? o.value.limitInUse : undefined)).find((limit) => limit !== undefined);
+    if (limitInUse !== undefined) return { granted: false, limitInUse };
     const answered = outcomes.filter((o) => o?.ok).length;
     if (answered < this.majority) throw new QuorumError('grant', this.majority, answers, 'too few nodes answered');
-    const hints = outcomes.flatMap((o) => (o?.ok && !o.value.granted && o.value.retryAfterMs !== undefined ? [o.value.retryAfterMs] : []));
+    const hints = outcomes.flatMap((o) => (o?.ok && !o.value.granted && o.value.limitInUse === undefined && o.value.retryAfterMs !== undefined ? [o.value.retryAfterMs] : []));
     return hints.length > 0 ? { granted: false, retryAfterMs: hints.sort((a, b) => a - b)[Math.min(hints.length - 1, this.#stores.length - this.majority)]! } : { granted: false };
   }
 

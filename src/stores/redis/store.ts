@@ -100,12 +100,16 @@ export class RedisStore<F extends boolean = true> implements LockStore {
     const ask = wake ? String(++this.#asked) : '';
     if (ask) this.#asks.set(request.owner, ask);
     const reply = await this.#latches.during(request.owner, request.enqueue, async () => {
-      const raw = (await this.#run(SCRIPTS.grant, request.key, request.owner, request.mode, request.limit, request.ttlMs, request.enqueue ? 1 : 0, request.queueTtlMs, request.value ?? '', wake, ask)) as string | [number, number, number];
-      return { raw, granted: typeof raw === 'string' };
+      const raw = (await this.#run(SCRIPTS.grant, request.key, request.owner, request.mode, request.limit, request.ttlMs, request.enqueue ? 1 : 0, request.queueTtlMs, request.value ?? '', wake, ask)) as string | [number, number, number?];
+      return { raw, granted: typeof raw === 'string', limitInUse: typeof raw !== 'string' && Number(raw[0]) === -1 ? Number(raw[1]) : undefined };
     });
     if (typeof reply.raw === 'string') {
       this.#asks.delete(request.owner);
       return { granted: true, token: BigInt(reply.raw) };
+    }
+    if (reply.limitInUse !== undefined) {
+      this.#asks.delete(request.owner);
+      return { granted: false, limitInUse: reply.limitInUse };
     }
     const [, position, retryAfterMs] = reply.raw;
     return { granted: false, position: Number(position), ...(Number(retryAfterMs) >= 0 ? { retryAfterMs: Number(retryAfterMs) } : {}) };

@@ -159,7 +159,7 @@ export class SqliteStore implements LockStore {
     const port = request.enqueue && this.guarantees.notify ? await this.#wake.port() : null;
     const { result, wakes } = await this.#latches.during(request.owner, request.enqueue, async () => {
       const outcome = await this.#table.grant(request, port, call);
-      return { ...outcome, granted: outcome.result.granted };
+      return { ...outcome, granted: outcome.result.granted, limitInUse: outcome.result.granted ? undefined : outcome.result.limitInUse };
     });
     this.#send(wakes);
     return result;

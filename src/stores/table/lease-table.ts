@@ -20,7 +20,7 @@ import { storageKey, type ExtendResult, type GrantRequest, type GrantResult, typ
  *   row on first use and never removes it), per entry one row keyed by (resource, owner).
  *
  * What it gets: grant, extend, release, forceRelease, inspect and list with the grant rule of
- * `core/queue.ts`, FIFO by arrival, dead entries deleted when a writer sees them, and with
+ * `core/queue.ts` (a newcomer whose limit is not the live entries' is refused), FIFO by arrival, dead entries deleted when a writer sees them, and with
  * every write the entries that may now hold (`Outcome.wakes`, never the caller's own), which
  * the store wakes its own way (SQLite: a loopback datagram; PostgreSQL: NOTIFY). Each entry
  * keeps the opaque address `W` its owner is woken at.
@@ -116,6 +116,7 @@ export class LeaseTable<W> {
     const mine = live.find((entry) => entry.owner === request.owner);
     if (mine?.held) return { result: { granted: true, token: mine.token! }, wakes };
     const decision = decide(live, request, mine, now);
+    if (decision.limitInUse !== undefined) return { result: { granted: false, limitInUse: decision.limitInUse }, wakes };
     if (decision.grant) {
       const { fence, seq } = yield* ask(tx.bump(resource, 1, mine ? 0 : 1));
       yield tx.putEntry(resource.id, entryOf<W>(request, mine?.seq ?? seq, true, fence, request.ttlMs, now, null));

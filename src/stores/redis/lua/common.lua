@@ -8,6 +8,8 @@
 --                          start again above every token issued before (unless more than one
 --                          grant per microsecond was made on average since first use)
 --              seq         arrival counter of queued entries
+--              limit       the limit of every live entry of a kind other than mutex (a newcomer
+--                          with another is refused); stale once none is left
 --              holder      a mutex's holder: "owner token ttl value", valid while T names owner
 --              h:<owner>   another kind's holder: "token ttl mode value"
 --              w:<owner>   a queued entry: JSON {mode, limit, exp, ttl, want, wake, ask, value}

@@ -2,7 +2,8 @@
 -- ARGV: owner, mode, limit, ttlMs, enqueue (0|1), queueTtlMs, value, wake channel ('' to
 --       poll), ask (the request's id, echoed in a hand-off), fenced, kind.
 -- Returns the token (a decimal string) when granted; {0, position, retryAfterMs (-1 if none)}
--- when not. A bare string costs the client less to read than an array, on the hot path.
+-- when not; {-1, limit in use} when a newcomer's limit is not that of the live entries (nothing
+-- granted or queued). A bare string costs the client less to read than an array, on the hot path.
 local owner, mode, limit, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local enqueue, queue_ttl, value, wake, ask = ARGV[5] == '1', tonumber(ARGV[6]), ARGV[7], ARGV[8], ARGV[9]
 
@@ -63,6 +64,16 @@ end
 
 -- A newcomer holds only if nobody is queued: it never overtakes a live waiter.
 local _, empty = advance(h, nil, 0)
+-- Live entries (holders, or a live head of the queue) all have the limit kept in T:s; a newcomer
+-- asking with another is refused. With none (or none kept yet), its limit becomes the
+-- resource's. A mutex's limit is always 1: the store refuses any other before asking.
+if not is_mutex then
+  local in_use = tonumber(call('HGET', s, 'limit'))
+  if in_use ~= limit then
+    if in_use and (h.n > 0 or not empty) then return {-1, in_use} end
+    call('HSET', s, 'limit', limit)
+  end
+end
 if empty and can_hold(mode, limit, h.n, h.exclusive) then
   return hold(h, owner, mode, ttl, ttl, value)
 end
