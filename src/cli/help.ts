@@ -28,7 +28,7 @@ function wrap(text: string, indent: number, width: number): string[] {
   return lines.map((l) => `${' '.repeat(indent)}${l}`);
 }
 
-const DURATIONS_HELP = 'Durations: 500ms, 30s, 1.5s, 2m, 1h, or a bare whole number of milliseconds.';
+const DURATIONS_HELP = 'Durations: 500ms, 30s, 1.5s, 2m, 1h. A number needs its unit; only 0 may go without one.';
 
 export const MAIN_HELP = `Usage: baton [--store URL] COMMAND [options]
 
