@@ -90,11 +90,11 @@ ${EXIT_CODES_HELP}
 export const LS_HELP = `Usage: baton ls [--kind KIND] [--json]
 
 List every lock the store knows: its kind, name, holder and waiter counts, and the last
-fencing token issued.
+fencing token issued (- for a store that issues none, such as redis+quorum://).
 
 Options:
   --kind KIND       only locks of this kind: mutex, semaphore, rwlock or election
-  --json            print a JSON array (the objects of inspect --json; tokens are strings)
+  --json            print a JSON array (the objects of inspect --json; tokens are strings, or null)
 ${STORE_HELP}
   -h, --help        show this help
 
@@ -104,12 +104,13 @@ ${EXIT_CODES_HELP}
 export const INSPECT_HELP = `Usage: baton inspect NAME [--kind KIND] [--json]
 
 Show the holders of lock NAME (owner, token, time left, mode), its waiters (owner, position)
-and the last fencing token issued.
+and the last fencing token issued. A store that issues no fencing token (redis+quorum://)
+shows - for tokens, and null in JSON.
 
 Options:
   --kind KIND       mutex, semaphore, rwlock or election; default: the kind the store has
                     for NAME (mutex if none; an error if it has several)
-  --json            print JSON (tokens are strings)
+  --json            print JSON (tokens are strings, or null)
 ${STORE_HELP}
   -h, --help        show this help
 

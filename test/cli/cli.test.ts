@@ -9,9 +9,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { after, afterEach, beforeEach, describe, it } from 'node:test';
+import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 
 import { STORE_SCHEMES, SUPPORTED_SCHEMES } from '../../src/url.js';
+import { startRedis, type RedisServer } from '../helpers/redis-server.js';
 
 const MAIN = resolve('build/src/cli/main.js');
 
@@ -392,6 +393,39 @@ describe('baton ls, inspect and release', () => {
 
     const again = await baton(['release', 'admin', '--force']);
     assert.equal(again.stdout, 'Removed 0 holders of mutex "admin" (it was not held).\n');
+  });
+});
+
+describe('baton on a Redlock quorum, which issues no fencing token', () => {
+  const servers: RedisServer[] = [];
+  before(async () => {
+    for (let i = 0; i < 3; i++) servers.push(await startRedis());
+  });
+  after(async () => {
+    for (const server of servers) await server.stop();
+  });
+
+  it('shows no token: - in the tables, null in JSON, and no BATON_TOKEN', async () => {
+    const store = `redis+quorum://${servers.map((s) => `127.0.0.1:${s.port}`).join(',')}`;
+    const holder = new Cli(['run', 'unfenced', '--store', store, '--', 'sh', '-c', 'echo "token=${BATON_TOKEN-unset}"; echo ready; exec sleep 30']);
+    await holder.waitFor('ready');
+    assert.match(holder.stdout, /^token=unset$/m);
+
+    const text = await baton(['inspect', 'unfenced', '--store', store]);
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, /^mutex "unfenced": no fencing tokens \(the store issues none\)$/m);
+    assert.match(text.stdout, /^ +OWNER +TOKEN +TIME LEFT +MODE\n +[0-9a-f]{32} +- +\d+\.\ds +exclusive$/m);
+    assert.doesNotMatch(text.stdout, / 0 /);
+
+    const json = JSON.parse((await baton(['inspect', 'unfenced', '--json', '--store', store])).stdout) as { fence: unknown; holders: { token: unknown }[] };
+    assert.deepEqual([json.fence, json.holders.map((h) => h.token)], [null, [null]]);
+
+    const list = await baton(['ls', '--store', store]);
+    assert.equal(list.code, 0, list.stderr);
+    assert.match(list.stdout, /^KIND +NAME +HOLDERS +WAITERS +LAST TOKEN\nmutex +unfenced +1 +0 +-$/m);
+    const listJson = JSON.parse((await baton(['ls', '--json', '--store', store])).stdout) as { fence: unknown; holders: { token: unknown }[] }[];
+    assert.deepEqual(listJson.map((l) => [l.fence, l.holders.map((h) => h.token)]), [[null, [null]]]);
+    await holder.stop();
   });
 });
 
