@@ -127,6 +127,11 @@ export type ExtendResult = { readonly held: false } | { readonly held: true; rea
 export interface HolderInfo {
   readonly owner: string;
   readonly mode: HoldMode;
+  /**
+   * The entry's fencing token. A store without fencing (`guarantees.fencing` false) puts 0n
+   * here, in `ResourceState.fence` and in a grant's `token`; baton never shows users that
+   * number: `lease.token`, `LockInfo` and `Leader` say `null`.
+   */
   readonly token: bigint;
   /** The TTL the entry was granted (or last extended) with, as the store keeps it. */
   readonly ttlMs: number;
@@ -147,7 +152,7 @@ export interface WaiterInfo {
 /** ResourceState is a snapshot of one resource, as `inspect` and `list` report it. */
 export interface ResourceState {
   readonly key: ResourceKey;
-  /** The last fencing token issued for this resource (0n if never granted). */
+  /** The last fencing token issued for this resource (0n if never granted, and always from a store without fencing). */
   readonly fence: bigint;
   readonly holders: readonly HolderInfo[];
   readonly waiters: readonly WaiterInfo[];

@@ -35,6 +35,20 @@ export interface StoreScheme<Name extends string = string, Parsed extends { read
 /** The longest duration a URL option may give, in ms: the longest a Node timer waits. */
 export const MAX_URL_MS = 2 ** 31 - 1;
 
+/**
+ * msOption reads a store URL option that is a duration (`busyTimeoutMs`, `nodeTimeoutMs`,
+ * `sessionTtlMs`): its name says milliseconds, so it takes a whole number of them, from
+ * `min` to 2^31 - 1, and no unit; `10s` is refused with the number to write instead.
+ */
+export function msOption(key: string, value: string, min: number): number {
+  const ms = /^\d+$/.test(value) ? Number(value) : NaN;
+  if (ms >= min && ms <= MAX_URL_MS) return ms;
+  const unit = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(value);
+  const meant = unit ? Math.round(Number(unit[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[unit[2] as 'ms' | 's' | 'm' | 'h']) : NaN;
+  const hint = meant >= min && meant <= MAX_URL_MS ? `: the option is in milliseconds, write ${key}=${meant}` : '';
+  throw new InvalidArgumentError('url', `The store URL option "${key}" must be a whole number of milliseconds from ${min} to ${MAX_URL_MS}, got "${value}"${hint}`);
+}
+
 /** schemeOf splits a URL into its scheme (lower case) and what follows the colon; null without a scheme. */
 export function schemeOf(url: string): { scheme: string; rest: string } | null {
   const match = /^([A-Za-z][A-Za-z0-9+.-]*):(.*)$/s.exec(url);

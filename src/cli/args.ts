@@ -90,19 +90,36 @@ const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/;
 const UNIT_MS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
 /**
- * parseDuration reads `500ms`, `30s`, `1.5s`, `2m`, `1h`, or a bare whole number of
- * milliseconds, into whole milliseconds from `minMs` to 2^31 - 1 (the longest Node timer).
+ * parseDuration reads `500ms`, `30s`, `1.5s`, `2m` or `1h` into whole milliseconds from
+ * `minMs` to 2^31 - 1 (the longest Node timer). A number needs its unit: `--ttl 30` could
+ * mean 30 s as well as 30 ms, so it is refused with the readings it could have, and only
+ * `0`, the same in every unit, may go without one.
  */
 export function parseDuration(text: string, flag: string, minMs = 0): number {
   const match = DURATION.exec(text);
-  if (!match || (match[2] === undefined && match[1]!.includes('.'))) {
-    throw new InvalidArgumentError(flag, `invalid duration for --${flag}: "${text}"; use a number with a unit (500ms, 30s, 2m, 1h) or a whole number of milliseconds`);
+  if (!match) {
+    throw new InvalidArgumentError(flag, `invalid duration for --${flag}: "${text}"; use a number with a unit: 500ms, 30s, 2m, 1h`);
   }
-  const ms = Math.round(Number(match[1]) * UNIT_MS[match[2] ?? 'ms']!);
+  const number = match[1]!;
+  const unit = match[2];
+  if (unit === undefined && Number(number) !== 0) {
+    throw new InvalidArgumentError(flag, `--${flag} ${text} has no unit: write ${unitReadings(number, minMs)}`);
+  }
+  const ms = Math.round(Number(number) * UNIT_MS[unit ?? 'ms']!);
   if (ms < minMs || ms > MAX_DURATION_MS) {
     throw new InvalidArgumentError(flag, `--${flag} must be from ${formatDuration(minMs)} to ${MAX_DURATION_MS}ms (about 24 days), got "${text}"`);
   }
   return ms;
+}
+
+/** The ways to write a bare `number` with a unit that `parseDuration` takes, seconds first (the likeliest meaning): `30s, 30ms or 30m`. */
+function unitReadings(number: string, minMs: number): string {
+  const readings = ['s', 'ms', 'm'].flatMap((unit) => {
+    const ms = Number(number) * UNIT_MS[unit]!;
+    return (unit !== 'ms' || Number.isInteger(ms)) && ms >= minMs && ms <= MAX_DURATION_MS ? [`${number}${unit}`] : [];
+  });
+  if (readings.length === 0) return 'a number with a unit: 500ms, 30s, 2m, 1h';
+  return readings.length === 1 ? readings[0]! : `${readings.slice(0, -1).join(', ')} or ${readings.at(-1)}`;
 }
 
 /** formatDuration writes milliseconds the way `parseDuration` reads them: `200ms`, `10s`, `1.5s`, `2m`, `1h`. */

@@ -1,8 +1,21 @@
 /**
  * Output of the admin commands: aligned text tables for people, JSON for scripts. JSON has
- * no bigint, so every token is written as a decimal string.
+ * no bigint, so every token is written as a decimal string. A store that issues no fencing
+ * token (a Redlock quorum) has none to show: `-` in tables, `null` in JSON.
  */
 import type { LockInfo } from '../index.js';
+
+type AnyLockInfo = LockInfo<bigint | null>;
+
+/** tokenText writes a token for a table: its decimal digits, or `-` where the store issues none. */
+function tokenText(token: bigint | null): string {
+  return token === null ? '-' : String(token);
+}
+
+/** tokenJson writes a token for JSON: a decimal string, or null where the store issues none. */
+function tokenJson(token: bigint | null): string | null {
+  return token === null ? null : String(token);
+}
 
 /** quote writes a lock name for a message, escaped so that odd characters stay visible. */
 export function quote(name: string): string {
@@ -27,20 +40,20 @@ export function table(rows: readonly (readonly string[])[], indent = ''): string
 export interface LockJson {
   kind: string;
   name: string;
-  /** The last fencing token issued, as a decimal string. */
-  fence: string;
-  holders: { owner: string; token: string; mode: string; ttlMs: number; expiresInMs: number; value?: string }[];
+  /** The last fencing token issued, as a decimal string; null where the store issues none. */
+  fence: string | null;
+  holders: { owner: string; token: string | null; mode: string; ttlMs: number; expiresInMs: number; value?: string }[];
   waiters: { owner: string; mode: string; position: number }[];
 }
 
-export function lockJson(info: LockInfo): LockJson {
+export function lockJson(info: AnyLockInfo): LockJson {
   return {
     kind: info.kind,
     name: info.name,
-    fence: String(info.fence),
+    fence: tokenJson(info.fence),
     holders: info.holders.map((h) => ({
       owner: h.owner,
-      token: String(h.token),
+      token: tokenJson(h.token),
       mode: h.mode,
       ttlMs: h.ttlMs,
       expiresInMs: Math.max(0, Math.round(h.expiresInMs)),
@@ -51,18 +64,18 @@ export function lockJson(info: LockInfo): LockJson {
 }
 
 /** lockListTable: one line per lock for `ls`. */
-export function lockListTable(locks: readonly LockInfo[]): string {
-  const rows = locks.map((l) => [l.kind, l.name, String(l.holders.length), String(l.waiters.length), String(l.fence)]);
+export function lockListTable(locks: readonly AnyLockInfo[]): string {
+  const rows = locks.map((l) => [l.kind, l.name, String(l.holders.length), String(l.waiters.length), tokenText(l.fence)]);
   return table([['KIND', 'NAME', 'HOLDERS', 'WAITERS', 'LAST TOKEN'], ...rows]);
 }
 
 /** lockDetails: the text report of `inspect`. */
-export function lockDetails(info: LockInfo): string {
-  const lines = [`${info.kind} ${quote(info.name)}: last token ${info.fence}`];
+export function lockDetails(info: AnyLockInfo): string {
+  const lines = [`${info.kind} ${quote(info.name)}: ${info.fence === null ? 'no fencing tokens (the store issues none)' : `last token ${info.fence}`}`];
   if (info.holders.length === 0) lines.push('Holders: none');
   else {
     lines.push(`Holders (${info.holders.length}):`);
-    const rows = info.holders.map((h) => [h.owner, String(h.token), seconds(h.expiresInMs), h.mode]);
+    const rows = info.holders.map((h) => [h.owner, tokenText(h.token), seconds(h.expiresInMs), h.mode]);
     lines.push(table([['OWNER', 'TOKEN', 'TIME LEFT', 'MODE'], ...rows], '  '));
   }
   if (info.waiters.length === 0) lines.push('Waiters: none');

@@ -28,7 +28,7 @@ function wrap(text: string, indent: number, width: number): string[] {
   return lines.map((l) => `${' '.repeat(indent)}${l}`);
 }
 
-const DURATIONS_HELP = 'Durations: 500ms, 30s, 1.5s, 2m, 1h, or a bare whole number of milliseconds.';
+const DURATIONS_HELP = 'Durations: 500ms, 30s, 1.5s, 2m, 1h. A number needs its unit; only 0 may go without one.';
 
 export const MAIN_HELP = `Usage: baton [--store URL] COMMAND [options]
 
@@ -93,11 +93,11 @@ ${EXIT_CODES_HELP}
 export const LS_HELP = `Usage: baton ls [--kind KIND] [--json]
 
 List every lock the store knows: its kind, name, holder and waiter counts, and the last
-fencing token issued.
+fencing token issued (- for a store that issues none, such as redis+quorum://).
 
 Options:
   --kind KIND       only locks of this kind: mutex, semaphore, rwlock or election
-  --json            print a JSON array (the objects of inspect --json; tokens are strings)
+  --json            print a JSON array (the objects of inspect --json; tokens are strings, or null)
 ${STORE_HELP}
   -h, --help        show this help
 
@@ -107,12 +107,13 @@ ${EXIT_CODES_HELP}
 export const INSPECT_HELP = `Usage: baton inspect NAME [--kind KIND] [--json]
 
 Show the holders of lock NAME (owner, token, time left, mode), its waiters (owner, position)
-and the last fencing token issued.
+and the last fencing token issued. A store that issues no fencing token (redis+quorum://)
+shows - for tokens, and null in JSON.
 
 Options:
   --kind KIND       mutex, semaphore, rwlock or election; default: the kind the store has
                     for NAME (mutex if none; an error if it has several)
-  --json            print JSON (tokens are strings)
+  --json            print JSON (tokens are strings, or null)
 ${STORE_HELP}
   -h, --help        show this help
 

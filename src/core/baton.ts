@@ -162,19 +162,19 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
   }
 
   /** inspect reports the holders and waiters of a lock (a mutex unless `kind` says otherwise). */
-  inspect(name: string, kind: LockKind = 'mutex', options?: CallOptions): Promise<LockInfo> {
+  inspect(name: string, kind: LockKind = 'mutex', options?: CallOptions): Promise<LockInfo<Token>> {
     return this.#run(async () => {
       const key: ResourceKey = { kind, name: checkName(name) };
       const call = this.#call(options);
-      return toLockInfo(await bounded(call, (c) => this.store.inspect(key, c), { store: this.store.name, verb: 'inspect' }));
+      return toLockInfo<Token>(await bounded(call, (c) => this.store.inspect(key, c), { store: this.store.name, verb: 'inspect' }), this.store.guarantees.fencing);
     });
   }
 
   /** list reports every lock the store knows, optionally of one kind. */
-  list(filter?: { kind?: LockKind }, options?: CallOptions): Promise<LockInfo[]> {
+  list(filter?: { kind?: LockKind }, options?: CallOptions): Promise<LockInfo<Token>[]> {
     return this.#run(async () => {
       const call = this.#call(options);
-      return (await bounded(call, (c) => this.store.list(filter, c), { store: this.store.name, verb: 'list' })).map(toLockInfo);
+      return (await bounded(call, (c) => this.store.list(filter, c), { store: this.store.name, verb: 'list' })).map((state) => toLockInfo<Token>(state, this.store.guarantees.fencing));
     });
   }
 
@@ -421,13 +421,15 @@ function describe(record: LeaseRecord): LockEventBase & { token: bigint | null }
   return { name: record.name, kind: record.kind, owner: record.owner, token: record.token };
 }
 
-function toLockInfo(state: ResourceState): LockInfo {
+/** toLockInfo: a store's report as users see it; without fencing, the numbers a store reports in place of tokens are left out (null). */
+function toLockInfo<Token extends bigint | null>(state: ResourceState, fencing: boolean): LockInfo<Token> {
   const now = Date.now();
+  const token = (value: bigint): Token => (fencing ? value : null) as Token;
   return {
     name: state.key.name,
     kind: state.key.kind,
-    fence: state.fence,
-    holders: state.holders.map((h) => ({ ...h, expiresAt: now + h.expiresInMs })),
+    fence: token(state.fence),
+    holders: state.holders.map((h) => ({ ...h, token: token(h.token), expiresAt: now + h.expiresInMs })),
     waiters: state.waiters.map((w) => ({ owner: w.owner, mode: w.mode, position: w.position })),
   };
 }

@@ -8,12 +8,12 @@ import { checkName, checkOptions, checkSignal } from './validate.js';
 import { WakeLatch } from './wake-latch.js';
 
 /** Leader: who leads an election now, and the value it proclaimed. */
-export interface Leader {
+export interface Leader<Token extends bigint | null = bigint> {
   /** The leader's owner id (for a leader that is not baton's, such as `etcdctl elect`, its store's own id). */
   readonly owner: string;
   readonly value: string;
-  /** The leader's fencing token: it increases with every new term. */
-  readonly token: bigint;
+  /** The leader's fencing token: it increases with every new term. `null` where the store issues none, as the leader's `lease.token` is. */
+  readonly token: Token;
 }
 
 /** ObserveOptions for `observe`. */
@@ -88,8 +88,15 @@ export class Election<Token extends bigint | null = bigint> {
   }
 
   /** leader reports who leads now, or null. */
-  async leader(options?: CallOptions): Promise<Leader | null> {
-    return leaderOf(await this.#host.run(() => this.#inspect(this.#host.call(options))));
+  async leader(options?: CallOptions): Promise<Leader<Token> | null> {
+    return this.#leaderOf(await this.#host.run(() => this.#inspect(this.#host.call(options))));
+  }
+
+  /** The leader a report names; without fencing, the number the store reports in place of a token is left out (null). */
+  #leaderOf(state: ResourceState): Leader<Token> | null {
+    const holder = state.holders[0];
+    if (!holder) return null;
+    return { owner: holder.owner, value: holder.value ?? '', token: (this.#host.store.guarantees.fencing ? holder.token : null) as Token };
   }
 
   #inspect(call: StoreCall): Promise<ResourceState> {
@@ -102,7 +109,7 @@ export class Election<Token extends bigint | null = bigint> {
    * value, or null when nobody leads). Notified by stores that can watch (`watch`), else
    * polled every `queuePollMs`. Ends when `signal` aborts or the baton instance closes.
    */
-  async *observe(options?: ObserveOptions): AsyncGenerator<Leader | null, void, undefined> {
+  async *observe(options?: ObserveOptions): AsyncGenerator<Leader<Token> | null, void, undefined> {
     const o = checkOptions<ObserveOptions>(options, 'options', ['signal']);
     const userSignal = checkSignal(o.signal);
     const signal = userSignal ? AbortSignal.any([userSignal, this.#host.closed]) : this.#host.closed;
@@ -118,7 +125,7 @@ export class Election<Token extends bigint | null = bigint> {
           if (signal.aborted) return;
           throw error;
         }
-        const leader = leaderOf(state);
+        const leader = this.#leaderOf(state);
         const seen = leader ? `${leader.token}\u0000${leader.owner}\u0000${leader.value}` : '';
         if (seen !== last) {
           last = seen;
@@ -134,9 +141,4 @@ export class Election<Token extends bigint | null = bigint> {
       stop?.();
     }
   }
-}
-
-function leaderOf(state: ResourceState): Leader | null {
-  const holder = state.holders[0];
-  return holder ? { owner: holder.owner, value: holder.value ?? '', token: holder.token } : null;
 }

@@ -6,7 +6,7 @@ import { checkFunction, checkOptions } from './validate.js';
 /** LockHost: what a lock handle needs from the baton instance that made it. */
 export interface LockHost<Token extends bigint | null> {
   acquireLease(key: ResourceKey, mode: HoldMode, limit: number, options: AcquireOptions | TryAcquireOptions | undefined, wait: boolean, value?: string): Promise<Lease<Token> | null>;
-  inspect(name: string, kind: LockKind, options?: CallOptions): Promise<LockInfo>;
+  inspect(name: string, kind: LockKind, options?: CallOptions): Promise<LockInfo<Token>>;
 }
 
 const WITH_LOCK_OPTIONS = ['ttlMs', 'timeoutMs', 'signal'] as const;
@@ -83,7 +83,7 @@ export class Lock<Token extends bigint | null = bigint> {
   }
 
   /** inspect reports this lock's holders and waiters. */
-  inspect(options?: CallOptions): Promise<LockInfo> {
+  inspect(options?: CallOptions): Promise<LockInfo<Token>> {
     return this.#host.inspect(this.#key.name, this.#key.kind, options);
   }
 }

@@ -92,13 +92,18 @@ export interface CallOptions {
 /** TokenOf: the token type a store can honestly give, `bigint` where its guarantees include fencing. */
 export type TokenOf<S extends LockStore> = S extends { readonly guarantees: { readonly fencing: true } } ? bigint : bigint | null;
 
-/** LockInfo is what `inspect` reports about a lock, with wall-clock instants. */
-export interface LockInfo {
+/**
+ * LockInfo is what `inspect` reports about a lock, with wall-clock instants. Its tokens have
+ * the type of the instance's leases: `null` where the store issues no fencing token
+ * (`guarantees.fencing` false, a Redlock quorum), as `lease.token` is, never a number that
+ * would look like one.
+ */
+export interface LockInfo<Token extends bigint | null = bigint> {
   readonly name: string;
   readonly kind: LockKind;
-  /** The last fencing token issued: the next grant gets a higher one. */
-  readonly fence: bigint;
-  readonly holders: readonly { owner: string; mode: HoldMode; token: bigint; ttlMs: number; expiresInMs: number; expiresAt: number; value?: string }[];
+  /** The last fencing token issued (0n if never granted): the next grant gets a higher one. */
+  readonly fence: Token;
+  readonly holders: readonly { owner: string; mode: HoldMode; token: Token; ttlMs: number; expiresInMs: number; expiresAt: number; value?: string }[];
   readonly waiters: readonly { owner: string; mode: HoldMode; position: number }[];
 }
 

@@ -12,23 +12,36 @@ const invalid = (argument?: string) => (error: unknown): boolean => {
 };
 
 describe('parseDuration', () => {
-  it('reads units and bare milliseconds', () => {
+  it('reads numbers with a unit, and 0 alone', () => {
     assert.equal(parseDuration('500ms', 'ttl'), 500);
     assert.equal(parseDuration('30s', 'ttl'), 30_000);
     assert.equal(parseDuration('1.5s', 'ttl'), 1500);
     assert.equal(parseDuration('2m', 'ttl'), 120_000);
     assert.equal(parseDuration('1h', 'ttl'), 3_600_000);
-    assert.equal(parseDuration('250', 'ttl'), 250);
     assert.equal(parseDuration('0', 'wait'), 0);
+    assert.equal(parseDuration('0', 'grace'), 0);
+  });
+
+  it('refuses a number without its unit, with the readings it could have', () => {
+    assert.throws(() => parseDuration('30', 'ttl', 1), (error: unknown) => {
+      invalid('ttl')(error);
+      assert.equal((error as Error).message, '--ttl 30 has no unit: write 30s, 30ms or 30m');
+      return true;
+    });
+    assert.throws(() => parseDuration('250', 'wait'), /^InvalidArgumentError: --wait 250 has no unit: write 250s, 250ms or 250m$/);
+    assert.throws(() => parseDuration('1.5', 'grace'), /^InvalidArgumentError: --grace 1\.5 has no unit: write 1\.5s or 1\.5m$/);
+    // Only the readings in range: 3000000 s is past the longest timer.
+    assert.throws(() => parseDuration('3000000', 'ttl', 1), /--ttl 3000000 has no unit: write 3000000ms$/);
+    assert.throws(() => parseDuration('0', 'ttl', 1), /--ttl must be from 1ms/);
   });
 
   it('rejects anything else, naming the flag', () => {
-    for (const text of ['', '1.5x', '1.5', '-1s', '10 s', 's', '1e3', '2d', ' 1s']) {
+    for (const text of ['', '1.5x', '1.5', '7', '-1s', '10 s', 's', '1e3', '2d', ' 1s']) {
       assert.throws(() => parseDuration(text, 'ttl'), invalid('ttl'), text);
     }
     assert.throws(() => parseDuration('0', 'ttl', 1), /--ttl must be from 1ms/);
     assert.throws(() => parseDuration('25d', 'ttl'), invalid('ttl'));
-    assert.throws(() => parseDuration(String(2 ** 31), 'ttl'), invalid('ttl'));
+    assert.throws(() => parseDuration(`${2 ** 31}ms`, 'ttl'), invalid('ttl'));
   });
 
   it('formats durations the way it reads them', () => {
@@ -82,6 +95,14 @@ describe('parseRun', () => {
     assert.equal(o.graceMs, 300);
     assert.equal(parse(['job', '--no-wait', '--', 'x']).waitMs, 0);
     assert.equal(parse(['job', '--wait', '0', '--', 'x']).waitMs, 0);
+    assert.equal(parse(['job', '--grace', '0', '--', 'x']).graceMs, 0);
+  });
+
+  it('refuses a number without its unit for every duration flag', () => {
+    for (const flag of ['ttl', 'wait', 'grace']) {
+      assert.throws(() => parse(['job', `--${flag}`, '30', '--', 'x']), new RegExp(`^InvalidArgumentError: --${flag} 30 has no unit: write 30s, 30ms or 30m$`), flag);
+      assert.throws(() => parse(['job', `--${flag}=30`, '--', 'x']), invalid(flag), flag);
+    }
   });
 
   it('needs a name, a -- and a command', () => {

@@ -9,9 +9,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { after, afterEach, beforeEach, describe, it } from 'node:test';
+import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 
 import { STORE_SCHEMES, SUPPORTED_SCHEMES } from '../../src/url.js';
+import { startRedis, type RedisServer } from '../helpers/redis-server.js';
 
 const MAIN = resolve('build/src/cli/main.js');
 
@@ -398,6 +399,39 @@ describe('baton ls, inspect and release', () => {
   });
 });
 
+describe('baton on a Redlock quorum, which issues no fencing token', () => {
+  const servers: RedisServer[] = [];
+  before(async () => {
+    for (let i = 0; i < 3; i++) servers.push(await startRedis());
+  });
+  after(async () => {
+    for (const server of servers) await server.stop();
+  });
+
+  it('shows no token: - in the tables, null in JSON, and no BATON_TOKEN', async () => {
+    const store = `redis+quorum://${servers.map((s) => `127.0.0.1:${s.port}`).join(',')}`;
+    const holder = new Cli(['run', 'unfenced', '--store', store, '--', 'sh', '-c', 'echo "token=${BATON_TOKEN-unset}"; echo ready; exec sleep 30']);
+    await holder.waitFor('ready');
+    assert.match(holder.stdout, /^token=unset$/m);
+
+    const text = await baton(['inspect', 'unfenced', '--store', store]);
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, /^mutex "unfenced": no fencing tokens \(the store issues none\)$/m);
+    assert.match(text.stdout, /^ +OWNER +TOKEN +TIME LEFT +MODE\n +[0-9a-f]{32} +- +\d+\.\ds +exclusive$/m);
+    assert.doesNotMatch(text.stdout, / 0 /);
+
+    const json = JSON.parse((await baton(['inspect', 'unfenced', '--json', '--store', store])).stdout) as { fence: unknown; holders: { token: unknown }[] };
+    assert.deepEqual([json.fence, json.holders.map((h) => h.token)], [null, [null]]);
+
+    const list = await baton(['ls', '--store', store]);
+    assert.equal(list.code, 0, list.stderr);
+    assert.match(list.stdout, /^KIND +NAME +HOLDERS +WAITERS +LAST TOKEN\nmutex +unfenced +1 +0 +-$/m);
+    const listJson = JSON.parse((await baton(['ls', '--json', '--store', store])).stdout) as { fence: unknown; holders: { token: unknown }[] }[];
+    assert.deepEqual(listJson.map((l) => [l.fence, l.holders.map((h) => h.token)]), [[null, [null]]]);
+    await holder.stop();
+  });
+});
+
 describe('baton usage and errors', () => {
   it('prints help and version', async () => {
     const help = await baton(['--help']);
@@ -433,6 +467,9 @@ describe('baton usage and errors', () => {
       [['frobnicate'], /unknown command "frobnicate"/],
       [['run', 'job', '--ttl', '1.5x', '--', 'true'], /invalid duration for --ttl: "1\.5x"/],
       [['run', 'job', '--ttl', '0', '--', 'true'], /--ttl must be from 1ms/],
+      [['run', 'job', '--ttl', '30', '--', 'true'], /^baton: --ttl 30 has no unit: write 30s, 30ms or 30m\n/],
+      [['run', 'job', '--wait=5', '--', 'true'], /--wait 5 has no unit: write 5s, 5ms or 5m/],
+      [['run', 'job', '--grace', '10', '--', 'true'], /--grace 10 has no unit/],
       [['run', 'job', 'true'], /expected -- and a command/],
       [['run', 'job', '--'], /expected a command after --/],
       [['run', '--', 'true'], /missing NAME/],

@@ -36,6 +36,7 @@ describe('parseStoreUrl', () => {
     });
     assert.throws(() => parseStoreUrl('sqlite:/x.db?durability=fast'), invalidUrl(/"durability" must be "full" or "normal"/));
     assert.throws(() => parseStoreUrl('sqlite:/x.db?busyTimeoutMs=-1'), invalidUrl(/busyTimeoutMs/));
+    assert.deepEqual(parseStoreUrl('sqlite:/x.db?busyTimeoutMs=0'), { scheme: 'sqlite', path: '/x.db', busyTimeoutMs: 0 });
     assert.throws(() => parseStoreUrl('sqlite:/x.db?prefix=a:b'), invalidUrl(/prefix/));
     assert.throws(() => parseStoreUrl('sqlite:/x.db?prefix=a&prefix=b'), invalidUrl(/given twice/));
     assert.throws(() => parseStoreUrl('sqlite:/x.db?timeout=5'), invalidUrl(/Unknown store URL option "timeout"/));
@@ -65,7 +66,7 @@ describe('parseStoreUrl', () => {
     });
     assert.throws(() => parseStoreUrl('redis+quorum://a:1,,c:3'), invalidUrl(/comma-separated list/));
     assert.throws(() => parseStoreUrl('redis+quorum://a:1,A:1,c:3'), invalidUrl(/lists a node twice/));
-    assert.throws(() => parseStoreUrl('redis+quorum://a:1,b:2,c:3?nodeTimeoutMs=0'), invalidUrl(/"nodeTimeoutMs" must be a positive whole number/));
+    assert.throws(() => parseStoreUrl('redis+quorum://a:1,b:2,c:3?nodeTimeoutMs=0'), invalidUrl(/"nodeTimeoutMs" must be a whole number of milliseconds from 1 to/));
     assert.throws(() => parseStoreUrl('redis+quorum://a:1,b:2,c:3?fence=1'), invalidUrl(/Unknown store URL option "fence" for redis\+quorum/));
   });
 
@@ -82,6 +83,26 @@ describe('parseStoreUrl', () => {
     assert.throws(() => parseStoreUrl('redis+cluster://a:1?prefix=a:b'), invalidUrl(/"prefix" must be/));
     assert.throws(() => parseStoreUrl('redis+cluster://a:1?prefix=a&prefix=b'), invalidUrl(/given twice/));
     assert.throws(() => parseStoreUrl('redis+cluster://a:1?nodeTimeoutMs=100'), invalidUrl(/Unknown store URL option "nodeTimeoutMs" for redis\+cluster/));
+  });
+
+  it('reads every duration option as whole milliseconds, with the range of its store option, and no unit', () => {
+    const options = [
+      { url: 'sqlite:/x.db?busyTimeoutMs=', key: 'busyTimeoutMs', min: 0 },
+      { url: 'redis+quorum://a:1,b:2,c:3?nodeTimeoutMs=', key: 'nodeTimeoutMs', min: 1 },
+      { url: 'etcd://e1:2379?sessionTtlMs=', key: 'sessionTtlMs', min: 1000 },
+    ];
+    // Every scheme's duration options are here: the names that end in Ms.
+    assert.deepEqual(STORE_SCHEMES.flatMap((scheme) => scheme.options.filter((o) => o.endsWith('Ms'))).sort(), options.map((o) => o.key).sort());
+    for (const { url, key, min } of options) {
+      const value = (text: string) => (parseStoreUrl(url + text) as unknown as Record<string, number>)[key];
+      assert.equal(value(String(min)), min, key);
+      assert.equal(value('2147483647'), 2 ** 31 - 1, key);
+      for (const bad of [String(min - 1), '2147483648', '1.5', '', 'x']) {
+        assert.throws(() => parseStoreUrl(url + bad), invalidUrl(new RegExp(`^The store URL option "${key}" must be a whole number of milliseconds from ${min} to 2147483647, got "${bad.replace('.', '\\.')}"$`)), `${key}=${bad}`);
+      }
+      // A unit is refused, with the number of milliseconds it meant.
+      assert.throws(() => parseStoreUrl(`${url}10s`), invalidUrl(new RegExp(`got "10s": the option is in milliseconds, write ${key}=10000$`)), key);
+    }
   });
 
   it('never repeats credentials', () => {

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
-import { ClosedError, QuorumError, createBaton, monotonicNow } from '../../src/index.js';
+import { ClosedError, QuorumError, createBaton, monotonicNow, storeCall } from '../../src/index.js';
 import { createRedisStore, quorum, type QuorumOptions } from '../../src/stores/redis/index.js';
 import { runContractSuite } from '../contract/suite.js';
 import { createFaultProxy, type FaultProxy } from '../faults/proxy.js';
@@ -91,7 +91,7 @@ describe('redlock', () => {
     const state = await baton.inspect('plain');
     assert.deepEqual(state.holders.map((h) => h.owner), [lease.owner]);
     assert.equal(state.waiters.length, 0);
-    assert.equal(state.fence, 0n);
+    assert.equal(state.fence, null);
     // The waiter is not queued but retries, and gets the lock once it is free.
     await lease.release();
     const next = await waiting;
@@ -99,6 +99,28 @@ describe('redlock', () => {
     await next.release();
     await Promise.all([baton.close(), other.close()]);
     assert.deepEqual(await keysLeft(prefix), [], 'the nodes keep no fence: nothing is left once the locks are released');
+  });
+
+  it('shows no token anywhere: inspect, list and an election\'s leader say null, as lease.token does', async () => {
+    const prefix = `q${randomBytes(4).toString('hex')}`;
+    const baton = createBaton(quorumOn(prefix));
+    try {
+      const lease = await baton.mutex('shown').acquire({ ttlMs: 5000 });
+      const leadership = await baton.election('shown').campaign('me', { ttlMs: 5000 });
+      assert.deepEqual([lease.token, leadership.token], [null, null]);
+      const state = await baton.inspect('shown');
+      assert.deepEqual([state.fence, state.holders.map((h) => [h.owner, h.token])], [null, [[lease.owner, null]]]);
+      const listed = await baton.list();
+      assert.deepEqual(listed.map((l) => [l.kind, l.name, l.fence, l.holders.map((h) => h.token)]).sort(), [['election', 'shown', null, [null]], ['mutex', 'shown', null, [null]]]);
+      assert.deepEqual(await baton.election('shown').leader(), { owner: leadership.owner, value: 'me', token: null });
+      const observed = baton.election('shown').observe();
+      assert.deepEqual((await observed.next()).value, { owner: leadership.owner, value: 'me', token: null });
+      await observed.return(undefined);
+      // What each node keeps in place of a token is 0: the quorum store reports it as such, and baton never shows it.
+      assert.equal((await baton.store.inspect({ kind: 'mutex', name: 'shown' }, storeCall(5000))).holders[0]!.token, 0n);
+    } finally {
+      await baton.close();
+    }
   });
 
   it('close rejects a pending acquire with ClosedError and releases held leases', async () => {

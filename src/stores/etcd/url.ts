@@ -6,7 +6,7 @@
 import { resolve } from 'node:path';
 import { InvalidArgumentError, StoreUnavailableError } from '../../errors.js';
 import type { LockStore } from '../../store.js';
-import { MAX_URL_MS, queryOptions, redactUrl, schemeOf, type StoreScheme } from '../../url-parts.js';
+import { msOption, queryOptions, redactUrl, schemeOf, type StoreScheme } from '../../url-parts.js';
 
 /** EtcdStoreUrl: a parsed `etcd:` or `etcds:` URL: the members' addresses, the credentials, and the store's options. */
 export interface EtcdStoreUrl {
@@ -71,10 +71,7 @@ function parseEtcd(url: string): EtcdStoreUrl {
       if (value === '' || !value.endsWith('/')) throw new InvalidArgumentError('url', `The store URL option "prefix" must be a non-empty string ending with "/", got "${value}"`);
       options.prefix = value;
     } else if (key === 'sessionTtlMs') {
-      if (!/^\d+$/.test(value) || Number(value) < 1000 || Number(value) > MAX_URL_MS) {
-        throw new InvalidArgumentError('url', `The store URL option "sessionTtlMs" must be a whole number of milliseconds from 1000 to ${MAX_URL_MS}, got "${value}"`);
-      }
-      options.sessionTtlMs = Number(value);
+      options.sessionTtlMs = msOption(key, value, 1000);
     } else if (tlsOption && scheme === 'etcds') {
       if (value === '') throw new InvalidArgumentError('url', `The store URL option "${key}" must be the path of a PEM file`);
       options[key as (typeof TLS_OPTIONS)[number]] = resolve(value);

@@ -182,8 +182,9 @@ export class QuorumStore implements LockStore {
   }
 
   /**
-   * inspect reports the holders that a majority of nodes list. The fence is always 0n and
-   * holder tokens are 0n: a quorum issues no fencing tokens. There are no waiters.
+   * inspect reports the holders that a majority of nodes list. The fence and the holders'
+   * tokens are 0n, which baton shows as `null`: a quorum issues no fencing tokens. There are
+   * no waiters.
    */
   async inspect(key: ResourceKey, call: StoreCall = storeCall(this.defaultTimeoutMs)): Promise<ResourceState> {
     this.#assertOpen();

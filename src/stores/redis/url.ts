@@ -10,7 +10,7 @@
  * Opening is ./connect.ts, imported only when a store is opened.
  */
 import { InvalidArgumentError } from '../../errors.js';
-import { MAX_URL_MS, queryOptions, redactUrl, type StoreScheme } from '../../url-parts.js';
+import { msOption, queryOptions, redactUrl, type StoreScheme } from '../../url-parts.js';
 
 /** RedisStoreUrl: a parsed `redis:` or `rediss:` URL; `url` is what goes to ioredis, without baton's own options. */
 export interface RedisStoreUrl {
@@ -112,10 +112,7 @@ function parseRedisQuorum(url: string): RedisQuorumStoreUrl {
     if (key === 'prefix') {
       prefix = redisPrefix(value);
     } else if (key === 'nodeTimeoutMs') {
-      if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > MAX_URL_MS) {
-        throw new InvalidArgumentError('url', `The store URL option "nodeTimeoutMs" must be a positive whole number of milliseconds, got "${value}"`);
-      }
-      nodeTimeoutMs = Number(value);
+      nodeTimeoutMs = msOption(key, value, 1);
     } else {
       throw new InvalidArgumentError('url', `Unknown store URL option "${key}" for redis+quorum://; expected prefix, nodeTimeoutMs`);
     }

@@ -9,7 +9,7 @@
 import { resolve } from 'node:path';
 import { InvalidArgumentError } from '../../errors.js';
 import type { LockStore } from '../../store.js';
-import { MAX_URL_MS, decodePath, queryOptions, redactUrl, schemeOf, type StoreScheme } from '../../url-parts.js';
+import { decodePath, msOption, queryOptions, redactUrl, schemeOf, type StoreScheme } from '../../url-parts.js';
 
 /** SqliteStoreUrl: a parsed `sqlite:` URL; its options map one to one onto `SqliteStoreOptions`. */
 export interface SqliteStoreUrl {
@@ -76,10 +76,7 @@ function parseSqliteOptions(query: string, url: string): Omit<SqliteStoreUrl, 's
         options.durability = value;
         break;
       case 'busyTimeoutMs':
-        if (!/^\d+$/.test(value) || Number(value) > MAX_URL_MS) {
-          throw new InvalidArgumentError('url', `The store URL option "busyTimeoutMs" must be a whole number of milliseconds up to ${MAX_URL_MS}, got "${value}"`);
-        }
-        options.busyTimeoutMs = Number(value);
+        options.busyTimeoutMs = msOption(key, value, 0);
         break;
       default:
         throw new InvalidArgumentError('url', `Unknown store URL option "${key}" for sqlite:; expected ${OPTIONS.join(', ')}`);
