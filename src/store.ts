@@ -261,6 +261,16 @@ export interface LockStore {
    */
   sessionDeadline?(): number;
 
+  /**
+   * unreachable says why the store cannot reach its server now, when it knows: one sentence
+   * with the server's address (never its credentials) and the driver's last connection
+   * error, such as `Cannot reach Redis at redis://10.0.0.5:6379: connect ECONNREFUSED
+   * 10.0.0.5:6379`; undefined while connected. Core puts it in the message of a call that
+   * got no answer by its deadline (a driver that queues commands while it reconnects never
+   * fails them itself). Optional.
+   */
+  unreachable?(): string | undefined;
+
   /** proclaim rewrites the value of a holding entry (a leader's); false when `owner` does not hold `key`. Optional: without it, an election's value is fixed at `campaign`. */
   proclaim?(key: ResourceKey, owner: string, value: string, call: StoreCall): Promise<boolean>;
 

@@ -51,7 +51,7 @@ export const EXIT_CODES_HELP = `Exit codes:
   0       success; for run, the command's own exit code
   64      usage error: a bad flag, duration, lock name or store URL, a missing --,
           or --permits other than the lock's holders and waiters use
-  69      the store is unavailable (cannot open the file, driver missing, stayed locked)
+  69      the store is unavailable (cannot reach the server, cannot open the file, driver missing, stayed locked)
   70      internal error
   75      the lock is busy (--no-wait) or --wait ran out
   76      the lock was lost while the command ran; the command was stopped

@@ -85,7 +85,7 @@ export async function acquire(host: AcquireHost, request: AcquireRequest): Promi
         result = await bounded(call, (c) => store.grant({
           key, owner, mode: request.mode, limit: request.limit, ttlMs: request.ttlMs, enqueue: mayWait, queueTtlMs: settings.queueTtlMs,
           ...(request.value === undefined ? {} : { value: request.value }),
-        }, c), { store: store.name, verb: 'grant', late });
+        }, c), { store, verb: 'grant', late });
       } catch (error) {
         // A try the store did not answer within storeTimeoutMs is tried again while the
         // acquire's own deadline is ahead: it waits for the lock until its timeout, as it
@@ -109,7 +109,7 @@ export async function acquire(host: AcquireHost, request: AcquireRequest): Promi
       if (store.wait) {
         // A hand-off's TTL runs from the store's receipt of this attempt, our last request.
         const waitCall: StoreCall = { signal, deadline: monotonicNow() + pause };
-        const handOff = await bounded(waitCall, (c) => store.wait!(key, owner, c), { store: store.name, verb: 'wait', resolveAtDeadline: true });
+        const handOff = await bounded(waitCall, (c) => store.wait!(key, owner, c), { store, verb: 'wait', resolveAtDeadline: true });
         // One that ran out before this process could look (a blocked event loop) is asked for again.
         const grantedTtlMs = handOff ? Math.min(handOff.ttlMs, request.ttlMs) : 0;
         if (handOff && clock.now() < host.deadlineFor(triedAt, grantedTtlMs)) return { token: handOff.token, triedAt, enforcedTtlMs: grantedTtlMs, contended };
@@ -122,7 +122,7 @@ export async function acquire(host: AcquireHost, request: AcquireRequest): Promi
     // nothing behind by the time the acquire rejects, but a stalled one does not delay it:
     // when the store just failed to answer in time, the removal goes on in the background
     // only (waiting for it too would take the acquire past its deadline + finalTryMs).
-    if (enqueued && !(error instanceof StoreUnavailableError)) await bounded({ signal: NEVER, deadline: monotonicNow() + DEFAULTS.cleanupWaitMs }, () => host.forget(key, owner), { store: store.name, verb: 'release', resolveAtDeadline: true });
+    if (enqueued && !(error instanceof StoreUnavailableError)) await bounded({ signal: NEVER, deadline: monotonicNow() + DEFAULTS.cleanupWaitMs }, () => host.forget(key, owner), { store, verb: 'release', resolveAtDeadline: true });
     // A store call cut by the acquire's own deadline is the acquire timing out.
     if (request.wait && error instanceof StoreUnavailableError && !signal.aborted && clock.now() >= deadline) {
       throw new LockTimeoutError(key.name, request.timeoutMs, { cause: error });

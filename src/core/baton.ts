@@ -166,7 +166,7 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
     return this.#run(async () => {
       const key: ResourceKey = { kind, name: checkName(name) };
       const call = this.#call(options);
-      return toLockInfo<Token>(await bounded(call, (c) => this.store.inspect(key, c), { store: this.store.name, verb: 'inspect' }), this.store.guarantees.fencing);
+      return toLockInfo<Token>(await bounded(call, (c) => this.store.inspect(key, c), { store: this.store, verb: 'inspect' }), this.store.guarantees.fencing);
     });
   }
 
@@ -174,7 +174,7 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
   list(filter?: { kind?: LockKind }, options?: CallOptions): Promise<LockInfo<Token>[]> {
     return this.#run(async () => {
       const call = this.#call(options);
-      return (await bounded(call, (c) => this.store.list(filter, c), { store: this.store.name, verb: 'list' })).map((state) => toLockInfo<Token>(state, this.store.guarantees.fencing));
+      return (await bounded(call, (c) => this.store.list(filter, c), { store: this.store, verb: 'list' })).map((state) => toLockInfo<Token>(state, this.store.guarantees.fencing));
     });
   }
 
@@ -187,7 +187,7 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
     return this.#run(async () => {
       const key: ResourceKey = { kind, name: checkName(name) };
       const call = this.#call(options);
-      return bounded(call, (c) => this.store.forceRelease(key, c), { store: this.store.name, verb: 'forceRelease' });
+      return bounded(call, (c) => this.store.forceRelease(key, c), { store: this.store, verb: 'forceRelease' });
     });
   }
 
@@ -221,7 +221,7 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
           this.#keepAlive.untrack(record);
           record.state = 'releasing';
           if (record.inflight) await settledBy([record.inflight], releaseCall);
-          await bounded(releaseCall, (c) => this.store.release(record, record.owner, c), { store: this.store.name, verb: 'release' }).catch(() => undefined);
+          await bounded(releaseCall, (c) => this.store.release(record, record.owner, c), { store: this.store, verb: 'release' }).catch(() => undefined);
           record.state = 'held';
           this.#keepAlive.lose(record, 'closed');
         }),
@@ -234,7 +234,7 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
     this.#unwatch?.();
     const storeClose = new AbortController();
     try {
-      await bounded({ signal: NEVER, deadline: closedBy }, () => this.store.close({ signal: storeClose.signal, deadline: closedBy }), { store: this.store.name, verb: 'close' });
+      await bounded({ signal: NEVER, deadline: closedBy }, () => this.store.close({ signal: storeClose.signal, deadline: closedBy }), { store: this.store, verb: 'close' });
     } catch {
       // Past the bound: the store drops its connections now, rather than wait for its server.
     } finally {
@@ -337,7 +337,7 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
     if (record.inflight) await settledBy([record.inflight], call);
     let removed: boolean;
     try {
-      removed = await bounded(call, (c) => this.store.release(record, record.owner, c), { store: this.store.name, verb: 'release' });
+      removed = await bounded(call, (c) => this.store.release(record, record.owner, c), { store: this.store, verb: 'release' });
     } catch (error) {
       // The store could not be reached: the entry stays until its TTL runs out. Keep the lease
       // lost from the caller's view (it can no longer be trusted) and report the failure.
@@ -361,7 +361,7 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
   #forget(key: ResourceKey, owner: string): Promise<void> {
     const resource: ResourceKey = { kind: key.kind, name: key.name };
     const call: StoreCall = { signal: this.#drainController.signal, deadline: monotonicNow() + this.#settings.storeTimeoutMs };
-    const task = bounded(call, (c) => this.store.release(resource, owner, c), { store: this.store.name, verb: 'release' }).then(() => undefined, () => undefined);
+    const task = bounded(call, (c) => this.store.release(resource, owner, c), { store: this.store, verb: 'release' }).then(() => undefined, () => undefined);
     this.#background.add(task);
     void task.then(() => this.#background.delete(task));
     return task;

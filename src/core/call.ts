@@ -1,5 +1,5 @@
 import { StoreUnavailableError } from '../errors.js';
-import type { StoreCall } from '../store.js';
+import type { LockStore, StoreCall } from '../store.js';
 import { monotonicNow } from './clock.js';
 
 /**
@@ -76,9 +76,20 @@ export function timeLeft(call: StoreCall): number {
   return Math.max(0, call.deadline - monotonicNow());
 }
 
-/** timedOut: the error of a call whose store did not answer in time. */
-export function timedOut(store: string, verb: string): StoreUnavailableError {
-  const error = new StoreUnavailableError(store, `The ${store} store did not answer ${verb} before its deadline`);
+/**
+ * timedOut: the error of a call whose store did not answer in time; it starts with why the
+ * store cannot reach its server, when the store says (`LockStore.unreachable`).
+ */
+export function timedOut(store: string | Pick<LockStore, 'name' | 'unreachable'>, verb: string): StoreUnavailableError {
+  const name = typeof store === 'string' ? store : store.name;
+  let why: string | undefined;
+  try {
+    why = typeof store === 'string' ? undefined : store.unreachable?.();
+  } catch {
+    why = undefined;
+  }
+  const text = `The ${name} store did not answer ${verb} before its deadline`;
+  const error = new StoreUnavailableError(name, why ? `${why} (${text.charAt(0).toLowerCase()}${text.slice(1)})` : text);
   timeouts.add(error);
   return error;
 }
@@ -92,8 +103,8 @@ export function isTimeout(error: unknown): boolean {
 
 /** BoundOptions: how one bounded call reports. */
 export interface BoundOptions<T> {
-  /** Store name and verb, for the timeout's message. */
-  readonly store: string;
+  /** The store (or a name, for what is not one) and the verb, for the timeout's message. */
+  readonly store: string | Pick<LockStore, 'name' | 'unreachable'>;
   readonly verb: string;
   /** Receives the store's answer when it comes after core gave up. */
   readonly late?: (value: T) => void;

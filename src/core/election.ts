@@ -76,7 +76,7 @@ export class Election<Token extends bigint | null = bigint> {
     const store = this.#host.store;
     if (!store.proclaim) throw new InvalidArgumentError('store', `The ${store.name} store cannot proclaim a value in place; resign and campaign again`);
     const call = this.#host.call(options);
-    const proclaimed = await this.#host.run(() => bounded(call, (c) => store.proclaim!(this.#key, lease.owner, value, c), { store: store.name, verb: 'proclaim' }));
+    const proclaimed = await this.#host.run(() => bounded(call, (c) => store.proclaim!(this.#key, lease.owner, value, c), { store, verb: 'proclaim' }));
     if (!proclaimed) {
       throw new LockNotHeldError(this.#key.name, `The leadership of "${this.#key.name}" is no longer held by this lease`);
     }
@@ -101,7 +101,7 @@ export class Election<Token extends bigint | null = bigint> {
 
   #inspect(call: StoreCall): Promise<ResourceState> {
     const store = this.#host.store;
-    return bounded(call, (c) => store.inspect(this.#key, c), { store: store.name, verb: 'inspect' });
+    return bounded(call, (c) => store.inspect(this.#key, c), { store, verb: 'inspect' });
   }
 
   /**

@@ -225,7 +225,7 @@ export class KeepAlive {
       result = await bounded(
         { signal, deadline: monotonicNow() + budget },
         (call) => this.#store.extend(record, record.owner, ttlMs, call),
-        { store: this.#store.name, verb: 'extend', late },
+        { store: this.#store, verb: 'extend', late },
       );
     } catch (error) {
       record.lastError = error;

@@ -29,6 +29,7 @@ import { createRedisStore } from '../../src/stores/redis/index.js';
 import { createSqliteStore } from '../../src/stores/sqlite/index.js';
 import { createEtcdStore, type EtcdClient } from '../../src/stores/etcd/index.js';
 import { openStore } from '../../src/url.js';
+import { freePort } from '../helpers/process.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const fresh = (): Baton => createBaton(createMemoryStore());
@@ -148,6 +149,14 @@ const cases: Record<string, () => Promise<void>> = {
     const baton = createBaton(createSqliteStore({ path: '/proc/baton-cannot-be-here/locks.db' }));
     await assert.rejects(baton.mutex('x').acquire(), StoreUnavailableError);
     await baton.close();
+  },
+  'store-refused': async () => {
+    const port = await freePort();
+    await assert.rejects(openStore(`redis://admin:hunter2@127.0.0.1:${port}`), (error: unknown) => {
+      assert.ok(error instanceof StoreUnavailableError, String(error));
+      assert.equal(error.message, `Cannot reach Redis at redis://127.0.0.1:${port}: connect ECONNREFUSED 127.0.0.1:${port}`);
+      return true;
+    });
   },
   'store-stalled': async () => {
     // A store whose calls never answer: each call gives up at its timeout, the instance still closes on time.

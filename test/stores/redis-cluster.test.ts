@@ -115,7 +115,7 @@ describe('redis+cluster:// store URLs', () => {
   it('fails with StoreUnavailableError, without the password, when no seed node can be reached', async () => {
     await assert.rejects(openStore('redis+cluster://admin:hunter2@127.0.0.1:1,127.0.0.1:2'), (error: unknown) => {
       assert.ok(error instanceof StoreUnavailableError, String(error));
-      assert.match(error.message, /Cannot connect to the Redis Cluster at seeds 127\.0\.0\.1:1,127\.0\.0\.1:2/);
+      assert.match(error.message, /^Cannot reach the Redis Cluster at redis\+cluster:\/\/127\.0\.0\.1:1,127\.0\.0\.1:2: connect ECONNREFUSED 127\.0\.0\.1:1; connect ECONNREFUSED 127\.0\.0\.1:2$/);
       assert.doesNotMatch(error.message, /hunter2/);
       return true;
     });

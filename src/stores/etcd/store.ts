@@ -18,7 +18,7 @@ import {
   type StoreCall,
   type WaiterInfo,
 } from '../../store.js';
-import { cancel, grpcDeadline, isLeaseNotFound, type EtcdClient } from './client.js';
+import { cancel, grpcDeadline, isBrokenCircuit, isLeaseNotFound, unreachableCause, type EtcdClient } from './client.js';
 import { aheadRange, entryInfo, entryValue, rangeEnd, reserveName, resourcePrefix, statedLimit, unescapeName, type EntryInfo } from './keys.js';
 import { SessionKeeper, validUntil, type KeepAliveEvent, type Session } from './session.js';
 import { Window } from './window.js';
@@ -86,6 +86,8 @@ export class EtcdStore implements LockStore {
   readonly #undeleted = new Map<string, Session>();
   readonly #listeners = new Set<(key: ResourceKey, owner: string, reason?: 'expired' | 'revoked') => void>();
   readonly #sessions: SessionKeeper;
+  /** Why the last call that could not reach etcd failed, for a call that etcd3 then refuses to make. */
+  #lastUnreachable: string | undefined;
   #closed = false;
 
   constructor(client: EtcdClient, options?: EtcdStoreOptions) {
@@ -555,8 +557,26 @@ export class EtcdStore implements LockStore {
     } catch (error) {
       if (error instanceof ClosedError || error instanceof StoreUnavailableError) throw error;
       if (isLeaseNotFound(error)) throw error;
-      throw new StoreUnavailableError('etcd', `etcd failed: ${(error as Error).message}`, { cause: error });
+      throw this.#failure(error);
     }
+  }
+
+  /**
+   * The error of a failed call: where it could not reach etcd, rather than gRPC's text; or,
+   * when etcd3 made no call at all because calls to the member failed just before (its
+   * circuit breaker), that, with the cause of those failures.
+   */
+  #failure(error: unknown): StoreUnavailableError {
+    const unreachable = unreachableCause(error);
+    if (unreachable !== undefined) {
+      this.#lastUnreachable = unreachable;
+      return new StoreUnavailableError('etcd', `Cannot reach etcd: ${unreachable}`, { cause: error });
+    }
+    if (isBrokenCircuit(error)) {
+      const held = 'etcd3 holds calls back for a while after calls to a member failed';
+      return new StoreUnavailableError('etcd', `Cannot reach etcd: ${this.#lastUnreachable === undefined ? held : `${this.#lastUnreachable} (${held})`}`, { cause: error });
+    }
+    return new StoreUnavailableError('etcd', `etcd failed: ${(error as Error).message}`, { cause: error });
   }
 }
 

@@ -197,7 +197,18 @@ async function openEtcd(parsed: EtcdStoreUrl, url: string): Promise<LockStore> {
     await store.close().catch(() => undefined);
     const cause = error instanceof Error && error.cause instanceof Error ? error.cause : error;
     const secret = parsed.password;
-    const message = (cause as Error).message;
+    const [{ unreachableCause }, { tcpFailure }] = await Promise.all([import('./client.js'), import('../tcp-failure.js')]);
+    const unreachable = unreachableCause(cause);
+    let message = unreachable ?? (cause as Error).message;
+    if (unreachable !== undefined) {
+      // gRPC names one member's error at most, sometimes none ("Last error: null"): when no
+      // member takes a TCP connection, each one's error says why.
+      const refused = await Promise.all(parsed.hosts.map((host) => {
+        const { hostname, port } = new URL(host);
+        return tcpFailure(hostname.replace(/^\[(.*)\]$/, '$1'), Number(port));
+      }));
+      if (refused.every((why) => why !== undefined)) message = refused.join('; ');
+    }
     throw new StoreUnavailableError('etcd', `Cannot reach etcd at ${redactUrl(url)}: ${secret ? message.replaceAll(secret, '***') : message}`, { cause: error });
   }
   return store;

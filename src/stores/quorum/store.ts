@@ -208,6 +208,19 @@ export class QuorumStore implements LockStore {
       .sort((a, b) => (a.key.kind + a.key.name < b.key.kind + b.key.name ? -1 : 1));
   }
 
+  /**
+   * unreachable: the nodes out of reach, each with its address and cause, when too many are
+   * for a majority to answer; undefined while a majority can.
+   */
+  unreachable(): string | undefined {
+    const out = this.#stores.flatMap((store, node) => {
+      const why = because(store);
+      return why ? [`#${node}${why}`] : [];
+    });
+    if (out.length <= this.#stores.length - this.majority) return undefined;
+    return `Cannot reach a majority (${this.majority} of ${this.#stores.length}) of the quorum's nodes: ${out.join('; ')}`;
+  }
+
   /** close closes the member stores (unless `closeStores` is false), each within the same bound. */
   async close(call?: StoreCall): Promise<void> {
     if (this.#closed) return;
@@ -252,7 +265,7 @@ export class QuorumStore implements LockStore {
         systemClock.clearTimeout(timer);
         call.signal.removeEventListener('abort', onAbort);
         const ms = monotonicNow() - startedAt;
-        resolve(outcomes.map((o) => o ?? { ok: false, error: new Error(`no answer within ${timeoutMs} ms`), timedOut: true, ms }));
+        resolve(outcomes.map((o, i) => o ?? { ok: false, error: new Error(`no answer within ${timeoutMs} ms${because(this.#stores[i]!)}`), timedOut: true, ms }));
       };
       this.#stores.forEach((store, i) => {
         let promise: Promise<T>;
@@ -289,6 +302,16 @@ export class QuorumStore implements LockStore {
 
   #assertOpen(): void {
     if (this.#closed) throw new ClosedError('This quorum store');
+  }
+}
+
+/** `: Cannot reach Redis at ...: connect ECONNREFUSED ...` when `store` knows why it is out of reach, else nothing. */
+function because(store: LockStore): string {
+  try {
+    const why = store.unreachable?.();
+    return why ? `: ${why}` : '';
+  } catch {
+    return '';
   }
 }
 

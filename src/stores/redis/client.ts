@@ -133,6 +133,9 @@ function ioredisCommands(client: IORedisLike): RedisCommands {
     evalsha: (sha, keys, args) => client.evalsha(sha, keys.length, ...keys, ...args),
     eval: (source, keys, args) => client.eval(source, keys.length, ...keys, ...args),
     async scan(pattern) {
+      // A cluster client that has not connected yet knows no master, and would scan none:
+      // one command connects it (or fails, when the cluster is out of reach).
+      if (typeof client.nodes === 'function' && client.nodes('master').length === 0) await client.eval('return 0', 0);
       const nodes = typeof client.nodes === 'function' ? client.nodes('master') : [client];
       const found: string[] = [];
       for (const node of nodes) {

@@ -7,6 +7,8 @@
 import { StoreUnavailableError } from '../../errors.js';
 import type { LockStore } from '../../store.js';
 import { redactUrl } from '../../url-parts.js';
+import { tcpFailure } from '../tcp-failure.js';
+import { isReplyError } from './reach.js';
 
 /**
  * How long an ioredis client of `openStore` waits before reconnecting: 50 ms more each time,
@@ -17,16 +19,40 @@ export function reconnectDelay(attempt: number): number {
   return Math.min(attempt * 50, 200);
 }
 
+/**
+ * The options of every ioredis client `openStore` makes for one server. `disconnectTimeout`:
+ * `disconnect()` (only called on a connection that is down or given up; the store ends a
+ * live one with QUIT) drops the socket at once; ioredis's default waits up to 2 s for a
+ * socket that has already closed, which kept `baton ls` on a Redis that refused the
+ * connection alive 2 s after it had failed.
+ */
+const SERVER_OPTIONS = { maxRetriesPerRequest: 2, retryStrategy: reconnectDelay, disconnectTimeout: 0 } as const;
+
+/**
+ * lastErrorOf keeps `client`'s last connection error (its `error` events, which ioredis
+ * emits for each failed connection attempt), so that a failure can say why: ioredis's
+ * `connect()` rejects with "Connection is closed." whatever happened.
+ */
+function lastErrorOf(client: { on(event: 'error', listener: (error: Error) => void): unknown }): () => Error | undefined {
+  let last: Error | undefined;
+  // Also what keeps reconnection errors from being printed: they reach callers as rejected commands.
+  client.on('error', (error) => void (last = error));
+  return () => last;
+}
+
 /** openRedis opens a store on one Redis server: `url` is a redis:// or rediss:// URL for ioredis (a `RedisStoreUrl`). */
 export async function openRedis(parsed: { readonly url: string; readonly prefix?: string }): Promise<LockStore> {
   const Redis = (await ioredis()).Redis;
-  const client = new Redis(parsed.url, { lazyConnect: true, maxRetriesPerRequest: 2, retryStrategy: reconnectDelay });
-  client.on('error', () => undefined); // reconnection errors reach callers as rejected commands
+  const client = new Redis(parsed.url, { lazyConnect: true, ...SERVER_OPTIONS });
+  const lastError = lastErrorOf(client);
   try {
     await client.connect();
   } catch (error) {
     client.disconnect();
-    throw new StoreUnavailableError('redis', `Cannot connect to Redis at ${redactUrl(parsed.url)}: ${(error as Error).message.replaceAll(parsed.url, redactUrl(parsed.url))}`, { cause: error });
+    const cause = lastError() ?? (error as Error);
+    // Reached, and refused (a wrong password), or not reached at all.
+    const verb = isReplyError(cause) ? 'connect to' : 'reach';
+    throw new StoreUnavailableError('redis', `Cannot ${verb} Redis at ${redactUrl(parsed.url)}: ${cause.message.replaceAll(parsed.url, redactUrl(parsed.url))}`, { cause });
   }
   const { createRedisStore } = await import('./store.js');
   return createRedisStore(client, { closeClient: true, ...(parsed.prefix === undefined ? {} : { prefix: parsed.prefix }) });
@@ -39,16 +65,16 @@ export async function openRedis(parsed: { readonly url: string; readonly prefix?
  */
 export async function openRedisQuorum(parsed: { readonly urls: readonly string[]; readonly prefix?: string; readonly nodeTimeoutMs?: number }): Promise<LockStore> {
   const Redis = (await ioredis()).Redis;
-  const clients = parsed.urls.map((url) => {
+  const nodes = parsed.urls.map((url) => {
     // A quorum's node never runs a command late: by default ioredis keeps a command sent while
     // the node is down (its offline queue), and sends again one whose reply a dropped
     // connection lost, once it reconnects; a grant that the quorum gave up (and rolled back)
     // would then take the lock on a node that restarted empty, for an owner that may be
     // asking again, and count as its vote. Such a command fails at once instead.
-    const client = new Redis(url, { maxRetriesPerRequest: 2, retryStrategy: reconnectDelay, enableOfflineQueue: false, autoResendUnfulfilledCommands: false });
-    client.on('error', () => undefined); // reconnection errors reach callers as rejected commands
-    return client;
+    const client = new Redis(url, { ...SERVER_OPTIONS, enableOfflineQueue: false, autoResendUnfulfilledCommands: false });
+    return { client, lastError: lastErrorOf(client) };
   });
+  const clients = nodes.map((node) => node.client);
   const majority = Math.floor(clients.length / 2) + 1;
   // Waits until a majority is connected, or 5 s.
   const ready = clients.map((client) => client.status === 'ready');
@@ -67,8 +93,8 @@ export async function openRedisQuorum(parsed: { readonly urls: readonly string[]
   });
   if (ready.filter(Boolean).length < majority) {
     for (const client of clients) client.disconnect();
-    const down = parsed.urls.filter((_, i) => !ready[i]).map(redactUrl);
-    throw new StoreUnavailableError('redis', `Cannot connect to a majority (${majority} of ${clients.length}) of the Redis quorum's nodes; not connected: ${down.join(', ')}`);
+    const down = parsed.urls.flatMap((url, i) => (ready[i] ? [] : [`${redactUrl(url)}: ${nodes[i]!.lastError()?.message ?? 'not connected within 5 s'}`]));
+    throw new StoreUnavailableError('redis', `Cannot reach a majority (${majority} of ${clients.length}) of the Redis quorum's nodes within 5 s: ${down.join('; ')}`, { cause: nodes.find((node, i) => !ready[i] && node.lastError())?.lastError() });
   }
   const [{ createRedisStore }, { quorum }] = await Promise.all([import('./store.js'), import('../quorum/store.js')]);
   const prefix = parsed.prefix === undefined ? {} : { prefix: parsed.prefix };
@@ -124,9 +150,14 @@ export async function openRedisCluster(parsed: { readonly urls: readonly string[
     await client.connect();
   } catch (error) {
     client.disconnect();
-    const reason = lastError ? `${(error as Error).message} (${lastError.message})` : (error as Error).message;
-    const where = nodes.map((n) => `${n.host}:${n.port}`).join(',');
-    throw new StoreUnavailableError('redis', `Cannot connect to the Redis Cluster at ${parsed.urls.length > 1 ? `seeds ${where}` : where}: ${password ? reason.replaceAll(password, '***') : reason}`, { cause: error });
+    const where = `${tls ? 'rediss' : 'redis'}+cluster://${nodes.map((n) => `${n.host.includes(':') ? `[${n.host}]` : n.host}:${n.port}`).join(',')}`;
+    // ioredis says "None of startup nodes is available (Connection is closed.)" whatever
+    // happened: when no seed takes a TCP connection, their errors say why.
+    const refused = await Promise.all(nodes.map((n) => tcpFailure(n.host, n.port)));
+    const reason = refused.every((why) => why !== undefined)
+      ? refused.join('; ')
+      : lastError ? `${(error as Error).message} (${lastError.message})` : (error as Error).message;
+    throw new StoreUnavailableError('redis', `Cannot reach the Redis Cluster at ${where}: ${password ? reason.replaceAll(password, '***') : reason}`, { cause: error });
   }
   const { createRedisStore } = await import('./store.js');
   return createRedisStore(client, { closeClient: true, ...(parsed.prefix === undefined ? {} : { prefix: parsed.prefix }) });

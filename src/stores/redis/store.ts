@@ -6,6 +6,7 @@ import { WakeLatches } from '../../core/wake-latch.js';
 import { ClosedError, InvalidArgumentError, StoreUnavailableError } from '../../errors.js';
 import { CLOSE_TIMEOUT_MS, type ExtendResult, type GrantRequest, type GrantResult, type HandOff, type HoldMode, type LockKind, type LockStore, type ResourceKey, type ResourceState, type StoreCall } from '../../store.js';
 import { commandsFor, type RedisClient, type RedisCommands, type Subscription } from './client.js';
+import { isReplyError, watchConnection, type ConnectionWatch } from './reach.js';
 import { EXTEND, FORCE_RELEASE, GRANT, INSPECT, RELEASE } from './scripts.js';
 
 
@@ -56,6 +57,7 @@ export class RedisStore<F extends boolean = true> implements LockStore {
   readonly guarantees: { readonly clock: 'server'; readonly scope: 'network'; readonly fencing: F; readonly fifo: true; readonly notify: boolean; readonly outlivesClient: true; readonly mixedModes: true };
   readonly defaultTimeoutMs = 5000;
   readonly #client: RedisCommands;
+  readonly #connection: ConnectionWatch;
   readonly #prefix: string;
   readonly #closeClient: boolean;
   /** '1' when the scripts keep a fence, else '0'. */
@@ -80,6 +82,7 @@ export class RedisStore<F extends boolean = true> implements LockStore {
       throw new InvalidArgumentError('prefix', `Expected \`prefix\` to be a non-empty string without "{", "}" or ":", got ${String(o.prefix)}`);
     }
     this.#client = commandsFor(client);
+    this.#connection = watchConnection(client);
     this.#closeClient = o.closeClient ?? false;
     this.#prefix = o.prefix ?? 'baton';
     this.#channel = `${this.#prefix}:wake:${randomBytes(8).toString('hex')}`;
@@ -174,6 +177,7 @@ export class RedisStore<F extends boolean = true> implements LockStore {
     if (this.#closed) return;
     this.#closed = true;
     this.#latches.fireAll();
+    this.#connection.stop();
     const limit = call?.signal ?? NEVER_SIGNAL;
     const timer = setTimeout(() => this.#drop.abort(), call ? timeLeft(call) : CLOSE_TIMEOUT_MS);
     timer.unref();
@@ -189,6 +193,11 @@ export class RedisStore<F extends boolean = true> implements LockStore {
       // A subscription still being made is dropped as soon as it exists.
       this.#drop.abort();
     }
+  }
+
+  /** unreachable: why Redis is out of reach (its address and the client's last connection error), while the client is not connected. */
+  unreachable(): string | undefined {
+    return this.#closed ? undefined : this.#connection.unreachable();
   }
 
   /** plainKey is where a mutex's holder lives for the classic recipe: `{prefix:mutex:name}`. */
@@ -234,9 +243,12 @@ export class RedisStore<F extends boolean = true> implements LockStore {
     });
   }
 
+  /** The error of a failed command: what Redis answered, or, when the client is not connected, where and why it cannot reach Redis. */
   #failure(error: unknown): Error {
     if (error instanceof ClosedError) return error;
-    return new StoreUnavailableError('redis', `Redis failed: ${(error as Error).message}`, { cause: error });
+    const message = (error as Error).message;
+    const unreachable = isReplyError(error) ? undefined : this.#connection.unreachable(message);
+    return new StoreUnavailableError('redis', unreachable ?? `Redis failed: ${message}`, { cause: error });
   }
 
   async #call<T>(operation: () => Promise<T>): Promise<T> {
