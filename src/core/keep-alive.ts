@@ -171,7 +171,7 @@ export class KeepAlive {
    */
   check(record: LeaseRecord): boolean {
     if (record.state !== 'held') return false;
-    if (this.now() >= record.deadline || (this.#sessionDeadline !== null && monotonicNow() >= this.#sessionDeadline())) {
+    if (this.remainingMs(record) <= 0) {
       this.lose(record, 'expired', record.lastError);
       return false;
     }
