@@ -123,6 +123,24 @@ describe('redlock', () => {
     }
   });
 
+  it('takes a lock at once on node clients made without an offline queue, still connecting: each command waits for its connection, within the call', async () => {
+    // The README's node clients: no offline queue, no resend, so that a node never runs a command late.
+    const prefix = `r${randomBytes(4).toString('hex')}`;
+    const store = quorum(servers.map((s) => {
+      const client = new Redis({ port: s.port, host: '127.0.0.1', enableOfflineQueue: false, autoResendUnfulfilledCommands: false });
+      client.on('error', () => undefined);
+      return createRedisStore(client, { prefix, fencing: false, closeClient: true });
+    }));
+    const baton = createBaton(store);
+    try {
+      const lease = await baton.mutex('fresh').acquire({ ttlMs: 5000, timeoutMs: 2000 });
+      assert.equal(lease.token, null);
+      await lease.release();
+    } finally {
+      await baton.close();
+    }
+  });
+
   it('close rejects a pending acquire with ClosedError and releases held leases', async () => {
     const prefix = `q${randomBytes(4).toString('hex')}`;
     const a = createBaton(quorumOn(prefix));

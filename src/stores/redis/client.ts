@@ -4,6 +4,8 @@
  * typed by shape, so baton imports neither; each adapter only renames calls.
  */
 import { InvalidArgumentError } from '../../errors.js';
+import type { StoreCall } from '../../store.js';
+import { timeLeft } from '../../core/call.js';
 
 /** The part of an ioredis `Redis` or `Cluster` the store uses. */
 export interface IORedisLike {
@@ -18,6 +20,11 @@ export interface IORedisLike {
   quit(): Promise<unknown>;
   status?: string;
   disconnect?(): void;
+  /** ioredis's options: `enableOfflineQueue: false` makes a command sent before `ready` fail. */
+  options?: { enableOfflineQueue?: boolean };
+  connect?(): Promise<unknown>;
+  once?(event: 'ready' | 'end', listener: () => void): unknown;
+  off?(event: 'ready' | 'end', listener: () => void): unknown;
   scan?(cursor: string, matchToken: 'MATCH', pattern: string, countToken: 'COUNT', count: number): Promise<[string, string[]]>;
   /** ioredis `Cluster`: one client per master, for SCAN and the wake-up subscription. */
   nodes?(role: 'master'): IORedisNodeLike[];
@@ -116,6 +123,11 @@ export interface RedisCommands {
   subscribe(channel: string, onMessage: (message: string) => void, drop: AbortSignal): Promise<Subscription>;
   /** Ends the client; at once, without waiting for the server, when `drop` aborts. */
   quit(drop?: AbortSignal): Promise<void>;
+  /**
+   * null when a command can be sent now; else a wait for the client's connection, which
+   * settles by `call`'s deadline or signal (a client without an offline queue, connecting).
+   */
+  ready?(call: StoreCall): Promise<void> | null;
 }
 
 const isIORedis = (client: RedisClient): client is IORedisLike => typeof (client as IORedisLike).evalsha === 'function';
@@ -128,8 +140,52 @@ export function commandsFor(client: RedisClient): RedisCommands {
   throw new InvalidArgumentError('client', 'Expected `client` to be a connected ioredis (Redis or Cluster) or node-redis (createClient or createCluster) client');
 }
 
+/** States of an ioredis client on its way to `ready`. */
+const CONNECTING = new Set(['wait', 'connecting', 'connect', 'reconnecting']);
+
+/**
+ * whenReady: for an ioredis client without an offline queue that is still connecting, a wait
+ * for its `ready` event, cut at `call`'s deadline or signal; null when commands can go now
+ * (ready, or the client queues them itself, or it has ended: the command then fails at once).
+ */
+function whenReady(client: IORedisLike, call: StoreCall): Promise<void> | null {
+  if (client.options?.enableOfflineQueue !== false || !CONNECTING.has(client.status ?? 'ready') || !client.once || !client.off) return null;
+  const { once, off } = { once: client.once.bind(client), off: client.off.bind(client) };
+  return new Promise<void>((resolve, reject) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      off('ready', onReady);
+      off('end', onEnd);
+      call.signal.removeEventListener('abort', onAbort);
+    };
+    const onReady = (): void => {
+      done();
+      resolve();
+    };
+    const onEnd = (): void => {
+      done();
+      reject(new Error('Connection is closed.'));
+    };
+    const onAbort = (): void => {
+      done();
+      reject(call.signal.reason);
+    };
+    // Unref'd: the caller awaiting this keeps the process alive, a background call must not.
+    const timer = setTimeout(() => {
+      done();
+      reject(new Error(`not connected within the call's bound (status ${client.status})`));
+    }, timeLeft(call));
+    timer.unref();
+    once('ready', onReady);
+    once('end', onEnd);
+    call.signal.addEventListener('abort', onAbort, { once: true });
+    if (client.status === 'wait') void client.connect?.().catch(() => undefined);
+  });
+}
+
 function ioredisCommands(client: IORedisLike): RedisCommands {
   return {
+    ready: (call) => whenReady(client, call),
     evalsha: (sha, keys, args) => client.evalsha(sha, keys.length, ...keys, ...args),
     eval: (source, keys, args) => client.eval(source, keys.length, ...keys, ...args),
     async scan(pattern) {
