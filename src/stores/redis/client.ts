@@ -140,16 +140,23 @@ export function commandsFor(client: RedisClient): RedisCommands {
   throw new InvalidArgumentError('client', 'Expected `client` to be a connected ioredis (Redis or Cluster) or node-redis (createClient or createCluster) client');
 }
 
-/** States of an ioredis client on its way to `ready`. */
-const CONNECTING = new Set(['wait', 'connecting', 'connect', 'reconnecting']);
+/**
+ * States of an ioredis client on its way to its first `ready`. A client that lost its
+ * connection (`reconnecting`) is not waited for: a server that went down fails the command
+ * at once, as a quorum's node must (its vote counts as failed without delay).
+ */
+const CONNECTING = new Set(['wait', 'connecting', 'connect']);
+
+/** Clients seen `ready` once: after that, `connecting` is a reconnection, not waited for. */
+const everReady = new WeakSet<IORedisLike>();
 
 /**
- * whenReady: for an ioredis client without an offline queue that is still connecting, a wait
+ * whenReady: for an ioredis client without an offline queue that is connecting for the first time, a wait
  * for its `ready` event, cut at `call`'s deadline or signal; null when commands can go now
  * (ready, or the client queues them itself, or it has ended: the command then fails at once).
  */
 function whenReady(client: IORedisLike, call: StoreCall): Promise<void> | null {
-  if (client.options?.enableOfflineQueue !== false || !CONNECTING.has(client.status ?? 'ready') || !client.once || !client.off) return null;
+  if (client.options?.enableOfflineQueue !== false || everReady.has(client) || !CONNECTING.has(client.status ?? 'ready') || !client.once || !client.off) return null;
   const { once, off } = { once: client.once.bind(client), off: client.off.bind(client) };
   return new Promise<void>((resolve, reject) => {
     const done = (): void => {
@@ -184,6 +191,8 @@ function whenReady(client: IORedisLike, call: StoreCall): Promise<void> | null {
 }
 
 function ioredisCommands(client: IORedisLike): RedisCommands {
+  if (client.status === 'ready') everReady.add(client);
+  else client.once?.('ready', () => everReady.add(client));
   return {
     ready: (call) => whenReady(client, call),
     evalsha: (sha, keys, args) => client.evalsha(sha, keys.length, ...keys, ...args),
