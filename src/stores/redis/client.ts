@@ -4,8 +4,6 @@
  * typed by shape, so baton imports neither; each adapter only renames calls.
  */
 import { InvalidArgumentError } from '../../errors.js';
-import type { StoreCall } from '../../store.js';
-import { timeLeft } from '../../core/call.js';
 
 /** The part of an ioredis `Redis` or `Cluster` the store uses. */
 export interface IORedisLike {
@@ -23,8 +21,8 @@ export interface IORedisLike {
   /** ioredis's options: `enableOfflineQueue: false` makes a command sent before `ready` fail. */
   options?: { enableOfflineQueue?: boolean };
   connect?(): Promise<unknown>;
-  once?(event: 'ready' | 'end', listener: () => void): unknown;
-  off?(event: 'ready' | 'end', listener: () => void): unknown;
+  once?(event: 'ready' | 'close', listener: () => void): unknown;
+  off?(event: 'ready' | 'close', listener: () => void): unknown;
   scan?(cursor: string, matchToken: 'MATCH', pattern: string, countToken: 'COUNT', count: number): Promise<[string, string[]]>;
   /** ioredis `Cluster`: one client per master, for SCAN and the wake-up subscription. */
   nodes?(role: 'master'): IORedisNodeLike[];
@@ -124,10 +122,10 @@ export interface RedisCommands {
   /** Ends the client; at once, without waiting for the server, when `drop` aborts. */
   quit(drop?: AbortSignal): Promise<void>;
   /**
-   * null when a command can be sent now; else a wait for the client's connection, which
-   * settles by `call`'s deadline or signal (a client without an offline queue, connecting).
+   * null when a command can be sent now; else the client's first connection attempt, which
+   * a command waits for (a client without an offline queue fails a command sent meanwhile).
    */
-  ready?(call: StoreCall): Promise<void> | null;
+  firstConnection?(): Promise<void> | null;
 }
 
 const isIORedis = (client: RedisClient): client is IORedisLike => typeof (client as IORedisLike).evalsha === 'function';
@@ -150,51 +148,53 @@ const CONNECTING = new Set(['wait', 'connecting', 'connect']);
 /** Clients seen `ready` once: after that, `connecting` is a reconnection, not waited for. */
 const everReady = new WeakSet<IORedisLike>();
 
+/** The connection attempt commands wait for, one per client however many stores and commands wait. */
+const attempts = new WeakMap<IORedisLike, Promise<void>>();
+
 /**
- * whenReady: for an ioredis client without an offline queue that is connecting for the first time, a wait
- * for its `ready` event, cut at `call`'s deadline or signal; null when commands can go now
- * (ready, or the client queues them itself, or it has ended: the command then fails at once).
+ * firstConnection: for an ioredis client without an offline queue that is making its first
+ * connection, the outcome of that attempt (resolves at `ready`, rejects when the attempt
+ * closes); null when commands can go now (ready, or the client queues them itself, or it is
+ * reconnecting or has ended: the command then fails at once). Core bounds the wait by the
+ * call's deadline and signal. The attempt is shared by every command of the client: two
+ * listeners while it lasts, none after.
  */
-function whenReady(client: IORedisLike, call: StoreCall): Promise<void> | null {
-  if (client.options?.enableOfflineQueue !== false || everReady.has(client) || !CONNECTING.has(client.status ?? 'ready') || !client.once || !client.off) return null;
-  const { once, off } = { once: client.once.bind(client), off: client.off.bind(client) };
-  return new Promise<void>((resolve, reject) => {
-    const done = (): void => {
-      clearTimeout(timer);
-      off('ready', onReady);
-      off('end', onEnd);
-      call.signal.removeEventListener('abort', onAbort);
+function firstConnection(client: IORedisLike): Promise<void> | null {
+  if (client.options?.enableOfflineQueue !== false || everReady.has(client)) return null;
+  if (client.status === 'ready') {
+    everReady.add(client);
+    return null;
+  }
+  if (!CONNECTING.has(client.status ?? 'ready') || !client.once || !client.off) return null;
+  let attempt = attempts.get(client);
+  if (attempt) return attempt;
+  attempt = new Promise<void>((resolve, reject) => {
+    const settle = (error?: Error): void => {
+      client.off!('ready', onReady);
+      client.off!('close', onClose);
+      attempts.delete(client);
+      if (error) reject(error);
+      else {
+        everReady.add(client);
+        resolve();
+      }
     };
-    const onReady = (): void => {
-      done();
-      resolve();
-    };
-    const onEnd = (): void => {
-      done();
-      reject(new Error('Connection is closed.'));
-    };
-    const onAbort = (): void => {
-      done();
-      reject(call.signal.reason);
-    };
-    // Unref'd: the caller awaiting this keeps the process alive, a background call must not.
-    const timer = setTimeout(() => {
-      done();
-      reject(new Error(`not connected within the call's bound (status ${client.status})`));
-    }, timeLeft(call));
-    timer.unref();
-    once('ready', onReady);
-    once('end', onEnd);
-    call.signal.addEventListener('abort', onAbort, { once: true });
-    if (client.status === 'wait') void client.connect?.().catch(() => undefined);
+    const onReady = (): void => settle();
+    const onClose = (): void => settle(new Error('Connection is closed.'));
+    client.once!('ready', onReady);
+    client.once!('close', onClose);
   });
+  // Every waiting command handles the outcome; none waiting must not make it unhandled.
+  attempt.catch(() => undefined);
+  attempts.set(client, attempt);
+  if (client.status === 'wait') void client.connect?.().catch(() => undefined);
+  return attempt;
 }
 
 function ioredisCommands(client: IORedisLike): RedisCommands {
   if (client.status === 'ready') everReady.add(client);
-  else client.once?.('ready', () => everReady.add(client));
   return {
-    ready: (call) => whenReady(client, call),
+    firstConnection: () => firstConnection(client),
     evalsha: (sha, keys, args) => client.evalsha(sha, keys.length, ...keys, ...args),
     eval: (source, keys, args) => client.eval(source, keys.length, ...keys, ...args),
     async scan(pattern) {

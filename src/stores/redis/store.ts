@@ -90,7 +90,7 @@ export class RedisStore<F extends boolean = true> implements LockStore {
     this.guarantees = Object.freeze({ clock: 'server', scope: 'network', fencing: fencing as F, fifo: true, notify: checkBoolean(o.notify, 'notify') ?? true, outlivesClient: true, mixedModes: true } as const);
   }
 
-  async grant(request: GrantRequest, call?: StoreCall): Promise<GrantResult> {
+  async grant(request: GrantRequest, _call?: StoreCall): Promise<GrantResult> {
     // A mutex's holder lives in the classic `SET NX PX` key, for services that use that recipe:
     // it holds one exclusive entry. Every other kind keeps each entry's mode and limit.
     if (request.key.kind === 'mutex' && (request.mode !== 'exclusive' || request.limit !== 1)) {
@@ -103,7 +103,7 @@ export class RedisStore<F extends boolean = true> implements LockStore {
     const ask = wake ? String(++this.#asked) : '';
     if (ask) this.#asks.set(request.owner, ask);
     const reply = await this.#latches.during(request.owner, request.enqueue, async () => {
-      const raw = (await this.#run(SCRIPTS.grant, request.key, call, request.owner, request.mode, request.limit, request.ttlMs, request.enqueue ? 1 : 0, request.queueTtlMs, request.value ?? '', wake, ask)) as string | [number, number, number?];
+      const raw = (await this.#run(SCRIPTS.grant, request.key, request.owner, request.mode, request.limit, request.ttlMs, request.enqueue ? 1 : 0, request.queueTtlMs, request.value ?? '', wake, ask)) as string | [number, number, number?];
       return { raw, granted: typeof raw === 'string', limitInUse: typeof raw !== 'string' && Number(raw[0]) === -1 ? Number(raw[1]) : undefined };
     });
     if (typeof reply.raw === 'string') {
@@ -118,22 +118,22 @@ export class RedisStore<F extends boolean = true> implements LockStore {
     return { granted: false, position: Number(position), ...(Number(retryAfterMs) >= 0 ? { retryAfterMs: Number(retryAfterMs) } : {}) };
   }
 
-  async extend(key: ResourceKey, owner: string, ttlMs: number, call?: StoreCall): Promise<ExtendResult> {
-    return (await this.#run(SCRIPTS.extend, key, call, owner, ttlMs)) === 1 ? HELD : NOT_HELD;
+  async extend(key: ResourceKey, owner: string, ttlMs: number, _call?: StoreCall): Promise<ExtendResult> {
+    return (await this.#run(SCRIPTS.extend, key, owner, ttlMs)) === 1 ? HELD : NOT_HELD;
   }
 
-  async release(key: ResourceKey, owner: string, call?: StoreCall): Promise<boolean> {
+  async release(key: ResourceKey, owner: string, _call?: StoreCall): Promise<boolean> {
     this.#latches.forget(owner);
     this.#asks.delete(owner);
-    return (await this.#run(SCRIPTS.release, key, call, owner)) === 1;
+    return (await this.#run(SCRIPTS.release, key, owner)) === 1;
   }
 
-  async forceRelease(key: ResourceKey, call?: StoreCall): Promise<number> {
-    return Number(await this.#run(SCRIPTS.forceRelease, key, call));
+  async forceRelease(key: ResourceKey, _call?: StoreCall): Promise<number> {
+    return Number(await this.#run(SCRIPTS.forceRelease, key));
   }
 
-  async inspect(key: ResourceKey, call?: StoreCall): Promise<ResourceState> {
-    const raw = JSON.parse(String(await this.#run(SCRIPTS.inspect, key, call))) as {
+  async inspect(key: ResourceKey, _call?: StoreCall): Promise<ResourceState> {
+    const raw = JSON.parse(String(await this.#run(SCRIPTS.inspect, key))) as {
       fence: string;
       entries: { owner: string; mode: HoldMode; held: number; token: string; ttl: number; left: number; value: string }[] | Record<string, never>;
       empty?: boolean;
@@ -229,12 +229,12 @@ export class RedisStore<F extends boolean = true> implements LockStore {
    * Runs a script on a resource by EVALSHA, loading it with EVAL once if the server does not
    * know it (NOSCRIPT). KEYS are the resource's four keys (see lua/common.lua); the kind goes last.
    */
-  #run(compiled: Script, resource: ResourceKey, call: StoreCall | undefined, ...args: (string | number)[]): Promise<unknown> {
+  #run(compiled: Script, resource: ResourceKey, ...args: (string | number)[]): Promise<unknown> {
     if (this.#closed) return Promise.reject(new ClosedError('This Redis store'));
-    // A client without an offline queue fails a command sent while it connects: the command
-    // waits for the connection instead, within the call's bound.
-    const connecting = call ? this.#client.ready?.(call) : null;
-    if (connecting) return connecting.then(() => this.#run(compiled, resource, undefined, ...args), (error: unknown) => Promise.reject(this.#failure(error)));
+    // A client without an offline queue fails a command sent while it makes its first
+    // connection: the command waits for that connection instead (core bounds the wait).
+    const connecting = this.#client.firstConnection?.();
+    if (connecting) return connecting.then(() => this.#run(compiled, resource, ...args), (error: unknown) => Promise.reject(this.#failure(error)));
     const tag = `{${this.#prefix}:${resource.kind}:${resource.name}}`;
     const keys = [`${tag}:s`, tag, `${tag}:h`, `${tag}:q`];
     const argv = args.map(String);
