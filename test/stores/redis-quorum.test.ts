@@ -123,6 +123,66 @@ describe('redlock', () => {
     }
   });
 
+  it('takes a lock at once on node clients made without an offline queue, still connecting: each command waits for its connection, within the call', async () => {
+    // The README's node clients: no offline queue, no resend, so that a node never runs a command late.
+    const prefix = `r${randomBytes(4).toString('hex')}`;
+    const store = quorum(servers.map((s) => {
+      const client = new Redis({ port: s.port, host: '127.0.0.1', enableOfflineQueue: false, autoResendUnfulfilledCommands: false });
+      client.on('error', () => undefined);
+      return createRedisStore(client, { prefix, fencing: false, closeClient: true });
+    }));
+    const baton = createBaton(store);
+    try {
+      const lease = await baton.mutex('fresh').acquire({ ttlMs: 5000, timeoutMs: 2000 });
+      assert.equal(lease.token, null);
+      await lease.release();
+    } finally {
+      await baton.close();
+    }
+  });
+
+  it('commands waiting for a client\'s first connection share one wait: two listeners on the client while it connects, whatever the number of stores and commands, and none after', async () => {
+    const prefix = `w${randomBytes(4).toString('hex')}`;
+    const client = new Redis({ port: servers[0]!.port, host: '127.0.0.1', enableOfflineQueue: false, autoResendUnfulfilledCommands: false });
+    client.on('error', () => undefined);
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error): void => void warnings.push(warning);
+    process.on('warning', onWarning);
+    const batons = Array.from({ length: 12 }, () => createBaton(createRedisStore(client, { prefix })));
+    // The stores' own listeners (one set for the twelve, see reach.ts) are there before any command.
+    const before = { ready: client.listenerCount('ready'), close: client.listenerCount('close') };
+    try {
+      assert.equal(client.status, 'connecting');
+      const leases = batons.flatMap((baton, i) => [0, 1].map((j) => baton.mutex(`n${i}-${j}`).tryAcquire({ ttlMs: 5000 })));
+      assert.deepEqual({ ready: client.listenerCount('ready'), close: client.listenerCount('close') }, { ready: before.ready + 1, close: before.close + 1 });
+      for (const lease of await Promise.all(leases)) {
+        assert.ok(lease, 'every try on a free name is granted once the client connects');
+        await lease.release();
+      }
+      assert.deepEqual({ ready: client.listenerCount('ready'), close: client.listenerCount('close') }, before);
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.deepEqual(warnings.map((w) => w.message), []);
+    } finally {
+      process.off('warning', onWarning);
+      await Promise.all(batons.map((baton) => baton.close()));
+      client.disconnect();
+    }
+  });
+
+  it('a command on a node client that cannot connect fails with the connection attempt, not at its deadline', async () => {
+    const client = new Redis({ port: 1, host: '127.0.0.1', enableOfflineQueue: false, autoResendUnfulfilledCommands: false, retryStrategy: () => 1000 });
+    client.on('error', () => undefined);
+    const baton = createBaton(createRedisStore(client, { closeClient: true }), { storeTimeoutMs: 3000 });
+    try {
+      const started = performance.now();
+      await assert.rejects(baton.mutex('never').tryAcquire({ ttlMs: 5000 }), (error: Error) => error.name === 'StoreUnavailableError' && /127\.0\.0\.1:1/.test(error.message));
+      assert.ok(performance.now() - started < 2000, `failed after ${Math.round(performance.now() - started)} ms`);
+      assert.equal(client.listenerCount('close'), 0);
+    } finally {
+      await baton.close();
+    }
+  });
+
   it('close rejects a pending acquire with ClosedError and releases held leases', async () => {
     const prefix = `q${randomBytes(4).toString('hex')}`;
     const a = createBaton(quorumOn(prefix));

@@ -18,6 +18,11 @@ export interface IORedisLike {
   quit(): Promise<unknown>;
   status?: string;
   disconnect?(): void;
+  /** ioredis's options: `enableOfflineQueue: false` makes a command sent before `ready` fail. */
+  options?: { enableOfflineQueue?: boolean };
+  connect?(): Promise<unknown>;
+  once?(event: 'ready' | 'close', listener: () => void): unknown;
+  off?(event: 'ready' | 'close', listener: () => void): unknown;
   scan?(cursor: string, matchToken: 'MATCH', pattern: string, countToken: 'COUNT', count: number): Promise<[string, string[]]>;
   /** ioredis `Cluster`: one client per master, for SCAN and the wake-up subscription. */
   nodes?(role: 'master'): IORedisNodeLike[];
@@ -116,6 +121,11 @@ export interface RedisCommands {
   subscribe(channel: string, onMessage: (message: string) => void, drop: AbortSignal): Promise<Subscription>;
   /** Ends the client; at once, without waiting for the server, when `drop` aborts. */
   quit(drop?: AbortSignal): Promise<void>;
+  /**
+   * null when a command can be sent now; else the client's first connection attempt, which
+   * a command waits for (a client without an offline queue fails a command sent meanwhile).
+   */
+  firstConnection?(): Promise<void> | null;
 }
 
 const isIORedis = (client: RedisClient): client is IORedisLike => typeof (client as IORedisLike).evalsha === 'function';
@@ -128,8 +138,63 @@ export function commandsFor(client: RedisClient): RedisCommands {
   throw new InvalidArgumentError('client', 'Expected `client` to be a connected ioredis (Redis or Cluster) or node-redis (createClient or createCluster) client');
 }
 
+/**
+ * States of an ioredis client on its way to its first `ready`. A client that lost its
+ * connection (`reconnecting`) is not waited for: a server that went down fails the command
+ * at once, as a quorum's node must (its vote counts as failed without delay).
+ */
+const CONNECTING = new Set(['wait', 'connecting', 'connect']);
+
+/** Clients seen `ready` once: after that, `connecting` is a reconnection, not waited for. */
+const everReady = new WeakSet<IORedisLike>();
+
+/** The connection attempt commands wait for, one per client however many stores and commands wait. */
+const attempts = new WeakMap<IORedisLike, Promise<void>>();
+
+/**
+ * firstConnection: for an ioredis client without an offline queue that is making its first
+ * connection, the outcome of that attempt (resolves at `ready`, rejects when the attempt
+ * closes); null when commands can go now (ready, or the client queues them itself, or it is
+ * reconnecting or has ended: the command then fails at once). Core bounds the wait by the
+ * call's deadline and signal. The attempt is shared by every command of the client: two
+ * listeners while it lasts, none after.
+ */
+function firstConnection(client: IORedisLike): Promise<void> | null {
+  if (client.options?.enableOfflineQueue !== false || everReady.has(client)) return null;
+  if (client.status === 'ready') {
+    everReady.add(client);
+    return null;
+  }
+  if (!CONNECTING.has(client.status ?? 'ready') || !client.once || !client.off) return null;
+  let attempt = attempts.get(client);
+  if (attempt) return attempt;
+  attempt = new Promise<void>((resolve, reject) => {
+    const settle = (error?: Error): void => {
+      client.off!('ready', onReady);
+      client.off!('close', onClose);
+      attempts.delete(client);
+      if (error) reject(error);
+      else {
+        everReady.add(client);
+        resolve();
+      }
+    };
+    const onReady = (): void => settle();
+    const onClose = (): void => settle(new Error('Connection is closed.'));
+    client.once!('ready', onReady);
+    client.once!('close', onClose);
+  });
+  // Every waiting command handles the outcome; none waiting must not make it unhandled.
+  attempt.catch(() => undefined);
+  attempts.set(client, attempt);
+  if (client.status === 'wait') void client.connect?.().catch(() => undefined);
+  return attempt;
+}
+
 function ioredisCommands(client: IORedisLike): RedisCommands {
+  if (client.status === 'ready') everReady.add(client);
   return {
+    firstConnection: () => firstConnection(client),
     evalsha: (sha, keys, args) => client.evalsha(sha, keys.length, ...keys, ...args),
     eval: (source, keys, args) => client.eval(source, keys.length, ...keys, ...args),
     async scan(pattern) {

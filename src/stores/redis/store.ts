@@ -231,6 +231,10 @@ export class RedisStore<F extends boolean = true> implements LockStore {
    */
   #run(compiled: Script, resource: ResourceKey, ...args: (string | number)[]): Promise<unknown> {
     if (this.#closed) return Promise.reject(new ClosedError('This Redis store'));
+    // A client without an offline queue fails a command sent while it makes its first
+    // connection: the command waits for that connection instead (core bounds the wait).
+    const connecting = this.#client.firstConnection?.();
+    if (connecting) return connecting.then(() => this.#run(compiled, resource, ...args), (error: unknown) => Promise.reject(this.#failure(error)));
     const tag = `{${this.#prefix}:${resource.kind}:${resource.name}}`;
     const keys = [`${tag}:s`, tag, `${tag}:h`, `${tag}:q`];
     const argv = args.map(String);
