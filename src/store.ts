@@ -235,6 +235,16 @@ export interface LockStore {
   forceRelease(key: ResourceKey, call: StoreCall): Promise<number>;
 
   /**
+   * prune removes what the store keeps for resources that nobody holds or waits for (names
+   * used once and idle since), optionally of one kind, and answers how many it removed; a
+   * store that keeps nothing for an idle resource answers 0. A name used again after it was
+   * pruned issues tokens above every token issued before: the store keeps a store-wide floor
+   * that a new resource's fence starts above, or starts fences on a clock that has passed
+   * every token it issued (and keeps any resource whose fence is ahead of that clock).
+   */
+  prune(filter: { kind?: LockKind } | undefined, call: StoreCall): Promise<number>;
+
+  /**
    * wait resolves when a queued `owner` may be able to hold `key`, or at `call.deadline`,
    * whichever is first (a wait that runs out resolves: it is a poll period, not a failure);
    * rejects with `signal.reason` when `call.signal` aborts. A wake-up that arrives before

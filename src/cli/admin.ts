@@ -1,6 +1,6 @@
 /**
- * The admin commands: `ls`, `inspect` and `release --force`. They read (or, for `release`,
- * change) what the store holds, and never take a lock themselves.
+ * The admin commands: `ls`, `inspect`, `release --force` and `prune`. They read (or, for
+ * `release` and `prune`, change) what the store holds, and never take a lock themselves.
  */
 import { InvalidArgumentError, type Baton, type LockKind } from '../index.js';
 import { COMMON_FLAGS, booleanFlag, expectPositionals, parseKind, stringFlag, type FlagSpecs, type ParsedArgs } from './args.js';
@@ -12,10 +12,12 @@ type AnyBaton = Baton<bigint | null>;
 export const LS_USAGE = 'baton ls [--kind KIND] [--json]';
 export const INSPECT_USAGE = 'baton inspect NAME [--kind KIND] [--json]';
 export const RELEASE_USAGE = 'baton release NAME --force [--kind KIND]';
+export const PRUNE_USAGE = 'baton prune [--kind KIND] [--dry-run]';
 
 export const LS_FLAGS: FlagSpecs = Object.freeze({ ...COMMON_FLAGS, kind: { type: 'string' }, json: { type: 'boolean' } });
 export const INSPECT_FLAGS: FlagSpecs = LS_FLAGS;
 export const RELEASE_FLAGS: FlagSpecs = Object.freeze({ ...COMMON_FLAGS, kind: { type: 'string' }, force: { type: 'boolean' } });
+export const PRUNE_FLAGS: FlagSpecs = Object.freeze({ ...COMMON_FLAGS, kind: { type: 'string' }, 'dry-run': { type: 'boolean' } });
 
 export interface LsOptions {
   readonly kind: LockKind | undefined;
@@ -29,6 +31,16 @@ export interface InspectOptions extends LsOptions {
 export interface ReleaseOptions {
   readonly name: string;
   readonly kind: LockKind | undefined;
+}
+
+export interface PruneOptions {
+  readonly kind: LockKind | undefined;
+  readonly dryRun: boolean;
+}
+
+export function parsePrune(args: ParsedArgs): PruneOptions {
+  expectPositionals(args, [], PRUNE_USAGE);
+  return { kind: parseKind(stringFlag(args, 'kind')), dryRun: booleanFlag(args, 'dry-run') };
 }
 
 export function parseLs(args: ParsedArgs): LsOptions {
@@ -72,6 +84,23 @@ export async function release(baton: AnyBaton, o: ReleaseOptions, io: Io): Promi
   const removed = await baton.forceRelease(o.name, kind);
   const what = `${removed} holder${removed === 1 ? '' : 's'} of ${kind} ${quote(o.name)}`;
   io.out(removed === 0 ? `Removed ${what} (it was not held).` : `Removed ${what}.`);
+  return 0;
+}
+
+/**
+ * prune removes the locks nobody holds or waits for and says how many; with `--dry-run` it
+ * lists them instead (as they are now: one may be taken before a real prune runs).
+ */
+export async function prune(baton: AnyBaton, o: PruneOptions, io: Io): Promise<number> {
+  const filter = o.kind === undefined ? undefined : { kind: o.kind };
+  if (o.dryRun) {
+    const idle = (await baton.list(filter)).filter((lock) => lock.holders.length === 0 && lock.waiters.length === 0);
+    for (const lock of idle) io.out(`${lock.kind} ${quote(lock.name)}`);
+    io.out(`${idle.length} idle lock${idle.length === 1 ? '' : 's'} would be pruned.`);
+    return 0;
+  }
+  const removed = await baton.prune(filter);
+  io.out(`Pruned ${removed} idle lock${removed === 1 ? '' : 's'}.`);
   return 0;
 }
 

@@ -39,6 +39,7 @@ Commands:
   ls [--kind KIND] [--json]                 list every lock in the store
   inspect NAME [--kind KIND] [--json]       show a lock's holders, waiters and last token
   release NAME --force [--kind KIND]        free a lock whoever holds it (an admin action)
+  prune [--kind KIND] [--dry-run]           remove the locks nobody holds or waits for
   help [COMMAND]                            show help for a command
 
 Options:
@@ -130,6 +131,23 @@ Options:
   --force           required: confirms that you mean to free a lock held by someone else
   --kind KIND       mutex, semaphore, rwlock or election; default: the kind the store has
                     for NAME (mutex if none; an error if it has several)
+${STORE_HELP}
+  -h, --help        show this help
+
+${EXIT_CODES_HELP}
+`;
+
+export const PRUNE_HELP = `Usage: baton prune [--kind KIND] [--dry-run]
+
+Remove what the store keeps for locks that nobody holds or waits for. A store keeps every lock
+name it was ever asked for (a SQLite row, a Redis hash, each with its last fencing token), so
+per-entity names (job:1234, user:42) grow it without bound until pruned; run this from cron.
+Tokens never go back: a name used again after a prune gets a token above every token it got
+before. Prints how many locks were removed.
+
+Options:
+  --kind KIND       only locks of this kind: mutex, semaphore, rwlock or election
+  --dry-run         list the idle locks instead of removing them
 ${STORE_HELP}
   -h, --help        show this help
 

@@ -30,6 +30,7 @@ import { checkBoolean, checkDuration, checkName, checkOptions, checkSignal, chec
 const ACQUIRE_OPTIONS = ['ttlMs', 'timeoutMs', 'signal', 'autoRenew'] as const;
 const TRY_OPTIONS = ['ttlMs', 'autoRenew', 'signal'] as const;
 const CALL_OPTIONS = ['signal', 'timeoutMs'] as const;
+const LOCK_KINDS: readonly LockKind[] = ['mutex', 'semaphore', 'rwlock', 'election'];
 const BATON_OPTIONS = ['clock', 'ttlMs', 'driftFactor', 'minBackoffMs', 'maxBackoffMs', 'queuePollMs', 'storeTimeoutMs'] as const;
 
 /** Of `close()`'s bound, the share left for the store's own close after the releases. */
@@ -175,6 +176,23 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
     return this.#run(async () => {
       const call = this.#call(options);
       return (await bounded(call, (c) => this.store.list(filter, c), { store: this.store, verb: 'list' })).map((state) => toLockInfo<Token>(state, this.store.guarantees.fencing));
+    });
+  }
+
+  /**
+   * prune removes what the store keeps for lock names that nobody holds or waits for (every
+   * name ever used stays in the store otherwise: a row, a hash), optionally of one kind, and
+   * resolves with how many it removed. Tokens never go back: a name used again after it was
+   * pruned issues tokens above every token it issued before (see docs/fencing.md).
+   */
+  prune(filter?: { kind?: LockKind }, options?: CallOptions): Promise<number> {
+    return this.#run(async () => {
+      const f = checkOptions<{ kind?: LockKind }>(filter, 'filter', ['kind']);
+      if (f.kind !== undefined && !LOCK_KINDS.includes(f.kind)) {
+        throw new InvalidArgumentError('kind', `Expected \`kind\` to be one of ${LOCK_KINDS.join(', ')}, got ${JSON.stringify(f.kind)}`);
+      }
+      const call = this.#call(options);
+      return bounded(call, (c) => this.store.prune(f.kind ? { kind: f.kind } : undefined, c), { store: this.store, verb: 'prune' });
     });
   }
 

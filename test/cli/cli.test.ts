@@ -374,6 +374,28 @@ describe('baton ls, inspect and release', () => {
     assert.deepEqual(json, { kind: 'mutex', name: 'nothing', fence: '0', holders: [], waiters: [] });
   });
 
+  it('prune removes the idle locks (a dry run lists them first), keeps a held one, and a pruned name gets a higher token', async () => {
+    const used = await baton(['run', 'job:1', '--', 'sh', '-c', PRINT_ENV]);
+    assert.equal((await baton(['run', 'job:2', '--', 'true'])).code, 0);
+    const holder = new Cli(['run', 'job:3', '--ttl', '2s', '--', 'sh', '-c', 'echo ready; exec sleep 30']);
+    await holder.waitFor('ready');
+
+    const dry = await baton(['prune', '--dry-run']);
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.equal(dry.stdout, 'mutex "job:1"\nmutex "job:2"\n2 idle locks would be pruned.\n');
+    assert.equal((await baton(['prune', '--kind', 'semaphore'])).stdout, 'Pruned 0 idle locks.\n');
+    const pruned = await baton(['prune']);
+    assert.equal(pruned.code, 0, pruned.stderr);
+    assert.equal(pruned.stdout, 'Pruned 2 idle locks.\n');
+    assert.deepEqual(JSON.parse((await baton(['ls', '--json'])).stdout).map((lock: { name: string }) => lock.name), ['job:3']);
+    assertUserError(await baton(['prune', 'job:1']), 64, /baton prune \[--kind KIND\] \[--dry-run\]/);
+
+    const again = await baton(['run', 'job:1', '--', 'sh', '-c', PRINT_ENV]);
+    assert.equal(again.code, 0, again.stderr);
+    assert.ok(tokenOf(again.stdout) > tokenOf(used.stdout), `token ${tokenOf(again.stdout)} after ${tokenOf(used.stdout)}`);
+    await holder.stop();
+  });
+
   it('release --force frees a held lock and the next token is still higher', async () => {
     const first = await baton(['run', 'admin', '--', 'sh', '-c', PRINT_ENV]);
     const holder = new Cli(['run', 'admin', '--ttl', '2s', '--', 'sh', '-c', `${PRINT_ENV}; echo ready; exec sleep 30`]);

@@ -23,6 +23,7 @@ import {
   type Baton,
   type BatonOptions,
   type GrantRequest,
+  type LockKind,
   type LockStore,
 } from '../../src/index.js';
 import { aborted } from '../helpers/signals.js';
@@ -312,6 +313,43 @@ export function runContractSuite(target: ContractTarget): void {
       tokens.push(last.token);
       for (let i = 1; i < tokens.length; i++) assert.ok(tokens[i]! > tokens[i - 1]!, `token ${tokens[i]} after ${tokens[i - 1]}`);
       assert.equal((await a.inspect('tok')).fence, last.token);
+    });
+
+    t('prune removes the names nobody holds or waits for, of one kind when asked, and a pruned name used again issues higher tokens', async () => {
+      const a = await client();
+      const b = await client();
+      let last = await a.mutex('idle').acquire({ ttlMs: 5000 });
+      for (let i = 0; i < 3; i++) {
+        await last.release();
+        last = await a.mutex('idle').acquire({ ttlMs: 5000 });
+      }
+      await last.release();
+      const stale = await a.mutex('stale').acquire({ ttlMs: ms(50) });
+      await (await a.semaphore('idle', { permits: 2 }).acquire({ ttlMs: 5000 })).release();
+      const busy = await b.mutex('busy').acquire({ ttlMs: 5000 });
+      await sleep(ms(80));
+      const names = async (kind?: LockKind): Promise<string[]> => (await a.list(kind ? { kind } : undefined)).map((state) => `${state.kind}:${state.name}`);
+
+      await assert.rejects(a.prune({ kind: 'lock' as LockKind }), InvalidArgumentError);
+      const semaphores = await names('semaphore');
+      const mutexes = await names('mutex');
+      assert.equal(await b.prune({ kind: 'semaphore' }), semaphores.length, `pruned the semaphores ${semaphores.join(', ')}`);
+      assert.deepEqual(await names('semaphore'), []);
+      assert.deepEqual(await names('mutex'), mutexes, 'a prune of semaphores leaves the mutexes');
+
+      // A store that keeps idle names lists them until they are pruned; every store keeps the held one.
+      assert.equal(await b.prune(), mutexes.length - 1, `pruned all of ${mutexes.join(', ')} but the held one`);
+      assert.deepEqual(await names(), ['mutex:busy']);
+      await busy.extend(5000);
+      assert.deepEqual((await a.inspect('busy')).holders.map((h) => h.owner), [busy.owner]);
+      assert.equal(await b.prune(), 0);
+
+      const again = await a.mutex('idle').acquire({ ttlMs: 5000 });
+      assertLater(a, again, last);
+      assertLater(a, await a.mutex('stale').acquire({ ttlMs: 5000 }), stale);
+      await (await a.semaphore('idle', { permits: 3 }).acquire({ ttlMs: 5000 })).release();
+      assert.equal(await b.mutex('busy').tryAcquire({ ttlMs: 5000 }), null, 'the held name still excludes');
+      await busy.release();
     });
 
     t('tokens keep increasing after every client and the store restart', async () => {

@@ -16,6 +16,7 @@ export function wrapStore<S extends LockStore>(store: S, overrides: Partial<Lock
     inspect: (key, call) => store.inspect(key, call),
     list: (filter, call) => store.list(filter, call),
     forceRelease: (key, call) => store.forceRelease(key, call),
+    prune: (filter, call) => store.prune(filter, call),
     ...(store.wait ? { wait: store.wait.bind(store) } : {}),
     ...(store.watchLost ? { watchLost: store.watchLost.bind(store) } : {}),
     ...(store.sessionDeadline ? { sessionDeadline: store.sessionDeadline.bind(store) } : {}),

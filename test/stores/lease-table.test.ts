@@ -9,6 +9,7 @@ import { LeaseTable, type TableDriver, type TableEntry, type TableResource, type
 function asyncTable(clock: { now: number }, failOn?: string): TableDriver<string> {
   let resources = new Map<string, TableResource & { fence: bigint; next: number }>();
   let entries = new Map<string, TableEntry<string>[]>();
+  let floor = 0n;
   let tail: Promise<unknown> = Promise.resolve();
   const later = async <T>(name: string, answer: () => T): Promise<T> => {
     await turn();
@@ -18,14 +19,14 @@ function asyncTable(clock: { now: number }, failOn?: string): TableDriver<string
   return {
     transaction(_mode, _call, body) {
       const run = async () => {
-        const copy = { resources: new Map([...resources].map(([k, v]) => [k, { ...v }])), entries: new Map([...entries].map(([k, v]) => [k, [...v]])) };
+        const copy = { resources: new Map([...resources].map(([k, v]) => [k, { ...v }])), entries: new Map([...entries].map(([k, v]) => [k, [...v]])), floor };
         const rows = (id: string) => copy.entries.get(id) ?? [];
         const tx: TableTx<string> = {
           now: () => later('now', () => clock.now),
           entries: (id) => later('entries', () => [...rows(id)].sort((a, b) => a.seq - b.seq)),
           fence: (id) => later('fence', () => copy.resources.get(id)?.fence),
           bump: (resource, tokens, arrivals) => later('bump', () => {
-            const row = copy.resources.get(resource.id) ?? { ...resource, fence: 0n, next: 0 };
+            const row = copy.resources.get(resource.id) ?? { ...resource, fence: copy.floor, next: 0 };
             row.fence += BigInt(tokens);
             row.next += arrivals;
             copy.resources.set(resource.id, row);
@@ -39,11 +40,18 @@ function asyncTable(clock: { now: number }, failOn?: string): TableDriver<string
             copy.entries.set(id, rows(id).filter((e) => !e.held));
             return before - rows(id).length;
           }),
-          resources: (prefix) => later('resources', () => [...copy.resources.values()].filter((r) => r.id.startsWith(prefix))),
+          resources: (prefix, after, limit) => later('resources', () => [...copy.resources.values()].filter((r) => r.id.startsWith(prefix) && (after === undefined || r.id > after)).sort((x, y) => (x.id < y.id ? -1 : 1)).slice(0, limit ?? Infinity)),
+          dropResource: (id) => later('dropResource', () => {
+            const fence = copy.resources.get(id)?.fence ?? 0n;
+            if (fence > copy.floor) copy.floor = fence;
+            copy.resources.delete(id);
+            copy.entries.delete(id);
+          }),
         };
         const result = await body(tx);
         resources = copy.resources;
         entries = copy.entries;
+        floor = copy.floor;
         return result;
       };
       const result = tail.then(run);
@@ -79,4 +87,24 @@ it('LeaseTable rejects with the error of a failed answer and commits nothing', a
   const table = new LeaseTable(asyncTable({ now: 0 }, 'putEntry'), { prefix: 'p' });
   await assert.rejects(table.grant(request('a'), null, storeCall(1000)), /putEntry failed/);
   assert.deepEqual((await table.inspect(request('a').key, storeCall(1000))).fence, 0n);
+});
+
+it('LeaseTable prunes idle resources in batches over a driver that answers with promises, keeps live ones, and a pruned name issues higher tokens', async () => {
+  const clock = { now: 100 };
+  const table = new LeaseTable(asyncTable(clock), { prefix: 'p' });
+  const call = storeCall(60_000);
+  const grant = (name: string, owner: string, ttlMs = 1000) => table.grant({ key: { kind: 'mutex', name }, owner, mode: 'exclusive', limit: 1, ttlMs, enqueue: false, queueTtlMs: 500 }, null, call);
+  // More names than one transaction looks at, so that the prune takes several.
+  for (let i = 0; i < 1100; i++) {
+    await grant(`n${String(i).padStart(4, '0')}`, 'a');
+    await table.release({ kind: 'mutex', name: `n${String(i).padStart(4, '0')}` }, 'a', call);
+  }
+  const first = (await grant('kept', 'a')).result;
+  const old = (await grant('old', 'b', 10)).result;
+  clock.now += 20; // old's holder is dead
+  assert.equal(await table.prune(undefined, call), 1101);
+  assert.deepEqual((await table.list(undefined, call)).map((state) => state.key.name), ['kept']);
+  const again = (await grant('old', 'c')).result;
+  assert.ok(first.granted && old.granted && again.granted);
+  assert.ok(again.token > old.token && again.token > first.token, `token ${again.token} after ${old.token} (the floor is the highest pruned fence)`);
 });

@@ -470,6 +470,16 @@ export class EtcdStore implements LockStore {
     return { key: { kind: key.kind, name: key.name }, fence, holders, waiters };
   }
 
+  /**
+   * prune: etcd keeps nothing for an idle resource (an entry's key goes with its release or
+   * its session, and tokens are revisions of the whole cluster, which never go back), so
+   * there is nothing to remove: 0. The history of deleted keys is etcd's to compact.
+   */
+  async prune(_filter?: { kind?: LockKind }, _call?: StoreCall): Promise<number> {
+    if (this.#closed) throw new ClosedError('This etcd store');
+    return 0;
+  }
+
   async list(filter?: { kind?: LockKind }, call: StoreCall = storeCall(this.defaultTimeoutMs)): Promise<ResourceState[]> {
     const base = filter?.kind ? `${this.#prefix}${filter.kind}/` : this.#prefix;
     const reply = await this.#call(() => this.#client.kv.range({ key: Buffer.from(base), range_end: rangeEnd(base), sort_order: 'Ascend', sort_target: 'Create' }, grpcDeadline(call)));

@@ -41,6 +41,8 @@ export class MemoryStore implements LockStore {
   readonly defaultTimeoutMs = 5000;
   readonly #clock: Clock;
   readonly #resources = new Map<string, MemoryResource>();
+  /** The highest fence of a pruned resource: a new resource's fence starts here, so a pruned name's tokens never go back. */
+  #floor = 0n;
   #closed = false;
   readonly #lostListeners = new Set<(key: ResourceKey, owner: string) => void>();
 
@@ -125,6 +127,20 @@ export class MemoryStore implements LockStore {
       .sort((a, b) => (a.key.kind + a.key.name < b.key.kind + b.key.name ? -1 : 1));
   }
 
+  async prune(filter?: { kind?: LockKind }, _call?: StoreCall): Promise<number> {
+    this.#assertOpen();
+    const now = this.#clock.now();
+    let removed = 0;
+    for (const [id, resource] of this.#resources) {
+      if (filter?.kind && resource.key.kind !== filter.kind) continue;
+      if (this.#live(resource, now).length > 0) continue;
+      if (resource.fence > this.#floor) this.#floor = resource.fence;
+      this.#resources.delete(id);
+      removed++;
+    }
+    return removed;
+  }
+
   wait(key: ResourceKey, owner: string, call: StoreCall): Promise<HandOff | void> {
     const entry = this.#resources.get(storeKey(key))?.entries.get(owner);
     if (!entry || this.#closed) return call.signal.aborted ? Promise.reject(call.signal.reason) : Promise.resolve();
@@ -146,7 +162,7 @@ export class MemoryStore implements LockStore {
     const id = storeKey(key);
     let resource = this.#resources.get(id);
     if (!resource) {
-      resource = { key: { kind: key.kind, name: key.name }, fence: 0n, nextSeq: 0, entries: new Map() };
+      resource = { key: { kind: key.kind, name: key.name }, fence: this.#floor, nextSeq: 0, entries: new Map() };
       this.#resources.set(id, resource);
     }
     return resource;

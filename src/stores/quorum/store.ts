@@ -192,6 +192,15 @@ export class QuorumStore implements LockStore {
     return mergeStates(key, states.flat(), this.majority);
   }
 
+  /** prune removes idle resources on every node (a node without a fence keeps little: its keys expire with their last entry); answers the most any node removed. */
+  async prune(filter?: { kind?: LockKind }, call: StoreCall = storeCall(this.defaultTimeoutMs)): Promise<number> {
+    this.#assertOpen();
+    const outcomes = await this.#poll(call, (store, nodeCall) => store.prune(filter, nodeCall), this.#nodeTimeoutMs, () => false);
+    const counts = outcomes.flatMap((o) => (o?.ok ? [o.value] : []));
+    if (counts.length < this.majority) throw new QuorumError('prune', this.majority, this.#answers(outcomes, (n) => `removed ${n}`), 'too few nodes answered');
+    return Math.max(0, ...counts);
+  }
+
   async list(filter?: { kind?: LockKind }, call: StoreCall = storeCall(this.defaultTimeoutMs)): Promise<ResourceState[]> {
     this.#assertOpen();
     const lists = await this.#states(call, (store, nodeCall) => store.list(filter, nodeCall), 'list');

@@ -7,7 +7,7 @@ import { ClosedError, InvalidArgumentError, StoreUnavailableError } from '../../
 import { CLOSE_TIMEOUT_MS, type ExtendResult, type GrantRequest, type GrantResult, type HandOff, type HoldMode, type LockKind, type LockStore, type ResourceKey, type ResourceState, type StoreCall } from '../../store.js';
 import { commandsFor, type RedisClient, type RedisCommands, type Subscription } from './client.js';
 import { isReplyError, watchConnection, type ConnectionWatch } from './reach.js';
-import { EXTEND, FORCE_RELEASE, GRANT, INSPECT, RELEASE } from './scripts.js';
+import { EXTEND, FORCE_RELEASE, GRANT, INSPECT, PRUNE, RELEASE } from './scripts.js';
 
 
 /** A hand-off with the id of the waiter's request its TTL is dated from. */
@@ -38,7 +38,7 @@ interface Script {
 }
 
 const script = (source: string): Script => ({ source, sha: createHash('sha1').update(source).digest('hex') });
-const SCRIPTS = { grant: script(GRANT), extend: script(EXTEND), release: script(RELEASE), forceRelease: script(FORCE_RELEASE), inspect: script(INSPECT) };
+const SCRIPTS = { grant: script(GRANT), extend: script(EXTEND), release: script(RELEASE), forceRelease: script(FORCE_RELEASE), inspect: script(INSPECT), prune: script(PRUNE) };
 
 /**
  * RedisStore keeps locks on one Redis server, on the server's clock: every operation is one
@@ -148,16 +148,37 @@ export class RedisStore<F extends boolean = true> implements LockStore {
   }
 
   async list(filter?: { kind?: LockKind }, _call?: StoreCall): Promise<ResourceState[]> {
-    const pattern = `{${this.#prefix}:${filter?.kind ?? '*'}:*}:s`;
-    const keys = new Set(await this.#call(() => this.#client.scan(pattern)));
     const states: ResourceState[] = [];
-    for (const key of [...keys].sort()) {
+    for (const key of await this.#resources(filter)) states.push(await this.inspect(key));
+    return states;
+  }
+
+  /**
+   * prune removes the keys of every resource that nobody holds or waits for, one script per
+   * resource. A fenced resource stays while its fence is ahead of the server's clock in
+   * microseconds (more than one grant per microsecond since its first use, or a clock set
+   * back): a name used again starts its fence at that clock.
+   */
+  async prune(filter?: { kind?: LockKind }, call?: StoreCall): Promise<number> {
+    let removed = 0;
+    for (const key of await this.#resources(filter)) {
+      if (call?.signal.aborted) break;
+      if ((await this.#run(SCRIPTS.prune, key)) === 1) removed++;
+    }
+    return removed;
+  }
+
+  /** Every resource with keys under the prefix (of one kind), in the order of their keys. */
+  async #resources(filter?: { kind?: LockKind }): Promise<ResourceKey[]> {
+    // The prefix and kind are matched as they are, not as glob patterns (a prefix `a*` lists only its own keys).
+    const pattern = `{${globLiteral(this.#prefix)}:${filter?.kind ? globLiteral(filter.kind) : '*'}:*}:s`;
+    const keys = new Set(await this.#call(() => this.#client.scan(pattern)));
+    return [...keys].sort().map((key) => {
       const inner = key.slice(1, -3);
       const first = inner.indexOf(':');
       const second = inner.indexOf(':', first + 1);
-      states.push(await this.inspect({ kind: inner.slice(first + 1, second) as LockKind, name: inner.slice(second + 1) }));
-    }
-    return states;
+      return { kind: inner.slice(first + 1, second) as LockKind, name: inner.slice(second + 1) };
+    });
   }
 
   async wait(_key: ResourceKey, owner: string, call: StoreCall): Promise<HandOff | void> {
@@ -263,6 +284,11 @@ export class RedisStore<F extends boolean = true> implements LockStore {
       throw this.#failure(error);
     }
   }
+}
+
+/** globLiteral escapes the characters that a Redis MATCH pattern reads as wildcards. */
+function globLiteral(text: string): string {
+  return text.replace(/[*?[\]\\]/g, '\\$&');
 }
 
 const HELD: ExtendResult = Object.freeze({ held: true });

@@ -9,11 +9,11 @@
  */
 
 /** SCHEMA_VERSION is kept in `PRAGMA user_version`. */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 export const SCHEMA = `
--- One row per lock ever used. The fence only grows, so a token is never issued twice, also
--- across releases, expiries, forced releases and restarts.
+-- One row per lock used and not pruned since. The fence only grows, so a token is never issued
+-- twice, also across releases, expiries, forced releases, restarts and prunes.
 CREATE TABLE IF NOT EXISTS baton_resource (
   key      TEXT PRIMARY KEY,      -- prefix:kind:name
   kind     TEXT NOT NULL,
@@ -39,6 +39,13 @@ CREATE TABLE IF NOT EXISTS baton_entry (
 ) WITHOUT ROWID;
 
 CREATE INDEX IF NOT EXISTS baton_entry_by_seq ON baton_entry (key, seq);
+
+-- Version 2. The highest fence of a pruned resource (one row, id 0): a new resource's fence
+-- starts there, so a name used again after a prune never issues a token it issued before.
+CREATE TABLE IF NOT EXISTS baton_floor (
+  id    INTEGER PRIMARY KEY CHECK (id = 0),
+  fence INTEGER NOT NULL
+);
 `;
 
 /** Statements, each with what goes in and what comes out. */
@@ -48,12 +55,14 @@ export const SQL = {
   beginDeferred: `BEGIN DEFERRED`,
   commit: `COMMIT`,
   /**
-   * in: key, kind, name, tokens to issue (0 or 1), arrival numbers to take (0 or 1).
+   * in: key, kind, name, tokens to issue (0 or 1), arrival numbers to take (0 or 1), and those two again.
    * out: fence (the new token when 1 was issued), next_seq (the new arrival number when 1 was taken).
-   * Makes the resource row on first use, so a grant is this statement and one insert.
+   * Makes the resource row on first use, its fence starting at the floor, so a grant is this
+   * statement and one insert.
    */
-  bump: `INSERT INTO baton_resource (key, kind, name, fence, next_seq) VALUES (?, ?, ?, ?, ?)
-         ON CONFLICT (key) DO UPDATE SET fence = fence + excluded.fence, next_seq = next_seq + excluded.next_seq
+  bump: `INSERT INTO baton_resource (key, kind, name, fence, next_seq)
+         VALUES (?, ?, ?, coalesce((SELECT fence FROM baton_floor WHERE id = 0), 0) + ?, ?)
+         ON CONFLICT (key) DO UPDATE SET fence = fence + ?, next_seq = next_seq + ?
          RETURNING fence, next_seq`,
   /** in: key. out: fence, or no row for a lock never used. */
   fence: `SELECT fence FROM baton_resource WHERE key = ?`,
@@ -70,4 +79,13 @@ export const SQL = {
   deleteHolders: `DELETE FROM baton_entry WHERE key = ? AND held = 1`,
   /** in: key prefix, its length. out: key, kind, name of every resource under the prefix. */
   resources: `SELECT key, kind, name FROM baton_resource WHERE substr(key, 1, ?) = ? ORDER BY key`,
+  /** in: key prefix, its length, the last key seen, how many. out: key, kind, name of the next resources under the prefix. */
+  resourcesAfter: `SELECT key, kind, name FROM baton_resource WHERE substr(key, 1, ?) = ? AND key > ? ORDER BY key LIMIT ?`,
+  /** in: key. out: nothing; raises the floor to the resource's fence. */
+  raiseFloor: `INSERT INTO baton_floor (id, fence) SELECT 0, fence FROM baton_resource WHERE key = ?
+               ON CONFLICT (id) DO UPDATE SET fence = max(fence, excluded.fence)`,
+  /** in: key. out: nothing; removes the resource's entries. */
+  deleteEntries: `DELETE FROM baton_entry WHERE key = ?`,
+  /** in: key. out: nothing; removes the resource's row. */
+  deleteResource: `DELETE FROM baton_resource WHERE key = ?`,
 } as const;

@@ -192,6 +192,11 @@ export class SqliteStore implements LockStore {
     return this.#table.list(filter, call);
   }
 
+  /** prune: see `LockStore.prune`; the highest fence it removes becomes the floor that new names' fences start above. */
+  prune(filter?: { kind?: LockKind }, call: StoreCall = storeCall(this.defaultTimeoutMs)): Promise<number> {
+    return this.#table.prune(filter, call);
+  }
+
   wait(_key: ResourceKey, owner: string, call: StoreCall): Promise<HandOff | void> {
     if (!this.guarantees.notify) return sleep(systemClock, timeLeft(call), call.signal);
     return this.#latches.wait(owner, timeLeft(call), call.signal);
@@ -417,14 +422,21 @@ function tableTx(sql: Statements): TableTx<number> {
     entries: (id) => (sql.entries.all(id) as RawRow[]).map(toEntry),
     fence: (id) => (sql.fence.get(id) as { fence: bigint } | undefined)?.fence,
     bump: (resource, tokens, arrivals) => {
-      const row = sql.bump.get(resource.id, resource.kind, resource.name, tokens, arrivals) as { fence: bigint; next_seq: bigint };
+      const row = sql.bump.get(resource.id, resource.kind, resource.name, tokens, arrivals, tokens, arrivals) as { fence: bigint; next_seq: bigint };
       return { fence: row.fence, seq: Number(row.next_seq) };
     },
     putEntry: (id, e) => void sql.upsertEntry.run(id, e.owner, e.seq, e.mode, e.limit, e.held ? 1 : 0, e.token, e.ttlMs, e.expiresAt, e.value ?? null, e.wake),
     extendEntry: (id, owner, ttlMs, expiresAt) => void sql.extendEntry.run(ttlMs, expiresAt, id, owner),
     deleteEntry: (id, owner) => void sql.deleteEntry.run(id, owner),
     deleteHolders: (id) => sql.deleteHolders.run(id).changes,
-    resources: (idPrefix) => (sql.resources.all(idPrefix.length, idPrefix) as { key: string; kind: LockKind; name: string }[]).map((row): TableResource => ({ id: row.key, kind: row.kind, name: row.name })),
+    resources: (idPrefix, after, limit) =>
+      ((after === undefined ? sql.resources.all(idPrefix.length, idPrefix) : sql.resourcesAfter.all(idPrefix.length, idPrefix, after, limit ?? -1)) as { key: string; kind: LockKind; name: string }[])
+        .map((row): TableResource => ({ id: row.key, kind: row.kind, name: row.name })),
+    dropResource: (id) => {
+      sql.raiseFloor.run(id);
+      sql.deleteEntries.run(id);
+      sql.deleteResource.run(id);
+    },
   };
 }
 

@@ -17,9 +17,10 @@ import { storageKey, type ExtendResult, type GrantRequest, type GrantResult, typ
  *   its result synchronously, so a synchronous driver (better-sqlite3) runs a transaction
  *   without yielding to the event loop; a promise is awaited before the next step.
  * - Storage: per resource a fence that only grows and an arrival counter (`bump` makes the
- *   row on first use and never removes it), per entry one row keyed by (resource, owner).
+ *   row on first use, starting its fence at a store-wide floor; only `dropResource` removes
+ *   it, raising the floor to its fence), per entry one row keyed by (resource, owner).
  *
- * What it gets: grant, extend, release, forceRelease, inspect and list with the grant rule of
+ * What it gets: grant, extend, release, forceRelease, inspect, list and prune with the grant rule of
  * `core/queue.ts` (a newcomer whose limit is not the live entries' is refused), FIFO by arrival, dead entries deleted when a writer sees them, and with
  * every write the entries that may now hold (`Outcome.wakes`, never the caller's own), which
  * the store wakes its own way (SQLite: a loopback datagram; PostgreSQL: NOTIFY). Each entry
@@ -28,6 +29,9 @@ import { storageKey, type ExtendResult, type GrantRequest, type GrantResult, typ
  * Left out: waiting, the wake-ups' transport, and hand-offs (a release wakes waiters; it
  * does not grant to them). Those stay with each store.
  */
+
+/** PRUNE_BATCH: how many resources one transaction of `prune` looks at. */
+const PRUNE_BATCH = 500;
 
 /** Awaitable: a driver answers with a value or a promise of it. */
 export type Awaitable<T> = T | Promise<T>;
@@ -60,8 +64,14 @@ export interface TableTx<W> {
   deleteEntry(id: string, owner: string): Awaitable<void>;
   /** deleteHolders removes every holding entry of a resource and answers how many. */
   deleteHolders(id: string): Awaitable<number>;
-  /** resources: every resource whose id starts with `idPrefix`, ordered by id. */
-  resources(idPrefix: string): Awaitable<TableResource[]>;
+  /** resources: every resource whose id starts with `idPrefix`, ordered by id; only those after `after`, and at most `limit`, when given. */
+  resources(idPrefix: string, after?: string, limit?: number): Awaitable<TableResource[]>;
+  /**
+   * dropResource removes a resource's row and its entries, first raising the store-wide
+   * floor to the resource's fence: `bump` starts a new resource's fence at the floor, so a
+   * name used again never issues a token it issued before.
+   */
+  dropResource(id: string): Awaitable<void>;
 }
 
 /**
@@ -190,6 +200,35 @@ export class LeaseTable<W> {
     const states: ResourceState[] = [];
     for (const resource of yield* ask(tx.resources(idPrefix))) states.push(yield* this.#state(tx, resource, now));
     return states;
+  }
+
+  /**
+   * prune: see `LockStore.prune`. Resources are looked at `PRUNE_BATCH` at a time, each batch
+   * one write transaction, so that a table of many names is never locked for long.
+   */
+  async prune(filter: { kind?: LockKind } | undefined, call: StoreCall): Promise<number> {
+    const idPrefix = filter?.kind ? `${this.#prefix}:${filter.kind}:` : `${this.#prefix}:`;
+    let removed = 0;
+    let after = '';
+    for (;;) {
+      const batch = await this.#driver.transaction('write', call, (tx) => drive(this.#prune(tx, idPrefix, after)));
+      removed += batch.removed;
+      if (batch.last === undefined) return removed;
+      after = batch.last;
+    }
+  }
+
+  *#prune(tx: TableTx<W>, idPrefix: string, after: string): Steps<{ removed: number; last: string | undefined }> {
+    const now = yield* ask(tx.now());
+    const resources = yield* ask(tx.resources(idPrefix, after, PRUNE_BATCH));
+    let removed = 0;
+    for (const resource of resources) {
+      // A resource with a live entry stays; one with dead entries only goes with them (nobody can be woken by them).
+      if ((yield* ask(tx.entries(resource.id))).some((entry) => this.#isLive(entry, now))) continue;
+      yield tx.dropResource(resource.id);
+      removed++;
+    }
+    return { removed, last: resources.length < PRUNE_BATCH ? undefined : resources[resources.length - 1]!.id };
   }
 
   /** Reads a resource's entries, deletes the dead ones, and lists whom their removal lets hold (`except` left out). */
