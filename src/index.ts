@@ -6,6 +6,7 @@ export type {
   BatonOptions,
   CallOptions,
   LockInfo,
+  HolderDescription,
   SemaphoreOptions,
   TokenOf,
   TryAcquireOptions,

@@ -138,6 +138,8 @@ export interface HolderInfo {
   /** Time left on the store's clock. */
   readonly expiresInMs: number;
   readonly value?: string;
+  /** A holder that is not baton's: a Redis mutex's key set by another program (`SET NX PX`); `owner` is the key's value. */
+  readonly foreign?: boolean;
 }
 
 /** WaiterInfo describes one queued entry. */

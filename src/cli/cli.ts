@@ -4,14 +4,14 @@
  * after the baton instance is closed; a user's mistake prints `baton: <message>`, never a
  * stack trace.
  */
-import { InvalidArgumentError, createBaton, type Baton } from '../index.js';
+import { InvalidArgumentError, createBaton, type Baton, type BatonOptions, type HolderDescription } from '../index.js';
 import { openStore } from '../url.js';
 import { INSPECT_FLAGS, LS_FLAGS, PRUNE_FLAGS, RELEASE_FLAGS, inspect, ls, parseInspect, parseLs, parsePrune, parseRelease, prune, release } from './admin.js';
 import { COMMON_FLAGS, booleanFlag, parseArgs, stringFlag, type FlagSpecs, type ParsedArgs } from './args.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
 import { INSPECT_HELP, LS_HELP, MAIN_HELP, PRUNE_HELP, RELEASE_HELP, RUN_HELP, version } from './help.js';
 import { processIo, type Io } from './io.js';
-import { RUN_FLAGS, parseRun, run } from './run.js';
+import { RUN_FLAGS, commandLine, parseRun, run } from './run.js';
 
 type AnyBaton = Baton<bigint | null>;
 
@@ -20,10 +20,12 @@ interface Command {
   readonly flags: FlagSpecs;
   readonly help: string;
   prepare(args: ParsedArgs): (baton: AnyBaton, io: Io) => Promise<number>;
+  /** What the command's baton instance says of its holders (`baton run`: its command line). */
+  holder?(args: ParsedArgs): HolderDescription;
 }
 
 const COMMANDS: Readonly<Record<string, Command>> = Object.freeze({
-  run: { flags: RUN_FLAGS, help: RUN_HELP, prepare: (args) => bind(parseRun(args), run) },
+  run: { flags: RUN_FLAGS, help: RUN_HELP, prepare: (args) => bind(parseRun(args), run), holder: (args) => ({ command: commandLine(parseRun(args)) }) },
   ls: { flags: LS_FLAGS, help: LS_HELP, prepare: (args) => bind(parseLs(args), ls) },
   inspect: { flags: INSPECT_FLAGS, help: INSPECT_HELP, prepare: (args) => bind(parseInspect(args), inspect) },
   release: { flags: RELEASE_FLAGS, help: RELEASE_HELP, prepare: (args) => bind(parseRelease(args), release) },
@@ -61,7 +63,8 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
       return EXIT.ok;
     }
     const execute = definition.prepare(args);
-    return await withBaton(storeUrl(global, args, io.env), (baton) => execute(baton, io));
+    const options: BatonOptions = definition.holder ? { holder: definition.holder(args) } : {};
+    return await withBaton(storeUrl(global, args, io.env), options, (baton) => execute(baton, io));
   } catch (error) {
     return report(error, topic, io);
   }
@@ -99,8 +102,8 @@ function storeUrl(global: ParsedArgs, args: ParsedArgs, env: NodeJS.ProcessEnv):
 }
 
 /** withBaton opens the store, runs `body`, and always closes the instance (which closes the store) before returning. */
-async function withBaton<T>(url: string, body: (baton: AnyBaton) => Promise<T>): Promise<T> {
-  const baton = createBaton(await openStore(url));
+async function withBaton<T>(url: string, options: BatonOptions, body: (baton: AnyBaton) => Promise<T>): Promise<T> {
+  const baton = createBaton(await openStore(url), options);
   try {
     return await body(baton);
   } finally {

@@ -3,9 +3,29 @@
  * no bigint, so every token is written as a decimal string. A store that issues no fencing
  * token (a Redlock quorum) has none to show: `-` in tables, `null` in JSON.
  */
-import type { LockInfo } from '../index.js';
+import type { HolderDescription, LockInfo } from '../index.js';
 
 type AnyLockInfo = LockInfo<bigint | null>;
+type AnyHolder = AnyLockInfo['holders'][number];
+
+/** clip shortens text for a table cell, marking the cut. */
+function clip(text: string, max: number): string {
+  const line = text.replace(/\s+/g, ' ');
+  return line.length > max ? `${line.slice(0, max - 1)}…` : line;
+}
+
+/**
+ * heldBy says who holds, for people: `web-1:4242 "nightly" node report.js` (host:pid, label,
+ * command, those it has); `foreign: go-service` for a holder that is not baton's (a key set by
+ * another program, whose value is shown); `-` when nothing says.
+ */
+export function heldBy(h: AnyHolder): string {
+  if (h.foreign) return `foreign: ${h.owner}`;
+  const d = h.holder;
+  if (!d) return '-';
+  const where = d.host !== undefined && d.pid !== undefined ? `${d.host}:${d.pid}` : d.host ?? (d.pid !== undefined ? `pid ${d.pid}` : undefined);
+  return [where, d.label === undefined ? undefined : JSON.stringify(d.label), d.command].filter((part) => part !== undefined).join(' ') || '-';
+}
 
 /** tokenText writes a token for a table: its decimal digits, or `-` where the store issues none. */
 function tokenText(token: bigint | null): string {
@@ -42,7 +62,7 @@ export interface LockJson {
   name: string;
   /** The last fencing token issued, as a decimal string; null where the store issues none. */
   fence: string | null;
-  holders: { owner: string; token: string | null; mode: string; ttlMs: number; expiresInMs: number; value?: string }[];
+  holders: { owner: string; token: string | null; mode: string; ttlMs: number; expiresInMs: number; value?: string; holder?: HolderDescription; foreign?: true }[];
   waiters: { owner: string; mode: string; position: number }[];
 }
 
@@ -58,6 +78,8 @@ export function lockJson(info: AnyLockInfo): LockJson {
       ttlMs: h.ttlMs,
       expiresInMs: Math.max(0, Math.round(h.expiresInMs)),
       ...(h.value === undefined ? {} : { value: h.value }),
+      ...(h.holder === undefined ? {} : { holder: h.holder }),
+      ...(h.foreign ? { foreign: true as const } : {}),
     })),
     waiters: info.waiters.map((w) => ({ owner: w.owner, mode: w.mode, position: w.position })),
   };
@@ -65,8 +87,8 @@ export function lockJson(info: AnyLockInfo): LockJson {
 
 /** lockListTable: one line per lock for `ls`. */
 export function lockListTable(locks: readonly AnyLockInfo[]): string {
-  const rows = locks.map((l) => [l.kind, l.name, String(l.holders.length), String(l.waiters.length), tokenText(l.fence)]);
-  return table([['KIND', 'NAME', 'HOLDERS', 'WAITERS', 'LAST TOKEN'], ...rows]);
+  const rows = locks.map((l) => [l.kind, l.name, String(l.holders.length), String(l.waiters.length), tokenText(l.fence), l.holders.length === 0 ? '-' : clip(l.holders.map(heldBy).join(', '), 60)]);
+  return table([['KIND', 'NAME', 'HOLDERS', 'WAITERS', 'LAST TOKEN', 'HELD BY'], ...rows]);
 }
 
 /** lockDetails: the text report of `inspect`. */
@@ -75,8 +97,8 @@ export function lockDetails(info: AnyLockInfo): string {
   if (info.holders.length === 0) lines.push('Holders: none');
   else {
     lines.push(`Holders (${info.holders.length}):`);
-    const rows = info.holders.map((h) => [h.owner, tokenText(h.token), seconds(h.expiresInMs), h.mode]);
-    lines.push(table([['OWNER', 'TOKEN', 'TIME LEFT', 'MODE'], ...rows], '  '));
+    const rows = info.holders.map((h) => [h.owner, tokenText(h.token), seconds(h.expiresInMs), h.mode, clip(heldBy(h), 120)]);
+    lines.push(table([['OWNER', 'TOKEN', 'TIME LEFT', 'MODE', 'HELD BY'], ...rows], '  '));
   }
   if (info.waiters.length === 0) lines.push('Waiters: none');
   else {

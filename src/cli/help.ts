@@ -36,7 +36,7 @@ Run commands under distributed locks with fencing tokens, and look at or free th
 
 Commands:
   run NAME [options] -- COMMAND [ARGS...]   hold lock NAME while COMMAND runs
-  ls [--kind KIND] [--json]                 list every lock in the store
+  ls [--kind KIND] [--json]                 list every lock in the store, and who holds it
   inspect NAME [--kind KIND] [--json]       show a lock's holders, waiters and last token
   release NAME --force [--kind KIND]        free a lock whoever holds it (an admin action)
   prune [--kind KIND] [--dry-run]           remove the locks nobody holds or waits for
@@ -72,6 +72,7 @@ Options:
                     every user of the semaphore must pass the same N (exit 64 while
                     others hold or wait with another N)
   --grace DURATION  once the lock is lost, time between SIGTERM and SIGKILL (default 10s)
+  --label TEXT      shown by ls and inspect with this holder's host, pid and COMMAND
 ${STORE_HELP}
   -h, --help        show this help
 

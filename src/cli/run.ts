@@ -21,6 +21,7 @@ export const RUN_FLAGS: FlagSpecs = Object.freeze({
   'no-wait': { type: 'boolean' },
   permits: { type: 'string' },
   grace: { type: 'string' },
+  label: { type: 'string' },
 });
 
 /** RunOptions: a checked `baton run` command line. */
@@ -34,6 +35,8 @@ export interface RunOptions {
   readonly graceMs: number;
   readonly command: string;
   readonly args: readonly string[];
+  /** Shown with the holder by `baton ls` and `inspect`. */
+  readonly label: string | undefined;
 }
 
 export const RUN_DEFAULTS = Object.freeze({ ttlMs: 30_000, waitMs: Infinity, graceMs: 10_000 });
@@ -60,7 +63,15 @@ export function parseRun(args: ParsedArgs): RunOptions {
     graceMs: grace === undefined ? RUN_DEFAULTS.graceMs : parseDuration(grace, 'grace', 0),
     command,
     args: commandArgs,
+    label: stringFlag(args, 'label'),
   };
+}
+
+/** commandLine: the command as a shell would take it back (`sh -c 'echo hi'`), for the holder's description; at most 300 characters. */
+export function commandLine(o: Pick<RunOptions, 'command' | 'args'>): string {
+  const word = (arg: string): string => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`);
+  const line = [o.command, ...o.args].map(word).join(' ');
+  return line.length > 300 ? `${line.slice(0, 299)}…` : line;
 }
 
 /** run takes the lock, runs the command under it, and returns baton's exit code. */
@@ -85,8 +96,8 @@ async function acquire(baton: Baton<bigint | null>, o: RunOptions, signal: Abort
   const lock = o.permits === undefined ? baton.mutex(o.name) : baton.semaphore(o.name, { permits: o.permits });
   try {
     const lease = o.waitMs === 0
-      ? await lock.tryAcquire({ ttlMs: o.ttlMs, autoRenew: true })
-      : await lock.acquire({ ttlMs: o.ttlMs, timeoutMs: o.waitMs, signal, autoRenew: true });
+      ? await lock.tryAcquire({ ttlMs: o.ttlMs, autoRenew: true, ...(o.label === undefined ? {} : { label: o.label }) })
+      : await lock.acquire({ ttlMs: o.ttlMs, timeoutMs: o.waitMs, signal, autoRenew: true, ...(o.label === undefined ? {} : { label: o.label }) });
     if (lease) return lease;
     io.err(`baton: lock ${quote(o.name)} is busy`);
     return EXIT.busy;

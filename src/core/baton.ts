@@ -1,4 +1,5 @@
 import { EventEmitter, setMaxListeners } from 'node:events';
+import { hostname } from 'node:os';
 import { ClosedError, InvalidArgumentError } from '../errors.js';
 import { CLOSE_TIMEOUT_MS, type HoldMode, type LockKind, type LockStore, type ResourceKey, type ResourceState, type StoreCall } from '../store.js';
 import { acquire, type AcquireHost } from './acquire.js';
@@ -15,6 +16,7 @@ import {
   type BatonEvents,
   type BatonOptions,
   type CallOptions,
+  type HolderDescription,
   type LockEventBase,
   type LockInfo,
   type SemaphoreOptions,
@@ -27,16 +29,16 @@ import { keepAliveWhile } from './process-hold.js';
 import { Semaphore } from './semaphore.js';
 import { checkBoolean, checkDuration, checkName, checkOptions, checkSignal, checkTimeout } from './validate.js';
 
-const ACQUIRE_OPTIONS = ['ttlMs', 'timeoutMs', 'signal', 'autoRenew'] as const;
-const TRY_OPTIONS = ['ttlMs', 'autoRenew', 'signal'] as const;
+const ACQUIRE_OPTIONS = ['ttlMs', 'timeoutMs', 'signal', 'autoRenew', 'label'] as const;
+const TRY_OPTIONS = ['ttlMs', 'autoRenew', 'signal', 'label'] as const;
 const CALL_OPTIONS = ['signal', 'timeoutMs'] as const;
 const LOCK_KINDS: readonly LockKind[] = ['mutex', 'semaphore', 'rwlock', 'election'];
-const BATON_OPTIONS = ['clock', 'ttlMs', 'driftFactor', 'minBackoffMs', 'maxBackoffMs', 'queuePollMs', 'storeTimeoutMs'] as const;
+const BATON_OPTIONS = ['clock', 'ttlMs', 'driftFactor', 'minBackoffMs', 'maxBackoffMs', 'queuePollMs', 'storeTimeoutMs', 'holder'] as const;
 
 /** Of `close()`'s bound, the share left for the store's own close after the releases. */
 const STORE_CLOSE_SHARE = 0.3;
 
-type Settings = Required<Omit<BatonOptions, 'clock'>> & { queueTtlMs: number };
+type Settings = Required<Omit<BatonOptions, 'clock' | 'holder'>> & { queueTtlMs: number };
 
 /**
  * Baton is the entry point: one per store. It makes lock handles, runs the acquire loop,
@@ -62,6 +64,9 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
   readonly #background = new Set<Promise<unknown>>();
   #closing: Promise<void> | null = null;
   readonly #unwatch: (() => void) | null;
+  /** Who holds this instance's leases (null: not stored), and the stored text of it without a label. */
+  readonly #holder: HolderDescription | null;
+  readonly #holderText: string | undefined;
 
   constructor(store: LockStore, options?: BatonOptions) {
     super();
@@ -70,6 +75,8 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
       throw new InvalidArgumentError('store', 'Expected `store` to be a baton store, such as createSqliteStore() or createMemoryStore()');
     }
     this.store = store;
+    this.#holder = checkHolder(o.holder);
+    this.#holderText = this.#holder ? holderText(this.#holder) : undefined;
     // Every pending wait listens on this signal: any number of them is normal, not a leak.
     setMaxListeners(0, this.#closeController.signal);
     this.#clock = o.clock ?? systemClock;
@@ -268,6 +275,7 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
       const timeoutMs = wait ? checkTimeout(o.timeoutMs ?? DEFAULTS.timeoutMs) : 0;
       const userSignal = checkSignal(o.signal);
       const autoRenew = checkBoolean(o.autoRenew, 'autoRenew') ?? false;
+      const label = checkLabel(o.label);
       this.#assertOpen();
       userSignal?.throwIfAborted();
       const signal = userSignal ? AbortSignal.any([userSignal, this.#closeController.signal]) : this.#closeController.signal;
@@ -278,7 +286,7 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
       try {
         granted = await acquire(this.#acquireHost, {
           key, owner, mode, limit, ttlMs, wait, timeoutMs, deadline: startedAt + timeoutMs, signal,
-          ...(value === undefined ? {} : { value }),
+          ...(value !== undefined ? { value } : this.#describe(key, label)),
         });
       } catch (error) {
         this.#emit('failed', () => ({ ...base, waitMs: this.#clock.now() - startedAt, error }));
@@ -297,6 +305,13 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
       this.#emit('acquired', () => ({ ...base, token: record.token, waitMs: this.#clock.now() - startedAt, contended: granted.contended }));
       return new Lease<Token>(record, this.#leaseOwner);
     });
+  }
+
+  /** The value stored with a grant of `key` that has none of its own (an election's is its proclamation): who holds it. */
+  #describe(key: ResourceKey, label: string | undefined): { value?: string } {
+    if (key.kind === 'election' || !this.#holder) return {};
+    if (label === undefined) return this.#holderText === undefined ? {} : { value: this.#holderText };
+    return { value: holderText({ ...this.#holder, label }) };
   }
 
   /**
@@ -447,9 +462,74 @@ function toLockInfo<Token extends bigint | null>(state: ResourceState, fencing: 
     name: state.key.name,
     kind: state.key.kind,
     fence: token(state.fence),
-    holders: state.holders.map((h) => ({ ...h, token: token(h.token), expiresAt: now + h.expiresInMs })),
+    holders: state.holders.map((h) => {
+      const { value, foreign, ...rest } = h;
+      const holder = state.key.kind === 'election' ? undefined : parseHolder(value);
+      return {
+        ...rest,
+        token: token(h.token),
+        expiresAt: now + h.expiresInMs,
+        ...(value === undefined || holder ? {} : { value }),
+        ...(holder ? { holder } : {}),
+        ...(foreign ? { foreign: true as const } : {}),
+      };
+    }),
     waiters: state.waiters.map((w) => ({ owner: w.owner, mode: w.mode, position: w.position })),
   };
+}
+
+/** The longest stored description of a holder, in characters. */
+const HOLDER_MAX = 1000;
+
+/** checkHolder: the instance's holder description, `BatonOptions.holder` over the default (host and pid); null for `false`. */
+function checkHolder(given: unknown): HolderDescription | null {
+  if (given === false) return null;
+  const o = checkOptions<HolderDescription>(given, 'holder', ['host', 'pid', 'command', 'label']);
+  const holder: HolderDescription = { host: hostname(), pid: process.pid, ...o };
+  for (const field of ['host', 'command', 'label'] as const) {
+    if (holder[field] !== undefined && typeof holder[field] !== 'string') {
+      throw new InvalidArgumentError(`holder.${field}`, `Expected \`holder.${field}\` to be a string, got ${typeof holder[field]}`);
+    }
+  }
+  if (holder.pid !== undefined && !(Number.isSafeInteger(holder.pid) && holder.pid >= 0)) {
+    throw new InvalidArgumentError('holder.pid', `Expected \`holder.pid\` to be a process id, got ${String(holder.pid)}`);
+  }
+  if (holderText(holder).length > HOLDER_MAX) throw new InvalidArgumentError('holder', `Expected \`holder\` to describe the holder in at most ${HOLDER_MAX} characters`);
+  return holder;
+}
+
+/** checkLabel: a lease's label, a string of at most 200 characters. */
+function checkLabel(label: unknown): string | undefined {
+  if (label === undefined) return undefined;
+  if (typeof label !== 'string' || label.length > 200) {
+    throw new InvalidArgumentError('label', `Expected \`label\` to be a string of at most 200 characters, got ${typeof label === 'string' ? `${label.length} characters` : typeof label}`);
+  }
+  return label;
+}
+
+/** holderText: a holder description as stored with a grant, a JSON object with the fields given. */
+function holderText(holder: HolderDescription): string {
+  return JSON.stringify({ host: holder.host, pid: holder.pid, command: holder.command, label: holder.label });
+}
+
+/** parseHolder reads a stored holder description; undefined for a value that is not one (another version's, another program's). */
+function parseHolder(value: string | undefined): HolderDescription | undefined {
+  if (value === undefined || !value.startsWith('{')) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch {
+    return undefined;
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return undefined;
+  const p = parsed as Record<string, unknown>;
+  const holder: HolderDescription = {
+    ...(typeof p.host === 'string' ? { host: p.host } : {}),
+    ...(typeof p.pid === 'number' ? { pid: p.pid } : {}),
+    ...(typeof p.command === 'string' ? { command: p.command } : {}),
+    ...(typeof p.label === 'string' ? { label: p.label } : {}),
+  };
+  return Object.keys(holder).length > 0 ? holder : undefined;
 }
 
 /** createBaton makes a baton instance over a store: `createBaton(createSqliteStore())`. */

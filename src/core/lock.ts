@@ -9,7 +9,7 @@ export interface LockHost<Token extends bigint | null> {
   inspect(name: string, kind: LockKind, options?: CallOptions): Promise<LockInfo<Token>>;
 }
 
-const WITH_LOCK_OPTIONS = ['ttlMs', 'timeoutMs', 'signal'] as const;
+const WITH_LOCK_OPTIONS = ['ttlMs', 'timeoutMs', 'signal', 'label'] as const;
 
 /**
  * Lock is a handle on one lock whose holders all take it the same way: a mutex (one

@@ -42,6 +42,25 @@ export interface BatonOptions {
    * store's `defaultTimeoutMs` (5 000 for every built-in store).
    */
   storeTimeoutMs?: number;
+  /**
+   * Who holds a lease, as `baton ls` and `inspect` show it: stored with every grant of a
+   * mutex or semaphore. Default `{ host: os.hostname(), pid: process.pid }`; fields given
+   * here are added to (or replace) those; `false` stores nothing. An election's entry keeps
+   * its proclaimed value instead.
+   */
+  holder?: HolderDescription | false;
+}
+
+/** HolderDescription: who holds a lease, for people looking at the lock (at most 1 000 characters in all). */
+export interface HolderDescription {
+  /** The host's name. */
+  host?: string;
+  /** The holding process's id. */
+  pid?: number;
+  /** The command the lease protects (`baton run` puts its command line here). */
+  command?: string;
+  /** Free text: a job id, a deploy, a person. */
+  label?: string;
 }
 
 /** AcquireOptions for `acquire`. */
@@ -58,12 +77,15 @@ export interface AcquireOptions {
   signal?: AbortSignal;
   /** Renew the lease every TTL/3 until released. Default false for `acquire`, always true in `withLock`. */
   autoRenew?: boolean;
+  /** A label for this lease, shown by `baton ls` and `inspect` with the holder's host and pid (see `BatonOptions.holder`). */
+  label?: string;
 }
 
 /** TryAcquireOptions for `tryAcquire`. */
 export interface TryAcquireOptions {
   ttlMs?: number;
   autoRenew?: boolean;
+  label?: string;
   /** Aborts the try; the promise rejects with `signal.reason`. */
   signal?: AbortSignal;
 }
@@ -73,6 +95,7 @@ export interface WithLockOptions {
   ttlMs?: number;
   timeoutMs?: number;
   signal?: AbortSignal;
+  label?: string;
 }
 
 /** SemaphoreOptions for `semaphore`. */
@@ -103,7 +126,13 @@ export interface LockInfo<Token extends bigint | null = bigint> {
   readonly kind: LockKind;
   /** The last fencing token issued (0n if never granted): the next grant gets a higher one. */
   readonly fence: Token;
-  readonly holders: readonly { owner: string; mode: HoldMode; token: Token; ttlMs: number; expiresInMs: number; expiresAt: number; value?: string }[];
+  /**
+   * `holder`: who holds it, as its baton instance described itself (see
+   * `BatonOptions.holder`). `foreign`: a holder that is not baton's (a Redis mutex's key set
+   * by another program's `SET NX PX`); `owner` is then the key's value. `value`: an
+   * election's proclaimed value.
+   */
+  readonly holders: readonly { owner: string; mode: HoldMode; token: Token; ttlMs: number; expiresInMs: number; expiresAt: number; value?: string; holder?: HolderDescription; foreign?: true }[];
   readonly waiters: readonly { owner: string; mode: HoldMode; position: number }[];
 }
 

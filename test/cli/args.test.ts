@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { InvalidArgumentError } from '../../src/index.js';
 import { COMMON_FLAGS, formatDuration, parseArgs, parseCount, parseDuration, parseKind } from '../../src/cli/args.js';
-import { RUN_FLAGS, parseRun } from '../../src/cli/run.js';
+import { RUN_FLAGS, commandLine, parseRun } from '../../src/cli/run.js';
 
 const invalid = (argument?: string) => (error: unknown): boolean => {
   assert.ok(error instanceof InvalidArgumentError, String(error));
@@ -83,7 +83,7 @@ describe('parseRun', () => {
 
   it('applies the defaults: 30s TTL, wait forever, a mutex, 10s grace', () => {
     assert.deepEqual(parse(['job', '--', 'make', 'all']), {
-      name: 'job', ttlMs: 30_000, waitMs: Infinity, permits: undefined, graceMs: 10_000, command: 'make', args: ['all'],
+      name: 'job', ttlMs: 30_000, waitMs: Infinity, permits: undefined, graceMs: 10_000, command: 'make', args: ['all'], label: undefined,
     });
   });
 
@@ -96,6 +96,13 @@ describe('parseRun', () => {
     assert.equal(parse(['job', '--no-wait', '--', 'x']).waitMs, 0);
     assert.equal(parse(['job', '--wait', '0', '--', 'x']).waitMs, 0);
     assert.equal(parse(['job', '--grace', '0', '--', 'x']).graceMs, 0);
+    assert.equal(parse(['job', '--label', 'deploy 381', '--', 'x']).label, 'deploy 381');
+  });
+
+  it('writes the command line back as a shell would take it, for the holder description', () => {
+    assert.equal(commandLine(parse(['job', '--', 'sh', '-c', "echo 'hi there'; exit 3"])), `sh -c 'echo '\\''hi there'\\''; exit 3'`);
+    assert.equal(commandLine(parse(['job', '--', './nightly.sh', '--full', 'a=b'])), './nightly.sh --full a=b');
+    assert.equal(commandLine(parse(['job', '--', 'x', 'y'.repeat(400)])).length, 300);
   });
 
   it('refuses a number without its unit for every duration flag', () => {

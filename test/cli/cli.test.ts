@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 
@@ -107,7 +107,7 @@ function assertUserError(result: Result, code: number, pattern?: RegExp): void {
 }
 
 /** inspectJson reads `inspect --json`. */
-async function inspectJson(name: string, ...flags: string[]): Promise<{ fence: string; holders: { owner: string; token: string; mode: string; expiresInMs: number }[]; waiters: { owner: string; position: number }[] }> {
+async function inspectJson(name: string, ...flags: string[]): Promise<{ fence: string; holders: { owner: string; token: string; mode: string; expiresInMs: number; holder?: unknown }[]; waiters: { owner: string; position: number }[] }> {
   const result = await baton(['inspect', name, '--json', ...flags]);
   assert.equal(result.code, 0, result.stderr);
   return JSON.parse(result.stdout);
@@ -324,9 +324,10 @@ describe('baton run', () => {
 
 describe('baton ls, inspect and release', () => {
   it('lists and inspects holders and waiters, as text and JSON', async () => {
-    const holder = new Cli(['run', 'deploy', '--', 'sh', '-c', `${PRINT_ENV}; echo ready; exec sleep 30`]);
+    const holder = new Cli(['run', 'deploy', '--label', 'deploy 381', '--', 'sh', '-c', `${PRINT_ENV}; echo ready; exec sleep 30`]);
     await holder.waitFor('ready');
     const [, , token, owner] = ENV_LINE.exec(holder.stdout)!;
+    const where = `${hostname()}:${holder.child.pid}`;
     const waiter = new Cli(['run', 'deploy', '--', 'echo', 'waited']);
     await waitUntil('the waiter is queued', async () => (await inspectJson('deploy')).waiters.length === 1);
     assert.equal((await baton(['run', 'pool', '--permits', '3', '--', 'true'])).code, 0);
@@ -337,20 +338,21 @@ describe('baton ls, inspect and release', () => {
     assert.equal(json.holders[0]!.owner, owner);
     assert.equal(json.holders[0]!.token, token);
     assert.equal(json.holders[0]!.mode, 'exclusive');
+    assert.deepEqual(json.holders[0]!.holder, { host: hostname(), pid: holder.child.pid, command: `sh -c '${PRINT_ENV}; echo ready; exec sleep 30'`, label: 'deploy 381' });
     assert.ok(json.holders[0]!.expiresInMs > 0 && json.holders[0]!.expiresInMs <= 30_000);
     assert.equal(json.waiters[0]!.position, 0);
 
     const text = await baton(['inspect', 'deploy']);
     assert.equal(text.code, 0, text.stderr);
     assert.match(text.stdout, new RegExp(`^mutex "deploy": last token ${token}$`, 'm'));
-    assert.match(text.stdout, new RegExp(`${owner} +${token} +\\d+\\.\\ds +exclusive`));
+    assert.match(text.stdout, new RegExp(`${owner} +${token} +\\d+\\.\\ds +exclusive +${where} "deploy 381" sh -c 'echo `));
     assert.match(text.stdout, /Waiters \(1\):\n.*OWNER +POSITION +MODE\n +[0-9a-f]{32} +0 +exclusive/);
 
     const list = await baton(['ls']);
     assert.equal(list.code, 0, list.stderr);
-    assert.match(list.stdout, /^KIND +NAME +HOLDERS +WAITERS +LAST TOKEN$/m);
-    assert.match(list.stdout, new RegExp(`^mutex +deploy +1 +1 +${token}$`, 'm'));
-    assert.match(list.stdout, /^semaphore +pool +0 +0 +1$/m);
+    assert.match(list.stdout, /^KIND +NAME +HOLDERS +WAITERS +LAST TOKEN +HELD BY$/m);
+    assert.match(list.stdout, new RegExp(`^mutex +deploy +1 +1 +${token} +${where} "deploy 381" sh -c .*…$`, 'm'));
+    assert.match(list.stdout, /^semaphore +pool +0 +0 +1 +-$/m);
 
     const listJson = await baton(['ls', '--json']);
     const locks = JSON.parse(listJson.stdout) as { kind: string; name: string; fence: string; holders: unknown[] }[];
@@ -439,7 +441,7 @@ describe('baton on a Redlock quorum, which issues no fencing token', () => {
     const text = await baton(['inspect', 'unfenced', '--store', store]);
     assert.equal(text.code, 0, text.stderr);
     assert.match(text.stdout, /^mutex "unfenced": no fencing tokens \(the store issues none\)$/m);
-    assert.match(text.stdout, /^ +OWNER +TOKEN +TIME LEFT +MODE\n +[0-9a-f]{32} +- +\d+\.\ds +exclusive$/m);
+    assert.match(text.stdout, /^ +OWNER +TOKEN +TIME LEFT +MODE +HELD BY\n +[0-9a-f]{32} +- +\d+\.\ds +exclusive +\S+:\d+ \S.*$/m);
     assert.doesNotMatch(text.stdout, / 0 /);
 
     const json = JSON.parse((await baton(['inspect', 'unfenced', '--json', '--store', store])).stdout) as { fence: unknown; holders: { token: unknown }[] };
@@ -447,7 +449,7 @@ describe('baton on a Redlock quorum, which issues no fencing token', () => {
 
     const list = await baton(['ls', '--store', store]);
     assert.equal(list.code, 0, list.stderr);
-    assert.match(list.stdout, /^KIND +NAME +HOLDERS +WAITERS +LAST TOKEN\nmutex +unfenced +1 +0 +-$/m);
+    assert.match(list.stdout, /^KIND +NAME +HOLDERS +WAITERS +LAST TOKEN +HELD BY\nmutex +unfenced +1 +0 +- +\S+:\d+ \S.*$/m);
     const listJson = JSON.parse((await baton(['ls', '--json', '--store', store])).stdout) as { fence: unknown; holders: { token: unknown }[] }[];
     assert.deepEqual(listJson.map((l) => [l.fence, l.holders.map((h) => h.token)]), [[null, [null]]]);
     await holder.stop();
@@ -528,7 +530,7 @@ describe('baton usage and errors', () => {
     const other = `sqlite:${join(dir, 'other.db')}`;
     assert.equal((await baton(['--store', other, 'run', 'here', '--', 'true'])).code, 0);
     assert.equal((await baton(['ls'])).stdout, 'No locks.\n');
-    assert.match((await baton(['ls', '--store', other])).stdout, /^mutex +here +0 +0 +1$/m);
+    assert.match((await baton(['ls', '--store', other])).stdout, /^mutex +here +0 +0 +1 +-$/m);
     assert.equal((await baton(['ls', '--store', 'memory:'])).stdout, 'No locks.\n');
   });
 });

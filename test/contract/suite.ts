@@ -8,6 +8,7 @@
  * cannot pass are declared in `skip`, each with the reason, and reported as skipped.
  */
 import assert from 'node:assert/strict';
+import { hostname } from 'node:os';
 import { afterEach, describe, it } from 'node:test';
 import {
   CLOSE_TIMEOUT_MS,
@@ -351,6 +352,27 @@ export function runContractSuite(target: ContractTarget): void {
       await (await a.semaphore('idle', { permits: 3 }).acquire({ ttlMs: 5000 })).release();
       assert.equal(await b.mutex('busy').tryAcquire({ ttlMs: 5000 }), null, 'the held name still excludes');
       await busy.release();
+    });
+
+    t('inspect and list say who holds a lease: its host, pid and command, and the label given to acquire', async () => {
+      const a = await client({ holder: { command: 'node nightly.js' } });
+      const b = await client({ holder: false });
+      const lease = await a.mutex('who').acquire({ ttlMs: 5000, label: 'run 42' });
+      const [seen] = (await b.inspect('who')).holders;
+      assert.deepEqual(seen?.holder, { host: hostname(), pid: process.pid, command: 'node nightly.js', label: 'run 42' });
+      assert.equal(seen?.value, undefined);
+      assert.equal(seen?.foreign, undefined);
+      await lease.release();
+      const bare = await b.mutex('who').acquire({ ttlMs: 5000 });
+      assert.deepEqual((await a.inspect('who')).holders.map((h) => [h.owner, h.holder]), [[bare.owner, undefined]], 'an instance made with holder: false stores nothing');
+      await bare.release();
+      const permit = await a.semaphore('who', { permits: 2 }).acquire({ ttlMs: 5000 });
+      const listed = (await b.list({ kind: 'semaphore' })).find((lock) => lock.name === 'who');
+      assert.deepEqual(listed?.holders.map((h) => [h.owner, h.holder?.pid, h.holder?.label]), [[permit.owner, process.pid, undefined]]);
+      await permit.release();
+      await assert.rejects(a.mutex('who').acquire({ label: 42 as unknown as string }), InvalidArgumentError);
+      await assert.rejects(a.mutex('who').tryAcquire({ label: 'x'.repeat(201) }), InvalidArgumentError);
+      assert.throws(() => createBaton(a.store, { holder: { pid: -1 } }), InvalidArgumentError);
     });
 
     t('tokens keep increasing after every client and the store restart', async () => {

@@ -43,13 +43,16 @@ describe('redis: the classic SET NX PX recipe on the same key', () => {
     assert.equal(await raw.set(key, 'go-service', 'PX', 10_000, 'NX'), 'OK');
     assert.equal(await baton.mutex('job').tryAcquire(), null, 'baton sees the recipe holder');
     const state = await baton.inspect('job');
-    assert.deepEqual(state.holders.map((h) => h.owner), ['go-service']);
+    assert.deepEqual(state.holders.map((h) => [h.owner, h.foreign, h.holder]), [['go-service', true, undefined]], 'the recipe holder shows as foreign');
     const waiting = baton.mutex('job').acquire({ ttlMs: 5000, timeoutMs: 5000 });
     await new Promise((resolve) => setTimeout(resolve, 100));
     assert.equal(await raw.eval(COMPARE_AND_DELETE, 1, key, 'go-service'), 1);
     const lease = await waiting;
     assert.ok(lease.token > before.token);
     assert.equal(await raw.get(key), lease.owner);
+    const mine = (await baton.inspect('job')).holders[0]!;
+    assert.equal(mine.foreign, undefined, 'a baton holder is not foreign');
+    assert.equal(mine.holder?.pid, process.pid);
     await baton.close();
   });
 

@@ -67,7 +67,8 @@ export function reserveName(key: ResourceKey, pfx: string, hex: string, owner: s
  * exclusive leader).
  */
 export function entryValue(key: ResourceKey, mode: HoldMode, limit: number, owner: string, value: string | undefined): string {
-  return key.kind === 'election' ? (value ?? '') : `${mode} ${limit} ${owner}`;
+  if (key.kind === 'election') return value ?? '';
+  return value ? `${mode} ${limit} ${owner}\n${value}` : `${mode} ${limit} ${owner}`;
 }
 
 /** EntryInfo: who an entry is for, and how it holds, as its key and value say. */
@@ -75,20 +76,24 @@ export interface EntryInfo {
   readonly owner: string;
   readonly mode: HoldMode;
   readonly limit: number;
+  /** The value stored with the entry: an election's proclamation, another kind's holder description. */
+  readonly value?: string;
+  /** A key that is not baton's (`etcdctl lock`'s): exclusive, named by its lease. */
+  readonly foreign?: boolean;
 }
 
 /**
  * The entry of a key: baton's mutex, semaphore (and future) keys hold `mode limit owner` in
- * their value; an election key is one exclusive leader with its owner after the lease in its
+ * their value, then a line with the holder's description if there is one; an election key is one exclusive leader with its owner after the lease in its
  * name (its value is the proclamation); a key that is not baton's (`etcdctl lock`'s, empty)
  * is exclusive, named by what follows the prefix (its lease).
  */
 export function entryInfo(key: ResourceKey, kv: IKeyValue, pfx: string): EntryInfo {
   const suffix = kv.key.toString().slice(pfx.length);
-  if (key.kind === 'election') return { owner: suffix.slice(suffix.indexOf('_') + 1), mode: 'exclusive', limit: 1 };
-  const match = /^(exclusive|shared) (\d+) (.+)$/s.exec(kv.value.toString());
-  if (!match) return { owner: suffix, mode: 'exclusive', limit: 1 };
-  return { owner: match[3]!, mode: match[1] as HoldMode, limit: Number(match[2]) || 1 };
+  if (key.kind === 'election') return { owner: suffix.slice(suffix.indexOf('_') + 1), mode: 'exclusive', limit: 1, value: kv.value.toString() };
+  const match = /^(exclusive|shared) (\d+) ([^\n]+)(?:\n(.*))?$/s.exec(kv.value.toString());
+  if (!match) return { owner: suffix, mode: 'exclusive', limit: 1, foreign: true };
+  return { owner: match[3]!, mode: match[1] as HoldMode, limit: Number(match[2]) || 1, ...(match[4] ? { value: match[4] } : {}) };
 }
 
 /**

@@ -456,11 +456,10 @@ export class EtcdStore implements LockStore {
     const waiters: WaiterInfo[] = [];
     const entries = kvs.map((kv) => entryInfo(key, kv, pfx));
     for (const [index, kv] of kvs.entries()) {
-      const { owner, mode } = entries[index]!;
+      const { owner, mode, value, foreign } = entries[index]!;
       const { ttlMs, leftMs: expiresInMs } = await ttlOf(kv.lease);
       if (this.#holds(entries, index)) {
-        const value = key.kind === 'election' ? kv.value.toString() : '';
-        holders.push({ owner, mode, token: BigInt(kv.create_revision), ttlMs, expiresInMs, ...(value ? { value } : {}) });
+        holders.push({ owner, mode, token: BigInt(kv.create_revision), ttlMs, expiresInMs, ...(value ? { value } : {}), ...(foreign ? { foreign: true } : {}) });
       } else {
         waiters.push({ owner, mode, position: waiters.length, expiresInMs });
       }

@@ -135,14 +135,14 @@ export class RedisStore<F extends boolean = true> implements LockStore {
   async inspect(key: ResourceKey, _call?: StoreCall): Promise<ResourceState> {
     const raw = JSON.parse(String(await this.#run(SCRIPTS.inspect, key))) as {
       fence: string;
-      entries: { owner: string; mode: HoldMode; held: number; token: string; ttl: number; left: number; value: string }[] | Record<string, never>;
+      entries: { owner: string; mode: HoldMode; held: number; token: string; ttl: number; left: number; value: string; foreign?: number }[] | Record<string, never>;
       empty?: boolean;
     };
     const entries = raw.empty || !Array.isArray(raw.entries) ? [] : raw.entries;
     return {
       key: { kind: key.kind, name: key.name },
       fence: BigInt(raw.fence),
-      holders: entries.filter((e) => e.held === 1).map((e) => ({ owner: e.owner, mode: e.mode, token: BigInt(e.token), ttlMs: e.ttl, expiresInMs: e.left, ...(e.value ? { value: e.value } : {}) })),
+      holders: entries.filter((e) => e.held === 1).map((e) => ({ owner: e.owner, mode: e.mode, token: BigInt(e.token), ttlMs: e.ttl, expiresInMs: e.left, ...(e.value ? { value: e.value } : {}), ...(e.foreign === 1 ? { foreign: true } : {}) })),
       waiters: entries.filter((e) => e.held !== 1).map((e, position) => ({ owner: e.owner, mode: e.mode, position, expiresInMs: e.left })),
     };
   }

@@ -1,6 +1,7 @@
 -- inspect: report the resource without changing it.
 -- ARGV: fenced, kind.
--- Returns JSON {fence, entries: [{owner, mode, held, token, ttl, left, value}]}: holders,
+-- Returns JSON {fence, entries: [{owner, mode, held, token, ttl, left, value, foreign}]}: holders
+-- (foreign = 1 for a mutex's key that another program set, whose value is then the owner),
 -- then live queued entries in arrival order ({fence, entries = {}, empty = true} if none).
 local out = {}
 if is_mutex then
@@ -9,9 +10,10 @@ if is_mutex then
     local left = call('PTTL', plain)
     local record = call('HGET', s, 'holder') or ''
     local o, token, ttl, value = match(record, '^(%S+) (%S+) (%S+) (.*)$')
-    if o ~= owner then token, ttl, value = '0', left, '' end
+    local foreign = 0
+    if o ~= owner then token, ttl, value, foreign = '0', left, '', 1 end
     if left < 0 then left = 1000 end
-    table.insert(out, {owner = owner, mode = 'exclusive', held = 1, token = token, ttl = tonumber(ttl), left = left, value = value})
+    table.insert(out, {owner = owner, mode = 'exclusive', held = 1, token = token, ttl = tonumber(ttl), left = left, value = value, foreign = foreign})
   end
 else
   local list = call('ZRANGEBYSCORE', hz, '(' .. now(), '+inf', 'WITHSCORES')
