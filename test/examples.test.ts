@@ -1,29 +1,167 @@
-/** The examples run, against the built package, as a user would run them. */
+/**
+ * The examples run, against the built package, as a user would run them: each file in
+ * examples/ as its own process (`node examples/NAME.mjs`), killed and failed after 20 s, with
+ * its SQLite file in a temporary folder and the Redis and etcd servers it needs started here.
+ * Every file in examples/ must have a case below: a new example fails this test until it has one.
+ */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { after, describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
+import { adopt } from './helpers/children.js';
+import { cleanUp } from './helpers/clean-up.js';
+import { startEtcd, type EtcdCluster } from './helpers/etcd-server.js';
+import { startRedis, type RedisServer } from './helpers/redis-server.js';
 
-const run = promisify(execFile);
+const LIMIT_MS = 20_000;
 const dir = mkdtempSync(join(tmpdir(), 'baton-examples-'));
+const redis: RedisServer[] = [];
+let etcd: EtcdCluster | undefined;
+
+/** The example's own lock file: a fresh store, so its tokens start at 1. */
+const db = (file: string): NodeJS.ProcessEnv => ({ BATON_EXAMPLE_DB: join(dir, file.replace(/\.mjs$/, '.db')) });
+
+/**
+ * runExample runs `examples/<file>` and resolves with its stdout once it exits with 0; it
+ * rejects, with the example's output, on any other exit, or after LIMIT_MS, when the example
+ * and the processes it started are killed (it runs in a process group of its own).
+ */
+function runExample(file: string, env: NodeJS.ProcessEnv): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = adopt(spawn(process.execPath, [join('examples', file)], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true }), `example ${file}`);
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }, LIMIT_MS);
+    child.once('error', reject);
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      const output = `stdout:\n${stdout}\nstderr:\n${stderr}`;
+      if (timedOut) reject(new Error(`examples/${file} did not exit within ${LIMIT_MS / 1000} s and was killed\n${output}`));
+      else if (code !== 0) reject(new Error(`examples/${file} exited with ${signal ?? `code ${code}`}\n${output}`));
+      else resolve(stdout);
+    });
+  });
+}
+
+/** Every integer in `stdout` that follows `label` (`token 12` for label `token `), in order. */
+const numbers = (stdout: string, label: string): bigint[] => [...stdout.matchAll(new RegExp(`${label}(\\d+)`, 'g'))].map((m) => BigInt(m[1]!));
+
+/** What each example must print, by file name. */
+const cases: Record<string, (file: string) => Promise<void>> = {
+  'basic.mjs': async (file) => {
+    assert.match(await runExample(file, db(file)), /running with token 1\ndone: true/);
+  },
+
+  'take-turns.mjs': async (file) => {
+    const env = { BATON_STORE: `sqlite:${join(dir, 'take-turns.db')}` };
+    const first = await runExample(file, env);
+    assert.match(first, /12 turns, one holder at a time; each token higher than the one before: yes/);
+    const second = await runExample(file, env);
+    const lowest = numbers(second, 'token ').reduce((a, b) => (a < b ? a : b));
+    assert.equal(lowest, 13n, 'a second run continues the tokens of the first');
+  },
+
+  'nightly-job.mjs': async (file) => {
+    const stdout = await runExample(file, db(file));
+    assert.match(stdout, /4 instances started: 1 ran the job \(report written by instance \d\), 3 skipped/);
+    assert.equal(stdout.match(/: running the job with token 1\n/g)?.length, 1);
+    assert.equal(stdout.match(/: skipped, /g)?.length, 3);
+  },
+
+  'migration.mjs': async (file) => {
+    const stdout = await runExample(file, db(file));
+    assert.equal(stdout.match(/migrating schema 1 to 2/g)?.length, 1);
+    assert.equal(stdout.match(/schema is already 2, nothing to do/g)?.length, 2);
+    assert.match(stdout, /a late write with instance \d's token 1 was refused\nmigrated once, by instance \d; the database's fence is 3/);
+  },
+
+  'leader.mjs': async (file) => {
+    const stdout = await runExample(file, db(file));
+    const leaders = stdout.split('\n').filter((line) => /^leader: node/.test(line));
+    assert.deepEqual(leaders, ['leader: node-a (token 1)', 'leader: node-b (token 2)', 'leader: node-a (token 3)']);
+    assert.match(stdout, /leaders in turn: node-a, node-b, node-a; each term with a higher token/);
+  },
+
+  'rate-limited-api.mjs': async (file) => {
+    const stdout = await runExample(file, db(file));
+    const [, seen] = stdout.match(/24 calls answered; at most (\d+) in flight at once \(limit 3\)/) ?? [];
+    assert.ok(seen !== undefined && Number(seen) >= 1 && Number(seen) <= 3, stdout);
+  },
+
+  'fencing-ids.mjs': async (file) => {
+    const stdout = await runExample(file, db(file));
+    assert.deepEqual(numbers(stdout, 'invoice '), Array.from({ length: 13 }, (_, i) => BigInt(i + 1)));
+    assert.match(stdout, /invoice 13: umbrella\n13 invoices, each number higher than the one booked before: yes/);
+  },
+
+  'cache-warming.mjs': async (file) => {
+    const stdout = await runExample(file, db(file));
+    assert.equal(stdout.match(/: computed it/g)?.length, 1);
+    assert.match(stdout, /instance 6: read the warm cache\nthe report was computed once for 6 instances/);
+  },
+
+  'redis.mjs': async (file) => {
+    const stdout = await runExample(file, { REDIS_URL: redis[0]!.url });
+    assert.match(stdout, /instance b tries: busy/);
+    const [first, second] = numbers(stdout, 'with token ');
+    assert.ok(first !== undefined && second !== undefined && second > first, stdout);
+  },
+
+  'redlock.mjs': async (file) => {
+    const stdout = await runExample(file, { REDIS_URLS: redis.map((server) => server.url).join(',') });
+    assert.match(stdout, /instance a holds "invoice-run" on a majority of 3 servers; token null/);
+    assert.match(stdout, /instance b tries: busy\ninstance b holds "invoice-run" after a released it; token null/);
+  },
+
+  'etcd.mjs': async (file) => {
+    const stdout = await runExample(file, { ETCD_URL: etcd!.endpoints.join(',') });
+    assert.match(stdout, /instance b waits in line/);
+    const [first, second] = numbers(stdout, 'with token ');
+    assert.ok(first !== undefined && second !== undefined && second > first, stdout);
+  },
+};
+
+const files = readdirSync('examples').filter((name) => !name.startsWith('.')).sort();
 
 describe('examples', () => {
-  after(() => rmSync(dir, { recursive: true, force: true }));
+  before(async () => {
+    // Three Redis servers (the first alone for redis.mjs, all three for redlock.mjs) and one etcd member.
+    const starting = [
+      ...[0, 1, 2].map(async () => void redis.push(await startRedis())),
+      (async () => void (etcd = await startEtcd(1)))(),
+    ];
+    const started = await Promise.allSettled(starting);
+    const failed = started.find((result) => result.status === 'rejected');
+    if (failed) throw failed.reason;
+  });
+  after(() => cleanUp('stop the examples\' servers and remove their files', {
+    ...Object.fromEntries(redis.map((server) => [`stop redis-server on port ${server.port}`, () => server.stop()])),
+    'stop etcd': () => etcd?.stop(),
+    'remove the lock files': () => rmSync(dir, { recursive: true, force: true }),
+  }));
 
-  it('take-turns: four processes take turns and every token is higher than the last', async () => {
-    const env = { ...process.env, BATON_STORE: `sqlite:${join(dir, 'demo.db')}` };
-    const first = await run(process.execPath, ['examples/take-turns.mjs'], { env });
-    assert.match(first.stdout, /12 turns, one holder at a time; each token higher than the one before: yes/);
-    const second = await run(process.execPath, ['examples/take-turns.mjs'], { env });
-    const lowest = Math.min(...[...second.stdout.matchAll(/token (\d+)/g)].map((m) => Number(m[1])));
-    assert.equal(lowest, 13, 'a second run continues the tokens of the first');
+  it('every file in examples/ has a case here, and every case a file', () => {
+    assert.deepEqual(files.filter((name) => !(name in cases)), [], 'examples without a case: add one to `cases` in test/examples.test.ts');
+    assert.deepEqual(Object.keys(cases).filter((name) => !files.includes(name)), [], 'cases without an example');
   });
 
-  it('basic: the README example runs', async () => {
-    const { stdout } = await run(process.execPath, ['examples/basic.mjs'], { env: { ...process.env, BATON_EXAMPLE_DB: join(dir, 'basic.db') } });
-    assert.match(stdout, /running with token 1\ndone: true/);
-  });
+  for (const file of files) {
+    it(file, async () => {
+      const run = cases[file];
+      if (!run) assert.fail(`examples/${file} has no case in test/examples.test.ts, so nothing runs it`);
+      await run(file);
+    });
+  }
 });
