@@ -220,6 +220,32 @@ describe('redlock', () => {
     }
   });
 
+  it('a busy lock is busy, not an error, when a node that fails at once is down: tryAcquire is null and acquire waits (README node clients)', async () => {
+    const prefix = `b${randomBytes(4).toString('hex')}`;
+    // The README's node clients: no offline queue, so a command to a node that is down fails at once.
+    const readmeQuorum = () => quorum(servers.slice(0, 3).map((s) => {
+      const client = new Redis({ port: s.port, host: '127.0.0.1', enableOfflineQueue: false, autoResendUnfulfilledCommands: false, retryStrategy: (n) => Math.min(50 * n, 200) });
+      client.on('error', () => undefined);
+      return createRedisStore(client, { prefix, fencing: false, closeClient: true });
+    }));
+    const holder = createBaton(readmeQuorum());
+    const rival = createBaton(readmeQuorum());
+    const lease = await holder.mutex('busy').acquire({ ttlMs: 5000 });
+    await rival.mutex('warm').tryAcquire({ ttlMs: 1000 }).then((l) => l?.release());
+    await servers[1]!.down();
+    try {
+      for (let i = 0; i < 5; i++) assert.equal(await rival.mutex('busy').tryAcquire({ ttlMs: 5000 }), null, `try ${i}: busy`);
+      const waiting = rival.mutex('busy').acquire({ ttlMs: 5000, timeoutMs: 5000 });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await lease.release();
+      (await waiting).release();
+    } finally {
+      await servers[1]!.up();
+      await holder.close();
+      await rival.close();
+    }
+  });
+
   it('fails every attempt with a QuorumError within 1 s with 3 of 5 servers down, and leaves no key on the live ones', async () => {
     const prefix = `q${randomBytes(4).toString('hex')}`;
     const baton = createBaton(quorumOn(prefix));

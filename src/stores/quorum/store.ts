@@ -101,10 +101,15 @@ export class QuorumStore implements LockStore {
       call,
       (store, nodeCall) => store.grant(nodeRequest, nodeCall),
       budget,
+      // Decided when a majority granted; or when no majority can grant and it is known
+      // whether the lock is busy (a majority answered) or out of reach (too many failed): a
+      // node that failed does not make a busy lock an error while the others may still answer.
       (done) => {
         const granted = done.filter((o) => o?.ok && o.value.granted).length;
-        const refused = done.filter((o) => o && !(o.ok && o.value.granted)).length;
-        return granted >= this.majority || refused > this.#stores.length - this.majority;
+        const answered = done.filter((o) => o?.ok).length;
+        const failed = done.filter((o) => o && !o.ok).length;
+        const minority = this.#stores.length - this.majority;
+        return granted >= this.majority || failed > minority || (answered - granted + failed > minority && answered >= this.majority);
       },
       // A node that answers after the verdict was a failure gives its grant back at once.
       (i, late) => {
