@@ -55,8 +55,9 @@ const dropped = new WeakSet<IORedisConnection>();
  * `close()` returned. Its sockets (a cluster's, one per node) are destroyed instead.
  */
 function dropConnection(connection: IORedisConnection): void {
-  // Once: a second disconnect() would start another disconnectTimeout timer on a socket that has already closed.
-  if (dropped.has(connection)) return;
+  // Once: a second disconnect() would start another disconnectTimeout timer on a socket that
+  // has already closed; so would a first one on a connection that already ended (QUIT).
+  if (dropped.has(connection) || connection.status === 'end') return;
   dropped.add(connection);
   const sockets = connection as IORedisSockets;
   const all = [sockets, ...(typeof sockets.nodes === 'function' ? sockets.nodes('all') : [])];
