@@ -73,6 +73,8 @@ Options:
                     others hold or wait with another N)
   --grace DURATION  once the lock is lost, time between SIGTERM and SIGKILL (default 10s)
   --label TEXT      shown by ls and inspect with this holder's host, pid and COMMAND
+  --verbose         report a wait on stderr also when it is not a terminal (on a terminal,
+                    a wait longer than a second shows its place in the queue and the holder)
 ${STORE_HELP}
   -h, --help        show this help
 

@@ -5,6 +5,10 @@ export interface Io {
   /** err writes one line to stderr. */
   err(line: string): void;
   readonly env: NodeJS.ProcessEnv;
+  /** stderr is a terminal: a status line may be rewritten in place with `status`. */
+  readonly errIsTerminal?: boolean;
+  /** status replaces the status line on stderr (a terminal) with `line`; an empty line clears it. */
+  status?(line: string): void;
 }
 
 /** processIo: the real stdout, stderr and environment. */
@@ -12,4 +16,6 @@ export const processIo: Io = {
   out: (line) => void process.stdout.write(`${line}\n`),
   err: (line) => void process.stderr.write(`${line}\n`),
   env: process.env,
+  errIsTerminal: process.stderr.isTTY === true,
+  status: (line) => void process.stderr.write(`\r\x1b[K${line}`),
 };
