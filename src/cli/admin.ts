@@ -3,29 +3,33 @@
  * `release` and `prune`, change) what the store holds, and never take a lock themselves.
  */
 import { InvalidArgumentError, type Baton, type LockKind } from '../index.js';
-import { COMMON_FLAGS, booleanFlag, expectPositionals, parseKind, stringFlag, type FlagSpecs, type ParsedArgs } from './args.js';
+import { COMMON_FLAGS, booleanFlag, expectPositionals, formatDuration, parseDuration, parseKind, stringFlag, type FlagSpecs, type ParsedArgs } from './args.js';
 import { lockDetails, lockJson, lockListTable, quote } from './format.js';
 import type { Io } from './io.js';
 
 type AnyBaton = Baton<bigint | null>;
 
-export const LS_USAGE = 'baton ls [--kind KIND] [--json]';
+export const LS_USAGE = 'baton ls [--kind KIND] [--json | --watch [--interval DURATION]]';
 export const INSPECT_USAGE = 'baton inspect NAME [--kind KIND] [--json]';
 export const RELEASE_USAGE = 'baton release NAME --force [--kind KIND]';
 export const PRUNE_USAGE = 'baton prune [--kind KIND] [--dry-run]';
 
-export const LS_FLAGS: FlagSpecs = Object.freeze({ ...COMMON_FLAGS, kind: { type: 'string' }, json: { type: 'boolean' } });
-export const INSPECT_FLAGS: FlagSpecs = LS_FLAGS;
+export const INSPECT_FLAGS: FlagSpecs = Object.freeze({ ...COMMON_FLAGS, kind: { type: 'string' }, json: { type: 'boolean' } });
+export const LS_FLAGS: FlagSpecs = Object.freeze({ ...INSPECT_FLAGS, watch: { type: 'boolean' }, interval: { type: 'string' } });
 export const RELEASE_FLAGS: FlagSpecs = Object.freeze({ ...COMMON_FLAGS, kind: { type: 'string' }, force: { type: 'boolean' } });
 export const PRUNE_FLAGS: FlagSpecs = Object.freeze({ ...COMMON_FLAGS, kind: { type: 'string' }, 'dry-run': { type: 'boolean' } });
 
-export interface LsOptions {
+export interface InspectOptions {
+  readonly name: string;
   readonly kind: LockKind | undefined;
   readonly json: boolean;
 }
 
-export interface InspectOptions extends LsOptions {
-  readonly name: string;
+export interface LsOptions {
+  readonly kind: LockKind | undefined;
+  readonly json: boolean;
+  /** Redraw every `intervalMs` until stopped (SIGINT, SIGTERM); undefined lists once. */
+  readonly watchMs: number | undefined;
 }
 
 export interface ReleaseOptions {
@@ -45,7 +49,11 @@ export function parsePrune(args: ParsedArgs): PruneOptions {
 
 export function parseLs(args: ParsedArgs): LsOptions {
   expectPositionals(args, [], LS_USAGE);
-  return { kind: parseKind(stringFlag(args, 'kind')), json: booleanFlag(args, 'json') };
+  const watch = booleanFlag(args, 'watch');
+  const interval = stringFlag(args, 'interval');
+  if (watch && booleanFlag(args, 'json')) throw new InvalidArgumentError('watch', '--watch and --json cannot be used together');
+  if (interval !== undefined && !watch) throw new InvalidArgumentError('interval', '--interval goes with --watch');
+  return { kind: parseKind(stringFlag(args, 'kind')), json: booleanFlag(args, 'json'), watchMs: watch ? (interval === undefined ? 1000 : parseDuration(interval, 'interval', 100)) : undefined };
 }
 
 export function parseInspect(args: ParsedArgs): InspectOptions {
@@ -62,8 +70,9 @@ export function parseRelease(args: ParsedArgs): ReleaseOptions {
   return { name: args.positionals[0]!, kind: parseKind(stringFlag(args, 'kind')) };
 }
 
-/** ls prints every lock, as a table or as a JSON array. */
+/** ls prints every lock, as a table or as a JSON array; with `--watch`, again every interval until stopped. */
 export async function ls(baton: AnyBaton, o: LsOptions, io: Io): Promise<number> {
+  if (o.watchMs !== undefined) return watch(baton, o, o.watchMs, io);
   const locks = await baton.list(o.kind === undefined ? undefined : { kind: o.kind });
   if (o.json) io.out(JSON.stringify(locks.map(lockJson), null, 2));
   else if (locks.length === 0) io.out('No locks.');
@@ -85,6 +94,50 @@ export async function release(baton: AnyBaton, o: ReleaseOptions, io: Io): Promi
   const what = `${removed} holder${removed === 1 ? '' : 's'} of ${kind} ${quote(o.name)}`;
   io.out(removed === 0 ? `Removed ${what} (it was not held).` : `Removed ${what}.`);
   return 0;
+}
+
+/**
+ * watch redraws the list every `intervalMs` (on a terminal, in place; elsewhere, one table
+ * after another, each headed by the time) until SIGINT or SIGTERM, then exits 0. A list the
+ * store does not give in time shows its error, and the watch goes on.
+ */
+async function watch(baton: AnyBaton, o: LsOptions, intervalMs: number, io: Io): Promise<number> {
+  const stopped = new AbortController();
+  const off = io.onStop?.(() => stopped.abort()) ?? (() => undefined);
+  try {
+    while (!stopped.signal.aborted) {
+      const startedAt = Date.now();
+      let body: string;
+      try {
+        const locks = await baton.list(o.kind === undefined ? undefined : { kind: o.kind }, { signal: stopped.signal, timeoutMs: Math.max(intervalMs, 1000) });
+        body = locks.length === 0 ? 'No locks.' : lockListTable(locks);
+      } catch (error) {
+        if (stopped.signal.aborted) break;
+        body = `baton: ${error instanceof Error ? error.message : String(error)}`;
+      }
+      const header = `${new Date().toISOString().slice(11, 19)}  every ${formatDuration(intervalMs)}${io.outIsTerminal ? ', Ctrl-C to stop' : ''}`;
+      if (io.outIsTerminal && io.redraw) io.redraw(`${header}\n\n${body}`);
+      else io.out(`${header}\n${body}\n`);
+      await sleepUnless(stopped.signal, Math.max(0, intervalMs - (Date.now() - startedAt)));
+    }
+    return 0;
+  } finally {
+    off();
+  }
+}
+
+/** sleepUnless waits `ms`, or less when `signal` aborts; never rejects. */
+function sleepUnless(signal: AbortSignal, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = (): void => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
 }
 
 /**

@@ -36,7 +36,7 @@ Run commands under distributed locks with fencing tokens, and look at or free th
 
 Commands:
   run NAME [options] -- COMMAND [ARGS...]   hold lock NAME while COMMAND runs
-  ls [--kind KIND] [--json]                 list every lock in the store, and who holds it
+  ls [--kind KIND] [--json] [--watch]       list every lock in the store, and who holds it
   inspect NAME [--kind KIND] [--json]       show a lock's holders, waiters and last token
   release NAME --force [--kind KIND]        free a lock whoever holds it (an admin action)
   prune [--kind KIND] [--dry-run]           remove the locks nobody holds or waits for
@@ -73,6 +73,8 @@ Options:
                     others hold or wait with another N)
   --grace DURATION  once the lock is lost, time between SIGTERM and SIGKILL (default 10s)
   --label TEXT      shown by ls and inspect with this holder's host, pid and COMMAND
+  --verbose         report a wait on stderr also when it is not a terminal (on a terminal,
+                    a wait longer than a second shows its place in the queue and the holder)
 ${STORE_HELP}
   -h, --help        show this help
 
@@ -92,14 +94,17 @@ ${DURATIONS_HELP}
 ${EXIT_CODES_HELP}
 `;
 
-export const LS_HELP = `Usage: baton ls [--kind KIND] [--json]
+export const LS_HELP = `Usage: baton ls [--kind KIND] [--json | --watch [--interval DURATION]]
 
-List every lock the store knows: its kind, name, holder and waiter counts, and the last
-fencing token issued (- for a store that issues none, such as redis+quorum://).
+List every lock the store knows: its kind, name, holder and waiter counts, the last fencing
+token issued (- for a store that issues none, such as redis+quorum://), and who holds it.
 
 Options:
   --kind KIND       only locks of this kind: mutex, semaphore, rwlock or election
   --json            print a JSON array (the objects of inspect --json; tokens are strings, or null)
+  --watch           list again every interval until Ctrl-C (SIGINT or SIGTERM; exit 0),
+                    redrawn in place on a terminal
+  --interval DURATION  with --watch: how often (default 1s, at least 100ms)
 ${STORE_HELP}
   -h, --help        show this help
 

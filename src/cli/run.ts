@@ -11,6 +11,7 @@ import { Interrupted, SignalRelay, outcomeExitCode, startChild, startFailure } f
 import { EXIT, signalExitCode } from './exit-codes.js';
 import { quote } from './format.js';
 import type { Io } from './io.js';
+import { reportWaiting } from './waiting.js';
 
 export const RUN_USAGE = 'baton run NAME [options] -- COMMAND [ARGS...]';
 
@@ -22,6 +23,7 @@ export const RUN_FLAGS: FlagSpecs = Object.freeze({
   permits: { type: 'string' },
   grace: { type: 'string' },
   label: { type: 'string' },
+  verbose: { type: 'boolean' },
 });
 
 /** RunOptions: a checked `baton run` command line. */
@@ -37,6 +39,8 @@ export interface RunOptions {
   readonly args: readonly string[];
   /** Shown with the holder by `baton ls` and `inspect`. */
   readonly label: string | undefined;
+  /** Report a wait on stderr also when it is not a terminal. */
+  readonly verbose: boolean;
 }
 
 export const RUN_DEFAULTS = Object.freeze({ ttlMs: 30_000, waitMs: Infinity, graceMs: 10_000 });
@@ -64,6 +68,7 @@ export function parseRun(args: ParsedArgs): RunOptions {
     command,
     args: commandArgs,
     label: stringFlag(args, 'label'),
+    verbose: booleanFlag(args, 'verbose'),
   };
 }
 
@@ -94,6 +99,7 @@ export async function run(baton: Baton<bigint | null>, options: RunOptions, io: 
 /** acquire returns the lease, or the exit code when there is none (busy, timed out, interrupted). */
 async function acquire(baton: Baton<bigint | null>, o: RunOptions, signal: AbortSignal, io: Io): Promise<Lease<bigint | null> | number> {
   const lock = o.permits === undefined ? baton.mutex(o.name) : baton.semaphore(o.name, { permits: o.permits });
+  const report = o.waitMs === 0 ? null : reportWaiting(baton, o.name, o.permits === undefined ? 'mutex' : 'semaphore', io, o.verbose);
   try {
     const lease = o.waitMs === 0
       ? await lock.tryAcquire({ ttlMs: o.ttlMs, autoRenew: true, ...(o.label === undefined ? {} : { label: o.label }) })
@@ -111,6 +117,8 @@ async function acquire(baton: Baton<bigint | null>, o: RunOptions, signal: Abort
       return signalExitCode(error.signal);
     }
     throw error;
+  } finally {
+    report?.stop();
   }
 }
 

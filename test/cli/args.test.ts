@@ -83,7 +83,7 @@ describe('parseRun', () => {
 
   it('applies the defaults: 30s TTL, wait forever, a mutex, 10s grace', () => {
     assert.deepEqual(parse(['job', '--', 'make', 'all']), {
-      name: 'job', ttlMs: 30_000, waitMs: Infinity, permits: undefined, graceMs: 10_000, command: 'make', args: ['all'], label: undefined,
+      name: 'job', ttlMs: 30_000, waitMs: Infinity, permits: undefined, graceMs: 10_000, command: 'make', args: ['all'], label: undefined, verbose: false,
     });
   });
 

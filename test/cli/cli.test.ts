@@ -376,6 +376,36 @@ describe('baton ls, inspect and release', () => {
     assert.deepEqual(json, { kind: 'mutex', name: 'nothing', fence: '0', holders: [], waiters: [] });
   });
 
+  it('run --verbose reports a wait longer than a second on stderr: its place in the queue and the holder; without it, a wait off a terminal is silent', async () => {
+    const holder = new Cli(['run', 'slow', '--label', 'first', '--', 'sh', '-c', 'echo ready; exec sleep 30']);
+    await holder.waitFor('ready');
+    const verbose = new Cli(['run', 'slow', '--verbose', '--', 'echo', 'second']);
+    await waitUntil('the verbose waiter is queued', async () => (await inspectJson('slow')).waiters.length === 1);
+    const quiet = new Cli(['run', 'slow', '--', 'echo', 'third']);
+    await waitUntil('the waiter reported', async () => verbose.stderr.includes('held by'));
+    assert.match(verbose.stderr, new RegExp(`^baton: waiting for mutex "slow", position 1 of [12] in the queue; held by ${hostname()}:${holder.child.pid} "first" sh -c 'echo ready; exec sleep 30' \\(\\d+s\\)$`, 'm'));
+    await holder.stop();
+    const [second, third] = [await verbose.done, await quiet.done];
+    assert.deepEqual([second.code, second.stdout, third.code, third.stdout, third.stderr], [0, 'second\n', 0, 'third\n', '']);
+  });
+
+  it('ls --watch lists again every interval, showing locks as they come and go, until SIGINT (exit 0)', async () => {
+    const watching = new Cli(['ls', '--watch', '--interval', '200ms']);
+    await watching.waitFor('No locks.');
+    const holder = new Cli(['run', 'watched', '--label', 'seen', '--', 'sh', '-c', 'echo ready; exec sleep 30']);
+    await holder.waitFor('ready');
+    await watching.waitFor('"seen"');
+    assert.match(watching.stdout, /^\d\d:\d\d:\d\d  every 200ms\nKIND +NAME +HOLDERS +WAITERS +LAST TOKEN +HELD BY\nmutex +watched +1 +0 +\d+ +\S+:\d+ "seen" sh -c/m);
+    await holder.stop();
+    const shown = watching.stdout.length;
+    await waitUntil('the released lock shows as idle', async () => /^mutex +watched +0 +0 +\d+ +-$/m.test(watching.stdout.slice(shown)));
+    watching.child.kill('SIGINT');
+    const done = await watching.done;
+    assert.deepEqual([done.code, done.signal, done.stderr], [0, null, '']);
+    assertUserError(await baton(['ls', '--watch', '--json']), 64, /--watch and --json/);
+    assertUserError(await baton(['ls', '--interval', '1s']), 64, /--interval goes with --watch/);
+  });
+
   it('prune removes the idle locks (a dry run lists them first), keeps a held one, and a pruned name gets a higher token', async () => {
     const used = await baton(['run', 'job:1', '--', 'sh', '-c', PRINT_ENV]);
     assert.equal((await baton(['run', 'job:2', '--', 'true'])).code, 0);
