@@ -13,12 +13,13 @@ import { after, before, describe, it } from 'node:test';
 import { adopt } from './helpers/children.js';
 import { cleanUp } from './helpers/clean-up.js';
 import { startEtcd, type EtcdCluster } from './helpers/etcd-server.js';
-import { startRedis, type RedisServer } from './helpers/redis-server.js';
+import { startRedis, startRedisCluster, type RedisCluster, type RedisServer } from './helpers/redis-server.js';
 
 const LIMIT_MS = 20_000;
 const dir = mkdtempSync(join(tmpdir(), 'baton-examples-'));
 const redis: RedisServer[] = [];
 let etcd: EtcdCluster | undefined;
+let cluster: RedisCluster | undefined;
 
 /** The example's own lock file: a fresh store, so its tokens start at 1. */
 const db = (file: string): NodeJS.ProcessEnv => ({ BATON_EXAMPLE_DB: join(dir, file.replace(/\.mjs$/, '.db')) });
@@ -125,6 +126,14 @@ const cases: Record<string, (file: string) => Promise<void>> = {
     assert.match(stdout, /instance b tries: busy\ninstance b holds "invoice-run" after a released it; token null/);
   },
 
+  'redis-cluster.mjs': async (file) => {
+    const stdout = await runExample(file, { REDIS_CLUSTER_NODES: cluster!.nodes.map((node) => `127.0.0.1:${node.port}`).join(',') });
+    assert.match(stdout, /instance b finds every one busy/);
+    const tokens = numbers(stdout, 'with token ');
+    assert.equal(tokens.length, 4, stdout);
+    assert.ok(tokens[3]! > tokens[0]!, stdout);
+  },
+
   'etcd.mjs': async (file) => {
     const stdout = await runExample(file, { ETCD_URL: etcd!.endpoints.join(',') });
     assert.match(stdout, /instance b waits in line/);
@@ -137,10 +146,11 @@ const files = readdirSync('examples').filter((name) => !name.startsWith('.')).so
 
 describe('examples', () => {
   before(async () => {
-    // Three Redis servers (the first alone for redis.mjs, all three for redlock.mjs) and one etcd member.
+    // Three Redis servers (the first alone for redis.mjs, all three for redlock.mjs), a Redis Cluster of three masters and one etcd member.
     const starting = [
       ...[0, 1, 2].map(async () => void redis.push(await startRedis())),
       (async () => void (etcd = await startEtcd(1)))(),
+      (async () => void (cluster = await startRedisCluster(3)))(),
     ];
     const started = await Promise.allSettled(starting);
     const failed = started.find((result) => result.status === 'rejected');
@@ -149,6 +159,7 @@ describe('examples', () => {
   after(() => cleanUp('stop the examples\' servers and remove their files', {
     ...Object.fromEntries(redis.map((server) => [`stop redis-server on port ${server.port}`, () => server.stop()])),
     'stop etcd': () => etcd?.stop(),
+    'stop the Redis Cluster': () => cluster?.stop(),
     'remove the lock files': () => rmSync(dir, { recursive: true, force: true }),
   }));
 
