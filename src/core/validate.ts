@@ -16,6 +16,8 @@ function describe(value: unknown): string {
 }
 
 /** checkName: a lock name is a string of 1 to 256 characters with no control characters. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
 export function checkName(name: unknown, argument = 'name'): string {
   if (typeof name !== 'string') throw new InvalidArgumentError(argument, `Expected \`${argument}\` to be a string, got ${describe(name)}`);
   if (name.length === 0) throw new InvalidArgumentError(argument, `Expected \`${argument}\` to be a non-empty string`);
@@ -25,6 +27,11 @@ export function checkName(name: unknown, argument = 'name'): string {
   // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f]/.test(name)) {
     throw new InvalidArgumentError(argument, `Expected \`${argument}\` to contain no control characters, got ${describe(name)}`);
+  }
+  // A lone surrogate has no UTF-8 form: stores that keep names as UTF-8 (Redis, etcd) would
+  // store it as U+FFFD, and two different names would be one lock.
+  if (LONE_SURROGATE.test(name)) {
+    throw new InvalidArgumentError(argument, `Expected \`${argument}\` to be well-formed Unicode (a lone surrogate, such as "\\ud800", has no UTF-8 form and would name the same lock as U+FFFD), got ${describe(name)}`);
   }
   return name;
 }

@@ -375,6 +375,23 @@ export function runContractSuite(target: ContractTarget): void {
       assert.throws(() => createBaton(a.store, { holder: { pid: -1 } }), InvalidArgumentError);
     });
 
+    t('names are kept apart byte for byte: a name that is not well-formed Unicode is refused, astral and replacement characters are distinct locks', async () => {
+      const a = await client();
+      for (const name of ['\ud800', '\udc00', 'a\ud800']) {
+        assert.throws(() => a.mutex(name), InvalidArgumentError);
+        assert.throws(() => a.semaphore(name, { permits: 2 }), InvalidArgumentError);
+        assert.throws(() => a.election(name), InvalidArgumentError);
+        await assert.rejects(a.inspect(name), InvalidArgumentError);
+        await assert.rejects(a.forceRelease(name), InvalidArgumentError);
+      }
+      const names = ['\ufffd', 'a\ufffd', '\u{1f512}', 'a\u{1f512}', 'e\u0301', '\u00e9'];
+      const leases = await Promise.all(names.map((name) => a.mutex(name).tryAcquire({ ttlMs: 5000 })));
+      assert.ok(leases.every((lease) => lease !== null), 'each name is its own lock');
+      const listed = (await a.list({ kind: 'mutex' })).map((lock) => lock.name).sort();
+      assert.deepEqual(listed, [...names].sort());
+      for (const lease of leases) await lease!.release();
+    });
+
     t('tokens keep increasing after every client and the store restart', async () => {
       const a = await client();
       const first = await a.mutex('restart').acquire({ ttlMs: 5000 });

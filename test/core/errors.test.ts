@@ -41,6 +41,9 @@ const cases: Record<string, () => Promise<void>> = {
   'name-too-long': async () => assert.throws(() => fresh().mutex('n'.repeat(257)), InvalidArgumentError),
   'name-not-string': async () => assert.throws(() => fresh().mutex(anyArg(42)), InvalidArgumentError),
   'name-control-character': async () => assert.throws(() => fresh().mutex('a\nb'), InvalidArgumentError),
+  'name-lone-surrogate': async () => {
+    for (const name of ['\ud800', '\udc00', 'a\ud800', 'a\udc00b', '\udc00\ud800']) assert.throws(() => fresh().mutex(name), InvalidArgumentError, JSON.stringify(name));
+  },
   'ttl-zero': async () => void (await assert.rejects(fresh().mutex('x').acquire({ ttlMs: 0 }), InvalidArgumentError)),
   'ttl-negative': async () => void (await assert.rejects(fresh().mutex('x').acquire({ ttlMs: -1 }), InvalidArgumentError)),
   'ttl-nan': async () => void (await assert.rejects(fresh().mutex('x').acquire({ ttlMs: Number.NaN }), InvalidArgumentError)),
