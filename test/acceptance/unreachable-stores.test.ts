@@ -7,7 +7,7 @@
  * asserted, not timings.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { before, describe, it } from 'node:test';
@@ -63,6 +63,25 @@ describe('a store URL where nothing listens', () => {
       assert.ok(line!.startsWith('baton: '), name);
       assert.deepEqual(rest, [''], `${name}: one line`);
       assert.doesNotMatch(result.stderr, /hunter2/, name);
+    }
+  });
+
+  it('baton ls --store URL exits as soon as it has said why: no client timer keeps it alive', async () => {
+    for (const { name, url } of urlCases()) {
+      // The time from the error on stderr to the exit, so that the store's own wait (a quorum's 5 s) does not count.
+      const linger = await new Promise<number>((done, fail) => {
+        const child = spawn(process.execPath, [MAIN, 'ls', '--store', url], { stdio: ['ignore', 'ignore', 'pipe'] });
+        let saidAt: number | undefined;
+        const killer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+        child.stderr.once('data', () => (saidAt = performance.now()));
+        child.once('error', fail);
+        child.once('exit', () => {
+          clearTimeout(killer);
+          done(saidAt === undefined ? Infinity : performance.now() - saidAt);
+        });
+      });
+      // A refused ioredis connection that is disconnected again waits its disconnectTimeout, 2 s by default.
+      assert.ok(linger < 1000, `${name}: exited ${Math.round(linger)} ms after its error`);
     }
   });
 
