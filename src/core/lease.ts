@@ -77,13 +77,20 @@ export class Lease<Token extends bigint | null = bigint> implements AsyncDisposa
     return this.#owner.check(this.#record);
   }
 
-  /** signal aborts, with a `LeaseLostError` as its reason, when the lease is lost. It does not abort on a normal release. */
+  /**
+   * signal aborts, with a `LeaseLostError` as its reason, when the lease is lost. It does not
+   * abort on a normal release. Its `aborted`, `reason` and `throwIfAborted()` re-check the
+   * deadline when read, also on a signal kept from before the process stalled (a blocked event
+   * loop, a pause) past the lease's end: they are never late. What waits for its `abort` event
+   * (`fetch`, a listener) hears it when timers run again.
+   */
   get signal(): AbortSignal {
     const record = this.#record;
     this.#owner.check(record);
     if (!record.controller) {
       record.controller = new AbortController();
       if (record.lostError) record.controller.abort(record.lostError);
+      promptSignal(record.controller.signal, () => this.#owner.check(record));
     }
     return record.controller.signal;
   }
@@ -126,4 +133,16 @@ export class Lease<Token extends bigint | null = bigint> implements AsyncDisposa
 /** notHeld builds the error for using a lease after it was released. */
 export function releasedError(record: LeaseRecord): LockNotHeldError {
   return new LockNotHeldError(record.name, `Lease on "${record.name}"${record.token === null ? '' : ` (token ${record.token})`} was already released`);
+}
+
+const ABORTED = Object.getOwnPropertyDescriptor(AbortSignal.prototype, 'aborted')!.get!;
+const REASON = Object.getOwnPropertyDescriptor(AbortSignal.prototype, 'reason')!.get!;
+
+/** promptSignal makes `signal`'s own reads run `check` (which aborts it once the lease's deadline has passed) first. */
+function promptSignal(signal: AbortSignal, check: () => void): void {
+  Object.defineProperties(signal, {
+    aborted: { get: () => (check(), ABORTED.call(signal) as boolean), configurable: true },
+    reason: { get: () => (check(), REASON.call(signal) as unknown), configurable: true },
+    throwIfAborted: { value: () => (check(), AbortSignal.prototype.throwIfAborted.call(signal)), configurable: true, writable: true },
+  });
 }

@@ -256,6 +256,22 @@ export function runContractSuite(target: ContractTarget): void {
       assert.equal(lease.held, false);
     });
 
+    t('a signal kept from before the process stalled past the TTL reads aborted at once after the stall, before any timer runs', async () => {
+      const a = await client();
+      const ttlMs = ms(200);
+      const lease = await a.mutex('kept').acquire({ ttlMs });
+      const kept = lease.signal;
+      const started = monotonicNow();
+      // The event loop is blocked past the TTL: no timer of baton's runs meanwhile.
+      while (monotonicNow() - started < ttlMs + 20) {
+        // spin
+      }
+      assert.equal(kept.aborted, true, 'a kept signal is not late');
+      assert.ok(kept.reason instanceof LeaseLostError);
+      assert.throws(() => kept.throwIfAborted(), LeaseLostError);
+      assert.equal(lease.held, false);
+    });
+
     t('lease.signal aborts with reason expired when the TTL runs out', async () => {
       const a = await client();
       const ttlMs = ms(200);
