@@ -72,11 +72,21 @@ export function parseRun(args: ParsedArgs): RunOptions {
   };
 }
 
-/** commandLine: the command as a shell would take it back (`sh -c 'echo hi'`), for the holder's description; at most 300 characters. */
+/**
+ * commandLine: the command as a shell would take it back (`sh -c 'echo hi'`), for the
+ * holder's description that anyone who can list the locks reads; at most 300 characters.
+ * The credentials of every URL in it are left out (`redis://:***@host`, as baton prints
+ * store URLs): a command that locks often names its own database.
+ */
 export function commandLine(o: Pick<RunOptions, 'command' | 'args'>): string {
   const word = (arg: string): string => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`);
-  const line = [o.command, ...o.args].map(word).join(' ');
+  const line = [o.command, ...o.args].map((arg) => word(withoutCredentials(arg))).join(' ');
   return line.length > 300 ? `${line.slice(0, 299)}…` : line;
+}
+
+/** withoutCredentials replaces the user info of every URL in `text` (`scheme://user:password@`) with `***`. */
+function withoutCredentials(text: string): string {
+  return text.replace(/([A-Za-z][A-Za-z0-9+.-]*:\/\/)[^\s/?#@'"]+@/g, '$1***@');
 }
 
 /** run takes the lock, runs the command under it, and returns baton's exit code. */

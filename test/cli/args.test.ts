@@ -103,6 +103,10 @@ describe('parseRun', () => {
     assert.equal(commandLine(parse(['job', '--', 'sh', '-c', "echo 'hi there'; exit 3"])), `sh -c 'echo '\\''hi there'\\''; exit 3'`);
     assert.equal(commandLine(parse(['job', '--', './nightly.sh', '--full', 'a=b'])), './nightly.sh --full a=b');
     assert.equal(commandLine(parse(['job', '--', 'x', 'y'.repeat(400)])).length, 300);
+    assert.equal(
+      commandLine(parse(['job', '--', 'sh', '-c', "psql postgres://app:s3cr%40t@db/x -c 'select 1'; baton --store etcd://u:pw@h:2379 ls", 'redis://:pw@r'])),
+      `sh -c 'psql postgres://***@db/x -c '\\''select 1'\\''; baton --store etcd://***@h:2379 ls' 'redis://***@r'`,
+    );
   });
 
   it('refuses a number without its unit for every duration flag', () => {
