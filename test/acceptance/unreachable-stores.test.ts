@@ -42,7 +42,7 @@ function urlCases(): { name: string; url: string; message: RegExp }[] {
     {
       name: 'redis+quorum://',
       url: `redis+quorum://admin:hunter2@127.0.0.1:${a},127.0.0.1:${b},127.0.0.1:${c}`,
-      message: new RegExp(`^Cannot reach a majority \\(2 of 3\\) of the Redis quorum's nodes within 5 s: redis://127\\.0\\.0\\.1:${a}: ${refused(a)}; redis://127\\.0\\.0\\.1:${b}: ${refused(b)}; redis://127\\.0\\.0\\.1:${c}: ${refused(c)}$`),
+      message: new RegExp(`^Cannot reach a majority \\(2 of 3\\) of the Redis quorum's nodes: redis://127\\.0\\.0\\.1:${a}: ${refused(a)}; redis://127\\.0\\.0\\.1:${b}: ${refused(b)}; redis://127\\.0\\.0\\.1:${c}: ${refused(c)}$`),
     },
     { name: 'etcd://', url: `etcd://root:hunter2@127.0.0.1:${a}`, message: new RegExp(`^Cannot reach etcd at etcd://127\\.0\\.0\\.1:${a}: ${refused(a)}$`) },
     { name: 'etcd:// with two members', url: `etcd://127.0.0.1:${a},127.0.0.1:${b}`, message: new RegExp(`^Cannot reach etcd at etcd://127\\.0\\.0\\.1:${a},127\\.0\\.0\\.1:${b}: ${refused(a)}; ${refused(b)}$`) },
@@ -83,6 +83,14 @@ describe('a store URL where nothing listens', () => {
       // A refused ioredis connection that is disconnected again waits its disconnectTimeout, 2 s by default.
       assert.ok(linger < 1000, `${name}: exited ${Math.round(linger)} ms after its error`);
     }
+  });
+
+  it('a quorum whose every node refused fails at once, not after its 5 s wait for a majority', async () => {
+    const { url } = urlCases().find((c) => c.name === 'redis+quorum://')!;
+    const started = performance.now();
+    await assert.rejects(openStore(url), StoreUnavailableError);
+    const took = performance.now() - started;
+    assert.ok(took < 3000, `failed after ${Math.round(took)} ms`);
   });
 
   it('openStore rejects with StoreUnavailableError and the same message', async () => {

@@ -60,8 +60,9 @@ export async function openRedis(parsed: { readonly url: string; readonly prefix?
 
 /**
  * openRedisQuorum opens a Redlock quorum (a `RedisQuorumStoreUrl`): one ioredis client per
- * node, each a fenceless node store. It fails unless a majority of the nodes connect; the
- * others keep reconnecting in the background, and count as failed votes until they do.
+ * node, each a fenceless node store. It fails unless a majority of the nodes connect within
+ * 5 s, at once when every node has tried once without a majority; the others keep reconnecting in
+ * the background, and count as failed votes until they do.
  */
 export async function openRedisQuorum(parsed: { readonly urls: readonly string[]; readonly prefix?: string; readonly nodeTimeoutMs?: number }): Promise<LockStore> {
   const Redis = (await ioredis()).Redis;
@@ -76,25 +77,43 @@ export async function openRedisQuorum(parsed: { readonly urls: readonly string[]
   });
   const clients = nodes.map((node) => node.client);
   const majority = Math.floor(clients.length / 2) + 1;
-  // Waits until a majority is connected, or 5 s.
+  // Waits until a majority is connected, or until every node has made its first connection
+  // attempt (as one server's URL fails at its first refusal), or 5 s.
   const ready = clients.map((client) => client.status === 'ready');
+  const failed = clients.map(() => false);
+  const unlisten: (() => void)[] = [];
   await new Promise<void>((done) => {
     const timer = setTimeout(done, 5000);
     const check = (): void => {
-      if (ready.filter(Boolean).length < majority) return;
+      // Every node has answered its first attempt one way or the other: wait no longer.
+      const settled = ready.every((r, i) => r || failed[i]);
+      if (ready.filter(Boolean).length < majority && !settled) return;
       clearTimeout(timer);
       done();
     };
-    clients.forEach((client, i) => client.once('ready', () => {
-      ready[i] = true;
-      check();
-    }));
+    clients.forEach((client, i) => {
+      const onReady = (): void => {
+        ready[i] = true;
+        check();
+      };
+      const onClose = (): void => {
+        failed[i] = true;
+        check();
+      };
+      client.on('ready', onReady);
+      client.on('close', onClose);
+      unlisten.push(() => {
+        client.off('ready', onReady);
+        client.off('close', onClose);
+      });
+    });
     check();
   });
+  for (const stop of unlisten) stop();
   if (ready.filter(Boolean).length < majority) {
     for (const client of clients) client.disconnect();
     const down = parsed.urls.flatMap((url, i) => (ready[i] ? [] : [`${redactUrl(url)}: ${nodes[i]!.lastError()?.message ?? 'not connected within 5 s'}`]));
-    throw new StoreUnavailableError('redis', `Cannot reach a majority (${majority} of ${clients.length}) of the Redis quorum's nodes within 5 s: ${down.join('; ')}`, { cause: nodes.find((node, i) => !ready[i] && node.lastError())?.lastError() });
+    throw new StoreUnavailableError('redis', `Cannot reach a majority (${majority} of ${clients.length}) of the Redis quorum's nodes: ${down.join('; ')}`, { cause: nodes.find((node, i) => !ready[i] && node.lastError())?.lastError() });
   }
   const [{ createRedisStore }, { quorum }] = await Promise.all([import('./store.js'), import('../quorum/store.js')]);
   const prefix = parsed.prefix === undefined ? {} : { prefix: parsed.prefix };
