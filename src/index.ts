@@ -39,7 +39,7 @@ export {
 export type { BatonErrorCode, LeaseLostReason, QuorumAnswer } from './errors.js';
 export { QuorumStore, quorum } from './stores/quorum/index.js';
 export type { QuorumOptions } from './stores/quorum/index.js';
-export { CLOSE_TIMEOUT_MS, storageKey } from './store.js';
+export { CLOSE_TIMEOUT_MS, LOCK_KINDS, storageKey } from './store.js';
 export type {
   ExtendResult,
   GrantRequest,

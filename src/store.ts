@@ -35,6 +35,9 @@
 /** LockKind: the primitive a resource belongs to. A mutex and a semaphore of the same name never collide. */
 export type LockKind = 'mutex' | 'semaphore' | 'rwlock' | 'election';
 
+/** LOCK_KINDS: every `LockKind`, for checking one that comes from outside (an option, a flag, a stored key). */
+export const LOCK_KINDS: readonly LockKind[] = Object.freeze(['mutex', 'semaphore', 'rwlock', 'election'] as const);
+
 /** HoldMode: exclusive entries exclude everyone; shared entries exclude only exclusive ones. */
 export type HoldMode = 'exclusive' | 'shared';
 

@@ -3,7 +3,7 @@
  * value types the commands share (durations, counts, lock kinds). Every mistake is an
  * `InvalidArgumentError` naming the flag, which the CLI turns into exit code 64.
  */
-import { InvalidArgumentError, MAX_DURATION_MS, type LockKind } from '../index.js';
+import { InvalidArgumentError, LOCK_KINDS, MAX_DURATION_MS, type LockKind } from '../index.js';
 
 /** FlagSpec: a flag takes a value (`--ttl 30s`, `--ttl=30s`) or is a switch (`--json`). */
 export interface FlagSpec {
@@ -140,13 +140,12 @@ export function parseCount(text: string, flag: string): number {
 }
 
 /** The lock kinds a store keeps; `--kind` takes one of them. */
-export const KINDS: readonly LockKind[] = Object.freeze(['mutex', 'semaphore', 'rwlock', 'election'] as const);
 
 /** parseKind reads `--kind`. */
 export function parseKind(text: string | undefined): LockKind | undefined {
   if (text === undefined) return undefined;
-  if (!(KINDS as readonly string[]).includes(text)) {
-    throw new InvalidArgumentError('kind', `--kind must be one of ${KINDS.join(', ')}, got "${text}"`);
+  if (!(LOCK_KINDS as readonly string[]).includes(text)) {
+    throw new InvalidArgumentError('kind', `--kind must be one of ${LOCK_KINDS.join(', ')}, got "${text}"`);
   }
   return text as LockKind;
 }

@@ -1,7 +1,7 @@
 import { EventEmitter, setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
 import { ClosedError, InvalidArgumentError } from '../errors.js';
-import { CLOSE_TIMEOUT_MS, type HoldMode, type LockKind, type LockStore, type ResourceKey, type ResourceState, type StoreCall } from '../store.js';
+import { CLOSE_TIMEOUT_MS, LOCK_KINDS, type HoldMode, type LockKind, type LockStore, type ResourceKey, type ResourceState, type StoreCall } from '../store.js';
 import { acquire, type AcquireHost } from './acquire.js';
 import { bounded, NEVER, sweepNow } from './call.js';
 import { monotonicNow, systemClock, type Clock } from './clock.js';
@@ -32,7 +32,6 @@ import { checkBoolean, checkDuration, checkName, checkOptions, checkSignal, chec
 const ACQUIRE_OPTIONS = ['ttlMs', 'timeoutMs', 'signal', 'autoRenew', 'label'] as const;
 const TRY_OPTIONS = ['ttlMs', 'autoRenew', 'signal', 'label'] as const;
 const CALL_OPTIONS = ['signal', 'timeoutMs'] as const;
-const LOCK_KINDS: readonly LockKind[] = ['mutex', 'semaphore', 'rwlock', 'election'];
 const BATON_OPTIONS = ['clock', 'ttlMs', 'driftFactor', 'minBackoffMs', 'maxBackoffMs', 'queuePollMs', 'storeTimeoutMs', 'holder'] as const;
 
 /** Of `close()`'s bound, the share left for the store's own close after the releases. */

@@ -11,6 +11,7 @@ import {
   type GrantRequest,
   type GrantResult,
   type HolderInfo,
+  LOCK_KINDS,
   type LockKind,
   type LockStore,
   type ResourceKey,
@@ -496,7 +497,7 @@ export class EtcdStore implements LockStore {
     for (const id of [...groups.keys()].sort()) {
       const slash = id.indexOf('/');
       const kind = id.slice(0, slash) as LockKind;
-      if (!['mutex', 'semaphore', 'rwlock', 'election'].includes(kind)) continue;
+      if (!LOCK_KINDS.includes(kind)) continue;
       states.push(await this.#state({ kind, name: unescapeName(id.slice(slash + 1)) }, groups.get(id)!, call));
     }
     return states;
