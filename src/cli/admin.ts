@@ -3,6 +3,8 @@
  * `release` and `prune`, change) what the store holds, and never take a lock themselves.
  */
 import { InvalidArgumentError, type Baton, type LockKind } from '../index.js';
+import { systemClock } from '../core/clock.js';
+import { sleep } from '../core/timing.js';
 import { COMMON_FLAGS, booleanFlag, expectPositionals, formatDuration, parseDuration, parseKind, stringFlag, type FlagSpecs, type ParsedArgs } from './args.js';
 import { lockDetails, lockJson, lockListTable, quote } from './format.js';
 import type { Io } from './io.js';
@@ -118,26 +120,13 @@ async function watch(baton: AnyBaton, o: LsOptions, intervalMs: number, io: Io):
       const header = `${new Date().toISOString().slice(11, 19)}  every ${formatDuration(intervalMs)}${io.outIsTerminal ? ', Ctrl-C to stop' : ''}`;
       if (io.outIsTerminal && io.redraw) io.redraw(`${header}\n\n${body}`);
       else io.out(`${header}\n${body}\n`);
-      await sleepUnless(stopped.signal, Math.max(0, intervalMs - (Date.now() - startedAt)));
+      // Cut short by a stop: the loop then ends.
+      await sleep(systemClock, Math.max(0, intervalMs - (Date.now() - startedAt)), stopped.signal).catch(() => undefined);
     }
     return 0;
   } finally {
     off();
   }
-}
-
-/** sleepUnless waits `ms`, or less when `signal` aborts; never rejects. */
-function sleepUnless(signal: AbortSignal, ms: number): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = (): void => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
 }
 
 /**
