@@ -15,9 +15,9 @@ function describe(value: unknown): string {
   return Array.isArray(value) ? 'an array' : `an object`;
 }
 
-/** checkName: a lock name is a string of 1 to 256 characters with no control characters. */
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
+/** checkName: a lock name is a well-formed Unicode string of 1 to 256 characters with no control characters. */
 export function checkName(name: unknown, argument = 'name'): string {
   if (typeof name !== 'string') throw new InvalidArgumentError(argument, `Expected \`${argument}\` to be a string, got ${describe(name)}`);
   if (name.length === 0) throw new InvalidArgumentError(argument, `Expected \`${argument}\` to be a non-empty string`);
