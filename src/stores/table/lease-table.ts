@@ -191,8 +191,7 @@ export class LeaseTable<W> {
 
   /** list: see `LockStore.list`; every resource with a row, in the order of their stored keys. */
   list(filter: { kind?: LockKind } | undefined, call: StoreCall): Promise<ResourceState[]> {
-    const idPrefix = filter?.kind ? `${this.#prefix}:${filter.kind}:` : `${this.#prefix}:`;
-    return this.#driver.transaction('read', call, (tx) => drive(this.#list(tx, idPrefix)));
+    return this.#driver.transaction('read', call, (tx) => drive(this.#list(tx, this.#idPrefix(filter))));
   }
 
   *#list(tx: TableTx<W>, idPrefix: string): Steps<ResourceState[]> {
@@ -207,7 +206,7 @@ export class LeaseTable<W> {
    * one write transaction, so that a table of many names is never locked for long.
    */
   async prune(filter: { kind?: LockKind } | undefined, call: StoreCall): Promise<number> {
-    const idPrefix = filter?.kind ? `${this.#prefix}:${filter.kind}:` : `${this.#prefix}:`;
+    const idPrefix = this.#idPrefix(filter);
     let removed = 0;
     let after = '';
     for (;;) {
@@ -229,6 +228,11 @@ export class LeaseTable<W> {
       removed++;
     }
     return { removed, last: resources.length < PRUNE_BATCH ? undefined : resources[resources.length - 1]!.id };
+  }
+
+  /** The stored-key prefix of every resource (of one kind). */
+  #idPrefix(filter: { kind?: LockKind } | undefined): string {
+    return filter?.kind ? `${this.#prefix}:${filter.kind}:` : `${this.#prefix}:`;
   }
 
   /** Reads a resource's entries, deletes the dead ones, and lists whom their removal lets hold (`except` left out). */
