@@ -179,11 +179,7 @@ export class QuorumStore implements LockStore {
   }
 
   async forceRelease(key: ResourceKey, call: StoreCall = storeCall(this.defaultTimeoutMs)): Promise<number> {
-    this.#assertOpen();
-    const outcomes = await this.#poll(call, (store, nodeCall) => store.forceRelease(key, nodeCall), this.#nodeTimeoutMs, () => false);
-    const counts = outcomes.flatMap((o) => (o?.ok ? [o.value] : []));
-    if (counts.length < this.majority) throw new QuorumError('forceRelease', this.majority, this.#answers(outcomes, (n) => `removed ${n}`), 'too few nodes answered');
-    return Math.max(0, ...counts);
+    return this.#removedOnEvery('forceRelease', call, (store, nodeCall) => store.forceRelease(key, nodeCall));
   }
 
   /**
@@ -199,10 +195,15 @@ export class QuorumStore implements LockStore {
 
   /** prune removes idle resources on every node (a node without a fence keeps little: its keys expire with their last entry); answers the most any node removed. */
   async prune(filter?: { kind?: LockKind }, call: StoreCall = storeCall(this.defaultTimeoutMs)): Promise<number> {
+    return this.#removedOnEvery('prune', call, (store, nodeCall) => store.prune(filter, nodeCall));
+  }
+
+  /** Runs a removal on every node (waiting for each, within its timeout) and answers the most any node removed; a QuorumError unless a majority answered. */
+  async #removedOnEvery(verb: string, call: StoreCall, remove: (store: LockStore, nodeCall: StoreCall) => Promise<number>): Promise<number> {
     this.#assertOpen();
-    const outcomes = await this.#poll(call, (store, nodeCall) => store.prune(filter, nodeCall), this.#nodeTimeoutMs, () => false);
+    const outcomes = await this.#poll(call, remove, this.#nodeTimeoutMs, () => false);
     const counts = outcomes.flatMap((o) => (o?.ok ? [o.value] : []));
-    if (counts.length < this.majority) throw new QuorumError('prune', this.majority, this.#answers(outcomes, (n) => `removed ${n}`), 'too few nodes answered');
+    if (counts.length < this.majority) throw new QuorumError(verb, this.majority, this.#answers(outcomes, (n) => `removed ${n}`), 'too few nodes answered');
     return Math.max(0, ...counts);
   }
 
