@@ -75,8 +75,8 @@ export function parseRun(args: ParsedArgs): RunOptions {
 /**
  * commandLine: the command as a shell would take it back (`sh -c 'echo hi'`), for the
  * holder's description that anyone who can list the locks reads; at most 300 characters.
- * The credentials of every URL in it are left out (`redis://:***@host`, as baton prints
- * store URLs): a command that locks often names its own database.
+ * The credentials of every URL in it are replaced by `***` (`redis://***@host`): a command
+ * that locks often names its own database.
  */
 export function commandLine(o: Pick<RunOptions, 'command' | 'args'>): string {
   const word = (arg: string): string => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`);
