@@ -5,14 +5,13 @@
  * Every file in examples/ must have a case below: a new example fails this test until it has one.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { adopt } from './helpers/children.js';
 import { cleanUp } from './helpers/clean-up.js';
 import { startEtcd, type EtcdCluster } from './helpers/etcd-server.js';
+import { runInGroup } from './helpers/process.js';
 import { startRedis, startRedisCluster, type RedisCluster, type RedisServer } from './helpers/redis-server.js';
 
 const LIMIT_MS = 20_000;
@@ -30,30 +29,7 @@ const db = (file: string): NodeJS.ProcessEnv => ({ BATON_EXAMPLE_DB: join(dir, f
  * and the processes it started are killed (it runs in a process group of its own).
  */
 function runExample(file: string, env: NodeJS.ProcessEnv): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = adopt(spawn(process.execPath, [join('examples', file)], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true }), `example ${file}`);
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      try {
-        process.kill(-child.pid!, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }, LIMIT_MS);
-    child.once('error', reject);
-    child.once('close', (code, signal) => {
-      clearTimeout(timer);
-      const output = `stdout:\n${stdout}\nstderr:\n${stderr}`;
-      if (timedOut) reject(new Error(`examples/${file} did not exit within ${LIMIT_MS / 1000} s and was killed\n${output}`));
-      else if (code !== 0) reject(new Error(`examples/${file} exited with ${signal ?? `code ${code}`}\n${output}`));
-      else resolve(stdout);
-    });
-  });
+  return runInGroup(process.execPath, [join('examples', file)], { env: { ...process.env, ...env }, timeoutMs: LIMIT_MS, what: `examples/${file}` });
 }
 
 /** Every integer in `stdout` that follows `label` (`token 12` for label `token `), in order. */

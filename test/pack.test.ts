@@ -11,11 +11,11 @@
  * Every command has a limit, and all of them together stay within DEADLINE_MS.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { runInGroup } from './helpers/process.js';
 
 /** DEADLINE_MS: the whole file's commands, well within the runner's 6 minutes a file. */
 const DEADLINE_MS = 5 * 60_000;
@@ -40,33 +40,7 @@ function run(file: string, args: string[], cwd: string, limitMs: number): Promis
   const timeoutMs = Math.min(limitMs, deadline - Date.now());
   if (timeoutMs <= 0) return Promise.reject(new Error(`${file} ${args.join(' ')}: not started, the file's ${DEADLINE_MS / 1000} s are spent`));
   // Its own process group, so that a timeout kills npm's build and tsc too.
-  const child = spawn(file, args, { cwd, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    try {
-      process.kill(-child.pid!, 'SIGKILL');
-    } catch {
-      // Already gone.
-    }
-  }, timeoutMs);
-  return new Promise((done, fail) => {
-    child.once('error', (error) => {
-      clearTimeout(timer);
-      fail(error);
-    });
-    child.once('close', (code, signal) => {
-      clearTimeout(timer);
-      const what = `${file} ${args.join(' ')} (in ${cwd})`;
-      if (timedOut) fail(new Error(`${what}: killed after ${timeoutMs} ms\n${stdout}${stderr}`));
-      else if (code !== 0) fail(new Error(`${what}: exited with ${signal ?? `code ${code}`}\n${stdout}${stderr}`));
-      else done(stdout);
-    });
-  });
+  return runInGroup(file, args, { cwd, env, timeoutMs, what: `${file} ${args.join(' ')} (in ${cwd})` });
 }
 
 /** link makes `node_modules/<name>` in the app point at this checkout's copy. */

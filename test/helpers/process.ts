@@ -88,3 +88,38 @@ export async function killProcess(child: ChildProcess | null): Promise<void> {
   child.kill('SIGKILL');
   await within(exited, 10_000, `the exit of PID ${child.pid} (${child.spawnfile}) after SIGKILL`);
 }
+
+/**
+ * runInGroup runs `file args` in a process group of its own, adopted for clean-up, and
+ * resolves with its stdout once it exits with 0; it rejects, with its output, on any other
+ * exit, or after `timeoutMs`, when it and every process it started are killed.
+ */
+export function runInGroup(file: string, args: readonly string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs: number; what: string }): Promise<string> {
+  const child = adopt(spawn(file, args, { cwd: options.cwd, env: options.env ?? process.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] }), options.what);
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    try {
+      process.kill(-child.pid!, 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+  }, options.timeoutMs);
+  return new Promise((done, fail) => {
+    child.once('error', (error) => {
+      clearTimeout(timer);
+      fail(error);
+    });
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      const output = `stdout:\n${stdout}\nstderr:\n${stderr}`;
+      if (timedOut) fail(new Error(`${options.what}: killed after ${options.timeoutMs} ms\n${output}`));
+      else if (code !== 0) fail(new Error(`${options.what}: exited with ${signal ?? `code ${code}`}\n${output}`));
+      else done(stdout);
+    });
+  });
+}
