@@ -52,6 +52,13 @@ export class QuorumStore implements LockStore {
   readonly #nodeTimeoutMs: number;
   readonly #driftFactor: number;
   readonly #closeStores: boolean;
+  /**
+   * Grants with node answers still to come, by resource and owner. A release of that owner
+   * marks its entry, and a node that grants after that gives the grant back: a release wins
+   * over a grant of the same owner that reaches a node later (a resend after NOSCRIPT, a
+   * slow link), instead of leaving an entry nobody holds for a whole TTL.
+   */
+  readonly #granting = new Map<string, { released: boolean }>();
   #closed = false;
 
   constructor(stores: readonly LockStore[], options?: QuorumOptions) {
@@ -97,9 +104,20 @@ export class QuorumStore implements LockStore {
     const budget = Math.min(this.#nodeTimeoutMs, Math.max(1, this.validityMs(request.ttlMs, 0)));
     let rolledBack = false;
     const rollback = (i: number): void => void this.#stores[i]!.release(request.key, request.owner, storeCall(this.#nodeTimeoutMs)).catch(() => undefined);
+    const id = grantId(request.key, request.owner);
+    const flight = { released: false };
+    this.#granting.set(id, flight);
+    let unanswered = this.#stores.length;
+    const nodeAnswered = (): void => {
+      if (--unanswered === 0 && this.#granting.get(id) === flight) this.#granting.delete(id);
+    };
     const outcomes = await this.#poll(
       call,
-      (store, nodeCall) => store.grant(nodeRequest, nodeCall),
+      (store, nodeCall) => {
+        const asked = store.grant(nodeRequest, nodeCall);
+        asked.then(nodeAnswered, nodeAnswered);
+        return asked;
+      },
       budget,
       // Decided when a majority granted; or when no majority can grant and it is known
       // whether the lock is busy (a majority answered) or out of reach (too many failed): a
@@ -111,9 +129,10 @@ export class QuorumStore implements LockStore {
         const minority = this.#stores.length - this.majority;
         return granted >= this.majority || failed > minority || (answered - granted + failed > minority && answered >= this.majority);
       },
-      // A node that answers after the verdict was a failure gives its grant back at once.
+      // A node that answers after the verdict was a failure, or after the owner released,
+      // gives its grant back at once.
       (i, late) => {
-        if (rolledBack && late.ok && late.value.granted) rollback(i);
+        if ((rolledBack || flight.released) && late.ok && late.value.granted) rollback(i);
       },
     );
     const elapsed = monotonicNow() - startedAt;
@@ -170,6 +189,8 @@ export class QuorumStore implements LockStore {
 
   async release(key: ResourceKey, owner: string, call: StoreCall = storeCall(this.defaultTimeoutMs)): Promise<boolean> {
     this.#assertOpen();
+    const flight = this.#granting.get(grantId(key, owner));
+    if (flight) flight.released = true;
     // Decided once a majority answered (the others' releases go on): a node that is down would
     // otherwise hold every release for the whole node timeout.
     const outcomes = await this.#poll(call, (store, nodeCall) => store.release(key, owner, nodeCall), this.#nodeTimeoutMs, (done) => done.filter((o) => o?.ok).length >= this.majority);
@@ -321,6 +342,11 @@ export class QuorumStore implements LockStore {
 }
 
 /** `: Cannot reach Redis at ...: connect ECONNREFUSED ...` when `store` knows why it is out of reach, else nothing. */
+/** grantId names one owner's entry of one resource in `#granting`. */
+function grantId(key: ResourceKey, owner: string): string {
+  return `${key.kind}\0${key.name}\0${owner}`;
+}
+
 function because(store: LockStore): string {
   try {
     const why = store.unreachable?.();
