@@ -28,6 +28,7 @@ import { newOwnerId } from './owner.js';
 import { keepAliveWhile } from './process-hold.js';
 import { Semaphore } from './semaphore.js';
 import { checkBoolean, checkDuration, checkName, checkOptions, checkSignal, checkTimeout } from './validate.js';
+import { WaitLines } from './wait-line.js';
 
 const ACQUIRE_OPTIONS = ['ttlMs', 'timeoutMs', 'signal', 'autoRenew', 'label'] as const;
 const TRY_OPTIONS = ['ttlMs', 'autoRenew', 'signal', 'label'] as const;
@@ -53,6 +54,8 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
   readonly #keepAlive: KeepAlive;
   readonly #leaseOwner: LeaseOwner;
   readonly #acquireHost: AcquireHost;
+  /** This process's waiters in line per resource, on a store that cannot notify. */
+  readonly #lines: WaitLines | null;
   /** Aborts every pending acquire and store call when `close()` starts. */
   readonly #closeController = new AbortController();
   /** Aborts the releases `close()` makes (and background clean-ups) when their share of its bound is spent. */
@@ -109,6 +112,7 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
       extend: (record, ttlMs, options) => keepAliveWhile(this.#extend(record, ttlMs, options)),
       release: (record, options) => keepAliveWhile(this.#release(record, options)),
     };
+    this.#lines = store.wait ? null : new WaitLines(this.#clock);
     this.#acquireHost = {
       store,
       clock: this.#clock,
@@ -116,6 +120,7 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
       deadlineFor: (startedAt, ttlMs) => this.#keepAlive.deadlineFor(startedAt, ttlMs),
       forget: (key, owner) => this.#forget(key, owner),
       contended: (key, owner, position) => this.#emit('contended', () => ({ name: key.name, kind: key.kind, owner, position })),
+      lines: this.#lines,
     };
   }
 
@@ -383,6 +388,7 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
       throw record.lostError!;
     }
     record.state = 'released';
+    this.#lines?.nudge(record);
     this.#emit('released', () => ({ ...describe(record), holdMs: this.#keepAlive.now() - record.acquiredAt }));
   }
 
