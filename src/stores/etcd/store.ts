@@ -486,9 +486,11 @@ export class EtcdStore implements LockStore {
     const groups = new Map<string, IKeyValue[]>();
     for (const kv of reply.kvs) {
       const rest = kv.key.toString().slice(this.#prefix.length);
+      // `<kind>/<escaped name>/<entry>`: a key with more segments is not one of this prefix's
+      // entries (a store whose prefix nests under this one, `app/` and `app/mutex/`).
       const first = rest.indexOf('/');
       const last = rest.lastIndexOf('/');
-      if (first < 0 || last === first) continue;
+      if (first < 0 || last === first || rest.indexOf('/', first + 1) !== last) continue;
       const id = rest.slice(0, last);
       if (!groups.has(id)) groups.set(id, []);
       groups.get(id)!.push(kv);

@@ -77,10 +77,14 @@ export const SQL = {
   deleteEntry: `DELETE FROM baton_entry WHERE key = ? AND owner = ?`,
   /** in: key. out: changes = holders removed. */
   deleteHolders: `DELETE FROM baton_entry WHERE key = ? AND held = 1`,
-  /** in: key prefix, its length. out: key, kind, name of every resource under the prefix. */
-  resources: `SELECT key, kind, name FROM baton_resource WHERE substr(key, 1, ?) = ? ORDER BY key`,
-  /** in: key prefix, its length, the last key seen, how many. out: key, kind, name of the next resources under the prefix. */
-  resourcesAfter: `SELECT key, kind, name FROM baton_resource WHERE substr(key, 1, ?) = ? AND key > ? ORDER BY key LIMIT ?`,
+  /**
+   * in: key prefix, the first key after every key that starts with it. out: key, kind, name of
+   * every resource under the prefix. A range on the key (compared as UTF-8 bytes), not a
+   * pattern and not a count of characters, which SQLite and JavaScript count differently.
+   */
+  resources: `SELECT key, kind, name FROM baton_resource WHERE key >= ? AND key < ? ORDER BY key`,
+  /** in: key prefix, the end of its range, the last key seen, how many. out: key, kind, name of the next resources under the prefix. */
+  resourcesAfter: `SELECT key, kind, name FROM baton_resource WHERE key >= ? AND key < ? AND key > ? ORDER BY key LIMIT ?`,
   /** in: key. out: nothing; raises the floor to the resource's fence. */
   raiseFloor: `INSERT INTO baton_floor (id, fence) SELECT 0, fence FROM baton_resource WHERE key = ?
                ON CONFLICT (id) DO UPDATE SET fence = max(fence, excluded.fence)`,

@@ -430,7 +430,7 @@ function tableTx(sql: Statements): TableTx<number> {
     deleteEntry: (id, owner) => void sql.deleteEntry.run(id, owner),
     deleteHolders: (id) => sql.deleteHolders.run(id).changes,
     resources: (idPrefix, after, limit) =>
-      ((after === undefined ? sql.resources.all(idPrefix.length, idPrefix) : sql.resourcesAfter.all(idPrefix.length, idPrefix, after, limit ?? -1)) as { key: string; kind: LockKind; name: string }[])
+      ((after === undefined ? sql.resources.all(idPrefix, rangeEnd(idPrefix)) : sql.resourcesAfter.all(idPrefix, rangeEnd(idPrefix), after, limit ?? -1)) as { key: string; kind: LockKind; name: string }[])
         .map((row): TableResource => ({ id: row.key, kind: row.kind, name: row.name })),
     dropResource: (id) => {
       sql.raiseFloor.run(id);
@@ -438,6 +438,11 @@ function tableTx(sql: Statements): TableTx<number> {
       sql.deleteResource.run(id);
     },
   };
+}
+
+/** rangeEnd: the first key after every key that starts with `idPrefix`, which ends with ":" (`baton:` or `baton:mutex:`). */
+function rangeEnd(idPrefix: string): string {
+  return `${idPrefix.slice(0, -1)};`;
 }
 
 function toEntry(raw: RawRow): TableEntry<number> {
