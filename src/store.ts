@@ -286,6 +286,16 @@ export interface LockStore {
    */
   unreachable?(): string | undefined;
 
+  /**
+   * downgrade turns `owner`'s holding entry of `key` into a shared one where it stands: same
+   * place, token and TTL, no moment without it. The shared entries queued behind it that may
+   * now hold are woken (or granted), as a release would. True when `owner` holds `key` (a
+   * shared entry is left as it is); false when it does not. Optional, for stores with
+   * `guarantees.mixedModes`: without it, a read-write lock's write lease cannot be downgraded
+   * (core rejects with `UnsupportedError`).
+   */
+  downgrade?(key: ResourceKey, owner: string, call: StoreCall): Promise<boolean>;
+
   /** proclaim rewrites the value of a holding entry (a leader's); false when `owner` does not hold `key`. Optional: without it, an election's value is fixed at `campaign`. */
   proclaim?(key: ResourceKey, owner: string, value: string, call: StoreCall): Promise<boolean>;
 

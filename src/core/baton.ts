@@ -1,14 +1,14 @@
 import { EventEmitter, setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
-import { ClosedError, InvalidArgumentError } from '../errors.js';
+import { ClosedError, InvalidArgumentError, UnsupportedError } from '../errors.js';
 import { CLOSE_TIMEOUT_MS, LOCK_KINDS, type HoldMode, type LockKind, type LockStore, type ResourceKey, type ResourceState, type StoreCall } from '../store.js';
 import { acquire, type AcquireHost } from './acquire.js';
 import { bounded, NEVER, sweepNow } from './call.js';
 import { monotonicNow, systemClock, type Clock } from './clock.js';
 import { Election } from './election.js';
 import { KeepAlive, type LeaseRecord } from './keep-alive.js';
-import { Lease, releasedError, type LeaseOwner } from './lease.js';
-import type { LockHost } from './lock.js';
+import { Lease, recordOf, releasedError, type LeaseOwner } from './lease.js';
+import type { RwLockHost } from './rwlock.js';
 import { Mutex } from './mutex.js';
 import {
   DEFAULTS,
@@ -26,6 +26,7 @@ import {
 } from './options.js';
 import { newOwnerId } from './owner.js';
 import { keepAliveWhile } from './process-hold.js';
+import { RwLock } from './rwlock.js';
 import { Semaphore } from './semaphore.js';
 import { checkBoolean, checkDuration, checkName, checkOptions, checkSignal, checkTimeout } from './validate.js';
 
@@ -46,7 +47,7 @@ type Settings = Required<Omit<BatonOptions, 'clock' | 'holder'>> & { queueTtlMs:
  * what happens to locks; they never throw into baton (a throwing listener becomes a process
  * warning).
  */
-export class Baton<Token extends bigint | null = bigint> extends EventEmitter<BatonEvents> implements LockHost<Token> {
+export class Baton<Token extends bigint | null = bigint> extends EventEmitter<BatonEvents> implements RwLockHost<Token> {
   readonly store: LockStore;
   readonly #clock: Clock;
   readonly #settings: Settings;
@@ -139,6 +140,12 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
   semaphore(name: string, options: SemaphoreOptions): Semaphore<Token> {
     this.#assertOpen();
     return new Semaphore<Token>(this, name, options);
+  }
+
+  /** rwlock returns a handle on the read-write lock `name`: `read`, `write`, `tryRead`, `tryWrite`, `downgrade`. One handle per task that takes it. */
+  rwlock(name: string): RwLock<Token> {
+    this.#assertOpen();
+    return new RwLock<Token>(this, name);
   }
 
   /** election returns a handle on the leader election `name`: `campaign`, `proclaim`, `resign`, `observe`. */
@@ -303,6 +310,26 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
       }
       this.#emit('acquired', () => ({ ...base, token: record.token, waitMs: this.#clock.now() - startedAt, contended: granted.contended }));
       return new Lease<Token>(record, this.#leaseOwner);
+    });
+  }
+
+  /** @internal A read-write lock's downgrade: the store turns the lease's entry shared where it stands. */
+  downgradeLease(lease: Lease<Token>, options?: CallOptions): Promise<void> {
+    return this.#run(async () => {
+      const record = recordOf(lease);
+      if (!record) throw new InvalidArgumentError('lease', 'Expected `lease` to be a lease granted by baton');
+      const o = checkOptions<CallOptions>(options, 'options', CALL_OPTIONS);
+      const call = this.#call(o);
+      if (record.state === 'released' || record.state === 'releasing') throw releasedError(record);
+      if (!this.#keepAlive.check(record)) throw record.lostError!;
+      if (!this.store.downgrade || !this.store.guarantees.mixedModes) {
+        throw new UnsupportedError(this.store.name, 'downgrade a write lease', 'it cannot turn an exclusive entry into a shared one');
+      }
+      const downgrade = this.store.downgrade.bind(this.store);
+      if (!(await bounded(call, (c) => downgrade(record, record.owner, c), { store: this.store, verb: 'downgrade' }))) {
+        this.#keepAlive.lose(record, this.#keepAlive.now() >= record.deadline ? 'expired' : 'revoked');
+        throw record.lostError!;
+      }
     });
   }
 

@@ -31,6 +31,7 @@ export class Lease<Token extends bigint | null = bigint> implements AsyncDisposa
   constructor(record: LeaseRecord, owner: LeaseOwner) {
     this.#record = record;
     this.#owner = owner;
+    records.set(this, record);
   }
 
   /** name of the lock. */
@@ -128,6 +129,14 @@ export class Lease<Token extends bigint | null = bigint> implements AsyncDisposa
   toJSON(): { name: string; kind: LockKind; owner: string; token: string | null; expiresAt: number; held: boolean } {
     return { name: this.name, kind: this.kind, owner: this.owner, token: this.token === null ? null : String(this.token), expiresAt: this.expiresAt, held: this.#record.state === 'held' };
   }
+}
+
+/** The record behind each lease, for core's own operations on it (a read-write lock's downgrade, a multi-lock's parts). */
+const records = new WeakMap<Lease<bigint | null>, LeaseRecord>();
+
+/** recordOf: the state behind a lease that this package made; undefined for anything else. */
+export function recordOf(lease: unknown): LeaseRecord | undefined {
+  return typeof lease === 'object' && lease !== null ? records.get(lease as Lease<bigint | null>) : undefined;
 }
 
 /** notHeld builds the error for using a lease after it was released. */

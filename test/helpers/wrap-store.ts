@@ -22,6 +22,7 @@ export function wrapStore<S extends LockStore>(store: S, overrides: Partial<Lock
     ...(store.sessionDeadline ? { sessionDeadline: store.sessionDeadline.bind(store) } : {}),
     ...(store.proclaim ? { proclaim: store.proclaim.bind(store) } : {}),
     ...(store.watch ? { watch: store.watch.bind(store) } : {}),
+    ...(store.downgrade ? { downgrade: store.downgrade.bind(store) } : {}),
     close: (call) => store.close(call),
     ...overrides,
   };

@@ -73,10 +73,11 @@ export class EtcdStore implements LockStore {
   readonly name = 'etcd';
   /**
    * Session-scoped (`outlivesClient` false): every key lives as long as the store's session
-   * lease, renewed once for all of them. Entries of one resource hold one mode at a time for
-   * now (`mixedModes` false): the queue reads only the keys ahead, not their modes.
+   * lease, renewed once for all of them. Shared and exclusive entries mix (`mixedModes`): a
+   * shared entry holds when no exclusive key is ahead of it, and while one is, it watches the
+   * nearest one (a read-write lock's reader watches the writer just ahead, as in Curator).
    */
-  readonly guarantees = Object.freeze({ clock: 'quorum', scope: 'network', fencing: true, fifo: true, notify: true, outlivesClient: false, mixedModes: false } as const);
+  readonly guarantees = Object.freeze({ clock: 'quorum', scope: 'network', fencing: true, fifo: true, notify: true, outlivesClient: false, mixedModes: true } as const);
   readonly defaultTimeoutMs = 5000;
   readonly #client: EtcdClient;
   readonly #prefix: string;
@@ -177,7 +178,8 @@ export class EtcdStore implements LockStore {
         // key before it reads the queue, and until it deletes it, a newcomer of that limit may be
         // let in behind it (see below). It may hold only alongside entries of its own limit.
         const agrees = otherLimit(key, ahead, request.limit) === undefined;
-        if (ahead.length < permits && agrees) {
+        const writer = request.mode === 'shared' ? exclusiveAhead(key, ahead, pfx) : undefined;
+        if (ahead.length < permits && agrees && !writer) {
           entry.held = true;
           this.#unwatch(entry);
           return this.#granted(owner, entry, request.ttlMs);
@@ -189,7 +191,7 @@ export class EtcdStore implements LockStore {
           return { granted: false };
         }
         this.#track(owner, entry, request.queueTtlMs);
-        this.#watch(owner, entry, ahead.slice(0, permits), ahead.length === permits && agrees, BigInt(reply.header.revision));
+        this.#watch(owner, entry, windowOf(ahead, permits, writer), ahead.length === permits && agrees && !writer, BigInt(reply.header.revision));
         return ahead.length === permits ? { granted: false, position: permits } : { granted: false };
       }
       // The key is gone (deleted by hand, or its queue TTL ran out; with a lost session, the put
@@ -245,7 +247,9 @@ export class EtcdStore implements LockStore {
       return { granted: false, limitInUse };
     }
     const created = this.#newEntry(key, etcdKey, session, BigInt(mine.create_revision));
-    if (position < permits) {
+    const ahead = range.kvs.slice(1);
+    const writer = request.mode === 'shared' ? exclusiveAhead(key, ahead, pfx) : undefined;
+    if (position < permits && !writer) {
       created.held = true;
       return this.#granted(owner, created, request.ttlMs);
     }
@@ -255,7 +259,7 @@ export class EtcdStore implements LockStore {
       return { granted: false, position };
     }
     this.#track(owner, created, request.queueTtlMs);
-    this.#watch(owner, created, range.kvs.slice(1, 1 + permits), position === permits, revision);
+    this.#watch(owner, created, windowOf(ahead, permits, writer), position === permits && !writer, revision);
     return { granted: false, position };
   }
 
@@ -361,6 +365,26 @@ export class EtcdStore implements LockStore {
    */
   sessionDeadline(): number {
     return this.#sessions.deadline();
+  }
+
+  /**
+   * downgrade rewrites the holder's key in place (same key, same create revision: same token
+   * and place) with mode `shared`, guarded by the key's last modification. The readers queued
+   * just behind it watch that key, and read the queue again when it changes.
+   */
+  async downgrade(key: ResourceKey, owner: string, call: StoreCall = storeCall(this.defaultTimeoutMs)): Promise<boolean> {
+    const entry = this.#entries.get(owner);
+    if (!entry || !entry.held || entry.key.kind !== key.kind || entry.key.name !== key.name || entry.session.lost) return false;
+    const current = (await this.#call(() => this.#client.kv.range({ key: Buffer.from(entry.etcdKey) }, grpcDeadline(call)))).kvs[0];
+    if (!current || BigInt(current.create_revision) !== entry.revision) return false;
+    const value = current.value.toString();
+    if (!value.startsWith('exclusive ')) return value.startsWith('shared ');
+    const reply = await this.#call(() => this.#client.kv.txn({
+      compare: [{ key: current.key, target: 'Mod', result: 'Equal', mod_revision: current.mod_revision }],
+      success: [{ request_put: { key: current.key, value: Buffer.from(`shared ${value.slice('exclusive '.length)}`), lease: entry.session.id } }],
+      failure: [],
+    }, grpcDeadline(call)));
+    return reply.succeeded;
   }
 
   async release(key: ResourceKey, owner: string, _call?: StoreCall): Promise<boolean> {
@@ -602,4 +626,14 @@ function otherLimit(key: ResourceKey, kvs: readonly IKeyValue[], limit: number):
     if (stated !== undefined && stated !== limit) return stated;
   }
   return undefined;
+}
+
+/** exclusiveAhead: the nearest key ahead (`ahead` is newest first) whose entry is exclusive, which keeps a shared entry queued. */
+function exclusiveAhead(key: ResourceKey, ahead: readonly IKeyValue[], pfx: string): IKeyValue | undefined {
+  return ahead.find((kv) => entryInfo(key, kv, pfx).mode === 'exclusive');
+}
+
+/** windowOf: the keys a queued entry watches: the nearest exclusive one ahead of a shared entry that it alone keeps waiting, else the `permits` keys just ahead. */
+function windowOf(ahead: readonly IKeyValue[], permits: number, writer: IKeyValue | undefined): IKeyValue[] {
+  return writer && ahead.length < permits ? [writer] : ahead.slice(0, permits);
 }

@@ -4,7 +4,7 @@ import { decide, grantable, type QueueEntry } from '../../core/queue.js';
 import { checkOptions } from '../../core/validate.js';
 import { WakeLatch } from '../../core/wake-latch.js';
 import { ClosedError } from '../../errors.js';
-import type { ExtendResult, GrantRequest, GrantResult, HandOff, LockKind, LockStore, ResourceKey, ResourceState, StoreCall } from '../../store.js';
+import type { ExtendResult, GrantRequest, HoldMode, GrantResult, HandOff, LockKind, LockStore, ResourceKey, ResourceState, StoreCall } from '../../store.js';
 
 
 /** MemoryStoreOptions configures `createMemoryStore`. */
@@ -15,6 +15,7 @@ export interface MemoryStoreOptions {
 
 interface MemoryEntry extends QueueEntry {
   seq: number;
+  mode: HoldMode;
   held: boolean;
   ttlMs: number;
   expiresAt: number;
@@ -92,6 +93,17 @@ export class MemoryStore implements LockStore {
     const removed = resource.entries.delete(owner);
     if (removed) this.#wakeGrantable(resource);
     return removed;
+  }
+
+  async downgrade(key: ResourceKey, owner: string, _call?: StoreCall): Promise<boolean> {
+    const resource = this.#resource(key);
+    this.#live(resource, this.#clock.now());
+    const entry = resource.entries.get(owner);
+    if (!entry?.held) return false;
+    if (entry.mode === 'shared') return true;
+    entry.mode = 'shared';
+    this.#wakeGrantable(resource);
+    return true;
   }
 
   async forceRelease(key: ResourceKey, _call?: StoreCall): Promise<number> {

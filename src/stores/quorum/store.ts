@@ -1,7 +1,7 @@
 import { NEVER, storeCall } from '../../core/call.js';
 import { monotonicNow, systemClock } from '../../core/clock.js';
 import { checkDuration, checkOptions } from '../../core/validate.js';
-import { ClosedError, InvalidArgumentError, QuorumError, type QuorumAnswer } from '../../errors.js';
+import { ClosedError, InvalidArgumentError, QuorumError, UnsupportedError, type QuorumAnswer } from '../../errors.js';
 import type { ExtendResult, GrantRequest, GrantResult, HolderInfo, LockKind, LockStore, ResourceKey, ResourceState, StoreCall } from '../../store.js';
 
 /** QuorumOptions configures `quorum`. */
@@ -176,6 +176,31 @@ export class QuorumStore implements LockStore {
     if (outcomes.some((o) => o?.ok && o.value)) return true;
     if (outcomes.some((o) => o?.ok)) return false;
     throw new QuorumError('release', this.majority, this.#answers(outcomes, (value) => (value ? 'released' : 'absent')), 'no node answered; the entries expire with their TTL');
+  }
+
+  /**
+   * downgrade makes the entry shared on every node; true when a majority did, false when a
+   * majority says the owner holds nothing. Until a majority did, the entry still excludes:
+   * a reader needs a majority of nodes, and the nodes not yet downgraded refuse it.
+   */
+  async downgrade(key: ResourceKey, owner: string, call: StoreCall = storeCall(this.defaultTimeoutMs)): Promise<boolean> {
+    this.#assertOpen();
+    const outcomes = await this.#poll(
+      call,
+      (store, nodeCall) => {
+        if (!store.downgrade) throw new UnsupportedError(store.name, 'downgrade', 'it keeps no shared entries');
+        return store.downgrade(key, owner, nodeCall);
+      },
+      this.#nodeTimeoutMs,
+      (done) => {
+        const yes = done.filter((o) => o?.ok && o.value).length;
+        const no = done.filter((o) => o && !(o.ok && o.value)).length;
+        return yes >= this.majority || no > this.#stores.length - this.majority;
+      },
+    );
+    if (outcomes.filter((o) => o?.ok && o.value).length >= this.majority) return true;
+    if (outcomes.filter((o) => o?.ok && !o.value).length > this.#stores.length - this.majority) return false;
+    throw new QuorumError('downgrade', this.majority, this.#answers(outcomes, (value) => (value ? 'downgraded' : 'absent')), 'too few nodes answered');
   }
 
   async forceRelease(key: ResourceKey, call: StoreCall = storeCall(this.defaultTimeoutMs)): Promise<number> {

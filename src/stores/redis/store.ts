@@ -7,7 +7,7 @@ import { ClosedError, InvalidArgumentError, StoreUnavailableError } from '../../
 import { CLOSE_TIMEOUT_MS, type ExtendResult, type GrantRequest, type GrantResult, type HandOff, type HoldMode, type LockKind, type LockStore, type ResourceKey, type ResourceState, type StoreCall } from '../../store.js';
 import { commandsFor, type RedisClient, type RedisCommands, type Subscription } from './client.js';
 import { isReplyError, watchConnection, type ConnectionWatch } from './reach.js';
-import { EXTEND, FORCE_RELEASE, GRANT, INSPECT, PRUNE, RELEASE } from './scripts.js';
+import { DOWNGRADE, EXTEND, FORCE_RELEASE, GRANT, INSPECT, PRUNE, RELEASE } from './scripts.js';
 
 
 /** A hand-off with the id of the waiter's request its TTL is dated from. */
@@ -38,7 +38,7 @@ interface Script {
 }
 
 const script = (source: string): Script => ({ source, sha: createHash('sha1').update(source).digest('hex') });
-const SCRIPTS = { grant: script(GRANT), extend: script(EXTEND), release: script(RELEASE), forceRelease: script(FORCE_RELEASE), inspect: script(INSPECT), prune: script(PRUNE) };
+const SCRIPTS = { grant: script(GRANT), extend: script(EXTEND), release: script(RELEASE), forceRelease: script(FORCE_RELEASE), inspect: script(INSPECT), prune: script(PRUNE), downgrade: script(DOWNGRADE) };
 
 /**
  * RedisStore keeps locks on one Redis server, on the server's clock: every operation is one
@@ -126,6 +126,10 @@ export class RedisStore<F extends boolean = true> implements LockStore {
     this.#latches.forget(owner);
     this.#asks.delete(owner);
     return (await this.#run(SCRIPTS.release, key, owner)) === 1;
+  }
+
+  async downgrade(key: ResourceKey, owner: string, _call?: StoreCall): Promise<boolean> {
+    return (await this.#run(SCRIPTS.downgrade, key, owner)) === 1;
   }
 
   async forceRelease(key: ResourceKey, _call?: StoreCall): Promise<number> {

@@ -165,6 +165,12 @@ export class SqliteStore implements LockStore {
     return result;
   }
 
+  async downgrade(key: ResourceKey, owner: string, call: StoreCall = storeCall(this.defaultTimeoutMs)): Promise<boolean> {
+    const { result, wakes } = await this.#table.downgrade(key, owner, call);
+    this.#send(wakes);
+    return result;
+  }
+
   async extend(key: ResourceKey, owner: string, ttlMs: number, call: StoreCall = storeCall(this.defaultTimeoutMs)): Promise<ExtendResult> {
     const { result, wakes } = await this.#table.extend(key, owner, ttlMs, call);
     this.#send(wakes);

@@ -167,6 +167,23 @@ export class LeaseTable<W> {
     return { result: true, wakes: grantable(rest) as TableEntry<W>[] };
   }
 
+  /** downgrade: see `LockStore.downgrade`; wakes the entries that may hold once `owner`'s is shared. */
+  downgrade(key: ResourceKey, owner: string, call: StoreCall): Promise<Outcome<boolean, W>> {
+    const id = storageKey(this.#prefix, key);
+    return this.#driver.transaction('write', call, (tx) => drive(this.#downgrade(tx, id, owner)));
+  }
+
+  *#downgrade(tx: TableTx<W>, id: string, owner: string): Steps<Outcome<boolean, W>> {
+    const { live, wakes } = yield* this.#live(tx, id, yield* ask(tx.now()), owner);
+    const index = live.findIndex((entry) => entry.owner === owner && entry.held);
+    if (index < 0) return { result: false, wakes };
+    if (live[index]!.mode === 'shared') return { result: true, wakes };
+    const shared: TableEntry<W> = { ...live[index]!, mode: 'shared' };
+    yield tx.putEntry(id, shared);
+    live[index] = shared;
+    return { result: true, wakes: grantable(live) as TableEntry<W>[] };
+  }
+
   /** forceRelease: see `LockStore.forceRelease`; wakes the queued entries that may hold once no one does. */
   forceRelease(key: ResourceKey, call: StoreCall): Promise<Outcome<number, W>> {
     const id = storageKey(this.#prefix, key);
