@@ -17,6 +17,7 @@ export { Lock } from './core/lock.js';
 export { Mutex } from './core/mutex.js';
 export { Semaphore } from './core/semaphore.js';
 export { RwLock } from './core/rwlock.js';
+export { MultiLease, canonicalOrder } from './core/multi-lock.js';
 export { Lease } from './core/lease.js';
 export { Election } from './core/election.js';
 export type { Leader, ObserveOptions } from './core/election.js';

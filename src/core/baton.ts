@@ -9,6 +9,7 @@ import { Election } from './election.js';
 import { KeepAlive, type LeaseRecord } from './keep-alive.js';
 import { Lease, recordOf, releasedError, type LeaseOwner } from './lease.js';
 import type { RwLockHost } from './rwlock.js';
+import { lockAll, type MultiLease, type MultiLockHost } from './multi-lock.js';
 import { Mutex } from './mutex.js';
 import {
   DEFAULTS,
@@ -47,7 +48,7 @@ type Settings = Required<Omit<BatonOptions, 'clock' | 'holder'>> & { queueTtlMs:
  * what happens to locks; they never throw into baton (a throwing listener becomes a process
  * warning).
  */
-export class Baton<Token extends bigint | null = bigint> extends EventEmitter<BatonEvents> implements RwLockHost<Token> {
+export class Baton<Token extends bigint | null = bigint> extends EventEmitter<BatonEvents> implements RwLockHost<Token>, MultiLockHost<Token> {
   readonly store: LockStore;
   readonly #clock: Clock;
   readonly #settings: Settings;
@@ -160,6 +161,27 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
       call: (options, signal) => this.#call(options, signal),
       run: (operation) => this.#run(operation),
     }, name);
+  }
+
+  /**
+   * lockAll takes the mutexes `names` as one `MultiLease`, in one canonical order (the bytes
+   * of each name's UTF-8 form, the order of the keys the store keeps them under), so that
+   * callers asking for overlapping sets in any order never deadlock. All or nothing: on a
+   * timeout (`timeoutMs` bounds the whole), an abort, a store error or `close()`, the ones
+   * already taken are released in reverse order before it rejects.
+   */
+  lockAll(names: readonly string[], options?: AcquireOptions): Promise<MultiLease<Token>> {
+    return this.#run(() => lockAll<Token>(this, names, options, true)) as Promise<MultiLease<Token>>;
+  }
+
+  /** tryLockAll tries each of `names` once, in canonical order: a `MultiLease`, or `null` (with nothing left held) when any is busy. */
+  tryLockAll(names: readonly string[], options?: TryAcquireOptions): Promise<MultiLease<Token> | null> {
+    return this.#run(() => lockAll<Token>(this, names, options, false));
+  }
+
+  /** @internal One part of a multi-lock: the mutex `name`. */
+  acquireMutex(name: string, options: AcquireOptions | TryAcquireOptions, wait: boolean): Promise<Lease<Token> | null> {
+    return this.acquireLease({ kind: 'mutex', name }, 'exclusive', 1, options, wait);
   }
 
   /**

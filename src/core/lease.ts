@@ -148,7 +148,7 @@ const ABORTED = Object.getOwnPropertyDescriptor(AbortSignal.prototype, 'aborted'
 const REASON = Object.getOwnPropertyDescriptor(AbortSignal.prototype, 'reason')!.get!;
 
 /** promptSignal makes `signal`'s own reads run `check` (which aborts it once the lease's deadline has passed) first. */
-function promptSignal(signal: AbortSignal, check: () => void): void {
+export function promptSignal(signal: AbortSignal, check: () => void): void {
   Object.defineProperties(signal, {
     aborted: { get: () => (check(), ABORTED.call(signal) as boolean), configurable: true },
     reason: { get: () => (check(), REASON.call(signal) as unknown), configurable: true },

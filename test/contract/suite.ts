@@ -817,6 +817,69 @@ export function runContractSuite(target: ContractTarget): void {
       await write.release();
     });
 
+    t('lockAll takes every lock in one canonical order (the bytes of the names), as one lease', async () => {
+      const a = await client();
+      const b = await client();
+      // Byte order, not locale order: upper case before lower case, and é (0xC3 0xA9) after z.
+      const names = ['zeta', 'é', 'Alpha', 'alpha', 'mid'];
+      const all = await a.lockAll(names, { ttlMs: 5000 });
+      assert.deepEqual(all.names, ['Alpha', 'alpha', 'mid', 'zeta', 'é']);
+      assert.ok(all.held && !all.signal.aborted);
+      for (const name of names) assert.equal(await b.mutex(name).tryAcquire(), null, `${name} is held`);
+      assert.equal(await b.tryLockAll(['other', 'mid']), null, 'a try that meets one held lock gets nothing');
+      assert.ok(await b.mutex('other').tryAcquire({ ttlMs: 5000 }), 'and leaves nothing held');
+      assert.deepEqual([...all.tokens.keys()], all.names);
+      if (a.store.guarantees.fencing) for (const [name, token] of all.tokens) assert.equal(token, (await b.inspect(name)).holders[0]!.token);
+      await all.extend(5000);
+      await all.release();
+      await assert.rejects(all.release(), LockNotHeldError);
+      for (const name of names) {
+        const lease = await b.mutex(name).tryAcquire({ ttlMs: 5000 });
+        assert.ok(lease, `${name} is free after release`);
+        assertLater(b, lease, { token: all.tokens.get(name)! });
+      }
+      await assert.rejects(a.lockAll(['x', 'x']), InvalidArgumentError, 'a name twice');
+      await assert.rejects(a.lockAll([]), InvalidArgumentError, 'no names');
+    });
+
+    t('lockAll is all or nothing: a timeout, an abort or a failure releases what it took, in reverse', async () => {
+      const a = await client();
+      const b = await client();
+      const busy = await b.mutex('m2').acquire({ ttlMs: 10_000 });
+      const started = monotonicNow();
+      await assert.rejects(a.lockAll(['m3', 'm2', 'm1'], { ttlMs: 5000, timeoutMs: ms(300) }), (error: unknown) => {
+        assert.ok(error instanceof LockTimeoutError, String(error));
+        assert.equal(error.timeoutMs, ms(300), 'the timeout bounds the whole');
+        return true;
+      });
+      assert.ok(monotonicNow() - started < ms(300) + 2000, 'rejected by its timeout');
+      await until(async () => (await a.inspect('m1')).holders.length === 0, 'm1, taken first, was released');
+      assert.deepEqual((await a.inspect('m3')).holders, [], 'm3, after the busy one, was never taken');
+      const controller = new AbortController();
+      const aborting = a.lockAll(['m1', 'm2'], { ttlMs: 5000, signal: controller.signal });
+      await until(async () => (await a.inspect('m1')).holders.length === 1, 'm1 is taken while m2 is awaited');
+      controller.abort(new Error('stop'));
+      await assert.rejects(aborting, /stop/);
+      await until(async () => (await a.inspect('m1')).holders.length === 0, 'the abort released m1');
+      await busy.release();
+      const all = await a.lockAll(['m1', 'm2', 'm3'], { ttlMs: 5000, timeoutMs: ms(5000) });
+      await all[Symbol.asyncDispose]();
+      assert.ok(await b.tryLockAll(['m1', 'm2', 'm3'], { ttlMs: 5000 }), 'dispose released every part');
+    });
+
+    t('a multi-lock lease\'s one signal aborts when any part is lost', async () => {
+      const a = await client();
+      const b = await client();
+      const all = await a.lockAll(['p1', 'p2', 'p3'], { ttlMs: ms(900), autoRenew: true });
+      const signal = all.signal;
+      assert.equal(await b.forceRelease('p2'), 1);
+      await until(async () => signal.aborted, 'the signal aborts');
+      assert.ok(signal.reason instanceof LeaseLostError && signal.reason.lockName === 'p2', String(signal.reason));
+      assert.equal(all.held, false);
+      await assert.rejects(all.release(), LeaseLostError);
+      for (const name of ['p1', 'p3']) assert.deepEqual((await b.inspect(name)).holders, [], `${name} was released too`);
+    });
+
     t('bad input is rejected with InvalidArgumentError before the store is touched', async () => {
       const a = await client();
       assert.throws(() => a.mutex(''), InvalidArgumentError);
