@@ -56,6 +56,8 @@ export type {
   ResourceKey,
   ResourceState,
   StoreCall,
+  MarkRequest,
+  MarkState,
   StoreGuarantees,
   WaiterInfo,
 } from './store.js';

@@ -880,6 +880,39 @@ export function runContractSuite(target: ContractTarget): void {
       for (const name of ['p1', 'p3']) assert.deepEqual((await b.inspect(name)).holders, [], `${name} was released too`);
     });
 
+    t('a mark only grows: advanceMark moves it once per value, rewrites its note on request, and outlives prune', async (context) => {
+      const a = await client();
+      const b = await client();
+      const store = a.store;
+      if (!store.advanceMark || !store.listMarks) {
+        context.skip('the store keeps no marks (no advanceMark): it cannot run scheduled jobs');
+        return;
+      }
+      const key = { kind: 'mutex', name: 'job' } as const;
+      const call = () => storeCall(5000);
+      assert.deepEqual(await store.advanceMark(key, { to: -1 }, call()), { at: -1, advanced: false }, 'no mark yet');
+      assert.deepEqual(await store.advanceMark(key, { to: 60_000, note: 'first' }, call()), { at: 60_000, note: 'first', advanced: true });
+      assert.deepEqual(await b.store.advanceMark!(key, { to: 60_000, note: 'again' }, call()), { at: 60_000, note: 'first', advanced: false }, 'the same value is not advanced to twice');
+      assert.deepEqual(await b.store.advanceMark!(key, { to: 59_000, note: 'older' }, call()), { at: 60_000, note: 'first', advanced: false }, 'a lower value does not move it');
+      assert.deepEqual(await b.store.advanceMark!(key, { to: 60_000, note: '{"outcome":"ok"}\nline 2', renote: true }, call()), { at: 60_000, note: '{"outcome":"ok"}\nline 2', advanced: false }, 'renote rewrites the note of the mark at to');
+      assert.deepEqual(await b.store.advanceMark!(key, { to: 59_000, note: 'x', renote: true }, call()), { at: 60_000, note: '{"outcome":"ok"}\nline 2', advanced: false }, 'renote leaves a mark at another value');
+      assert.deepEqual(await b.store.advanceMark!(key, { to: 1_764_000_000_000 }, call()), { at: 1_764_000_000_000, advanced: true }, 'ms since the epoch, without a note');
+      // Racing callers: one advances (on a quorum, at most one: racers can split the nodes).
+      const racers = await Promise.all([1, 2, 3, 4, 5].map(async () => (await client()).store.advanceMark!(key, { to: 1_764_000_001_000, note: 'race' }, call())));
+      const winners = racers.filter((r) => r.advanced).length;
+      if (store.guarantees.fencing) assert.equal(winners, 1, 'exactly one racer advanced the mark');
+      else assert.ok(winners <= 1, `${winners} racers advanced the mark`);
+      // Marks live apart from locks: a lock of the same name, prune and forceRelease leave them.
+      await a.mutex('job').acquire({ ttlMs: 5000 });
+      assert.equal(await a.forceRelease('job'), 1);
+      await a.prune();
+      const after = await store.advanceMark(key, { to: -1 }, call());
+      if (winners === 1) assert.equal(after.at, 1_764_000_001_000);
+      assert.ok(after.at >= 1_764_000_000_000, 'the mark survived prune and forceRelease');
+      assert.deepEqual((await b.store.listMarks!(undefined, call())).map((m) => [m.key.kind, m.key.name, m.at]), [['mutex', 'job', after.at]]);
+      assert.deepEqual(await b.store.listMarks!({ kind: 'semaphore' }, call()), []);
+    });
+
     t('bad input is rejected with InvalidArgumentError before the store is touched', async () => {
       const a = await client();
       assert.throws(() => a.mutex(''), InvalidArgumentError);

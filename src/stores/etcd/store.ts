@@ -1,6 +1,7 @@
 import type { IKeyValue, Watcher } from 'etcd3';
 import { storeCall } from '../../core/call.js';
 import { monotonicNow, systemClock } from '../../core/clock.js';
+import { applyMark } from '../../core/mark.js';
 import { canHold } from '../../core/queue.js';
 import { checkOptions } from '../../core/validate.js';
 import { WakeLatches } from '../../core/wake-latch.js';
@@ -14,13 +15,15 @@ import {
   LOCK_KINDS,
   type LockKind,
   type LockStore,
+  type MarkRequest,
+  type MarkState,
   type ResourceKey,
   type ResourceState,
   type StoreCall,
   type WaiterInfo,
 } from '../../store.js';
 import { cancel, grpcDeadline, isBrokenCircuit, isLeaseNotFound, unreachableCause, type EtcdClient } from './client.js';
-import { aheadRange, entryInfo, entryValue, rangeEnd, reserveName, resourcePrefix, statedLimit, unescapeName, type EntryInfo } from './keys.js';
+import { aheadRange, entryInfo, entryValue, escapeName, rangeEnd, reserveName, resourcePrefix, statedLimit, unescapeName, type EntryInfo } from './keys.js';
 import { SessionKeeper, validUntil, type KeepAliveEvent, type Session } from './session.js';
 import { Window } from './window.js';
 
@@ -387,6 +390,36 @@ export class EtcdStore implements LockStore {
     return reply.succeeded;
   }
 
+  /**
+   * advanceMark keeps the mark in its own key, `<prefix>mark/<kind>/<name>`, on no lease
+   * (durable): `at`, then a line with the note. Read, then written back guarded by the key's
+   * last modification (or its absence), again while another writer got in between.
+   */
+  async advanceMark(key: ResourceKey, request: MarkRequest, call: StoreCall = storeCall(this.defaultTimeoutMs)): Promise<MarkState & { advanced: boolean }> {
+    const markKey = Buffer.from(`${this.#prefix}mark/${key.kind}/${escapeName(key.name)}`);
+    for (;;) {
+      const kv = (await this.#call(() => this.#client.kv.range({ key: markKey }, grpcDeadline(call)))).kvs[0];
+      const { state, advanced, write } = applyMark(kv ? parseMark(kv.value.toString()) : undefined, request);
+      if (!write) return { ...state, advanced };
+      const reply = await this.#call(() => this.#client.kv.txn({
+        compare: [kv ? { key: markKey, target: 'Mod', result: 'Equal', mod_revision: kv.mod_revision } : { key: markKey, target: 'Version', result: 'Equal', version: 0 }],
+        success: [{ request_put: { key: markKey, value: Buffer.from(state.note === undefined ? String(state.at) : `${state.at}\n${state.note}`) } }],
+        failure: [],
+      }, grpcDeadline(call)));
+      if (reply.succeeded) return { ...state, advanced };
+      if (call.signal.aborted || monotonicNow() >= call.deadline) throw new StoreUnavailableError('etcd', 'The mark kept changing under this advanceMark until its deadline');
+    }
+  }
+
+  async listMarks(filter?: { kind?: LockKind }, call: StoreCall = storeCall(this.defaultTimeoutMs)): Promise<(MarkState & { key: ResourceKey })[]> {
+    const base = `${this.#prefix}mark/${filter?.kind ? `${filter.kind}/` : ''}`;
+    const reply = await this.#call(() => this.#client.kv.range({ key: Buffer.from(base), range_end: rangeEnd(base), sort_order: 'Ascend', sort_target: 'Key' }, grpcDeadline(call)));
+    return reply.kvs.flatMap((kv) => {
+      const [kind, name] = kv.key.toString().slice(`${this.#prefix}mark/`.length).split('/') as [LockKind, string | undefined];
+      return name === undefined || !LOCK_KINDS.includes(kind) ? [] : [{ key: { kind, name: unescapeName(name) }, ...parseMark(kv.value.toString()) }];
+    });
+  }
+
   async release(key: ResourceKey, owner: string, _call?: StoreCall): Promise<boolean> {
     this.#latches.forget(owner);
     const entry = this.#entries.get(owner);
@@ -636,4 +669,10 @@ function exclusiveAhead(key: ResourceKey, ahead: readonly IKeyValue[], pfx: stri
 /** windowOf: the keys a queued entry watches: the nearest exclusive one ahead of a shared entry that it alone keeps waiting, else the `permits` keys just ahead. */
 function windowOf(ahead: readonly IKeyValue[], permits: number, writer: IKeyValue | undefined): IKeyValue[] {
   return writer && ahead.length < permits ? [writer] : ahead.slice(0, permits);
+}
+
+/** parseMark reads a mark's value: `at`, then a line with the note if it has one. */
+function parseMark(text: string): MarkState {
+  const newline = text.indexOf('\n');
+  return newline < 0 ? { at: Number(text) } : { at: Number(text.slice(0, newline)), note: text.slice(newline + 1) };
 }
