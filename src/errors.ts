@@ -11,6 +11,8 @@ export type BatonErrorCode =
   | 'LEASE_LOST'
   | 'INVALID_ARGUMENT'
   | 'STORE_UNAVAILABLE'
+  | 'UPGRADE_REFUSED'
+  | 'UNSUPPORTED'
   | 'CLOSED';
 
 /** BatonError is the base class of every error baton throws on purpose. */
@@ -158,6 +160,34 @@ export class QuorumError extends StoreUnavailableError {
   }
 }
 
+/**
+ * LockUpgradeError: a read-write lock handle that holds a read lease asked for the write
+ * lock. The writer would queue behind its own reader and wait for itself (Apache Curator's
+ * read-write lock hangs forever there), so it is refused at once, with nothing queued; the
+ * read lease stays held. Release the read lease first, or take the write lock from the start
+ * and `downgrade` it.
+ */
+export class LockUpgradeError extends BatonError {
+  readonly lockName: string;
+
+  constructor(lockName: string) {
+    super('UPGRADE_REFUSED', `The read-write lock "${lockName}" cannot be upgraded: this handle holds a read lease, and its write lock would wait for that reader forever. Release the read lease first, or take the write lock and downgrade it`);
+    this.lockName = lockName;
+  }
+}
+
+/** UnsupportedError: the store cannot do what was asked (`store` names it); nothing was changed. */
+export class UnsupportedError extends BatonError {
+  readonly store: string;
+  readonly operation: string;
+
+  constructor(store: string, operation: string, why: string) {
+    super('UNSUPPORTED', `The ${store} store cannot ${operation}: ${why}`);
+    this.store = store;
+    this.operation = operation;
+  }
+}
+
 /** ClosedError: the baton instance or store was used after `close()`. */
 export class ClosedError extends BatonError {
   constructor(what: string) {
@@ -170,4 +200,4 @@ export function isBatonError(error: unknown): error is BatonError {
   return error instanceof BatonError || (error instanceof Error && typeof (error as { code?: unknown }).code === 'string' && error.name.endsWith('Error') && 'code' in error && BATON_CODES.has((error as BatonError).code));
 }
 
-const BATON_CODES = new Set<string>(['LOCK_TIMEOUT', 'NOT_HELD', 'LEASE_LOST', 'INVALID_ARGUMENT', 'STORE_UNAVAILABLE', 'CLOSED']);
+const BATON_CODES = new Set<string>(['LOCK_TIMEOUT', 'NOT_HELD', 'LEASE_LOST', 'INVALID_ARGUMENT', 'STORE_UNAVAILABLE', 'UPGRADE_REFUSED', 'UNSUPPORTED', 'CLOSED']);

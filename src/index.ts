@@ -16,6 +16,8 @@ export { newOwnerId } from './core/owner.js';
 export { Lock } from './core/lock.js';
 export { Mutex } from './core/mutex.js';
 export { Semaphore } from './core/semaphore.js';
+export { RwLock } from './core/rwlock.js';
+export { MultiLease, canonicalOrder } from './core/multi-lock.js';
 export { Lease } from './core/lease.js';
 export { Election } from './core/election.js';
 export type { Leader, ObserveOptions } from './core/election.js';
@@ -31,9 +33,11 @@ export {
   LeaseLostError,
   LockNotHeldError,
   LockTimeoutError,
+  LockUpgradeError,
   PermitsMismatchError,
   QuorumError,
   StoreUnavailableError,
+  UnsupportedError,
   isBatonError,
 } from './errors.js';
 export type { BatonErrorCode, LeaseLostReason, QuorumAnswer } from './errors.js';
@@ -52,6 +56,8 @@ export type {
   ResourceKey,
   ResourceState,
   StoreCall,
+  MarkRequest,
+  MarkState,
   StoreGuarantees,
   WaiterInfo,
 } from './store.js';

@@ -1,14 +1,15 @@
 import { EventEmitter, setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
-import { ClosedError, InvalidArgumentError } from '../errors.js';
+import { ClosedError, InvalidArgumentError, UnsupportedError } from '../errors.js';
 import { CLOSE_TIMEOUT_MS, LOCK_KINDS, type HoldMode, type LockKind, type LockStore, type ResourceKey, type ResourceState, type StoreCall } from '../store.js';
 import { acquire, type AcquireHost } from './acquire.js';
 import { bounded, NEVER, sweepNow } from './call.js';
 import { monotonicNow, systemClock, type Clock } from './clock.js';
 import { Election } from './election.js';
 import { KeepAlive, type LeaseRecord } from './keep-alive.js';
-import { Lease, releasedError, type LeaseOwner } from './lease.js';
-import type { LockHost } from './lock.js';
+import { Lease, recordOf, releasedError, type LeaseOwner } from './lease.js';
+import type { RwLockHost } from './rwlock.js';
+import { lockAll, type MultiLease, type MultiLockHost } from './multi-lock.js';
 import { Mutex } from './mutex.js';
 import {
   DEFAULTS,
@@ -26,6 +27,7 @@ import {
 } from './options.js';
 import { newOwnerId } from './owner.js';
 import { keepAliveWhile } from './process-hold.js';
+import { RwLock } from './rwlock.js';
 import { Semaphore } from './semaphore.js';
 import { checkBoolean, checkDuration, checkName, checkOptions, checkSignal, checkTimeout } from './validate.js';
 import { WaitLines } from './wait-line.js';
@@ -47,7 +49,7 @@ type Settings = Required<Omit<BatonOptions, 'clock' | 'holder'>> & { queueTtlMs:
  * what happens to locks; they never throw into baton (a throwing listener becomes a process
  * warning).
  */
-export class Baton<Token extends bigint | null = bigint> extends EventEmitter<BatonEvents> implements LockHost<Token> {
+export class Baton<Token extends bigint | null = bigint> extends EventEmitter<BatonEvents> implements RwLockHost<Token>, MultiLockHost<Token> {
   readonly store: LockStore;
   readonly #clock: Clock;
   readonly #settings: Settings;
@@ -146,6 +148,12 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
     return new Semaphore<Token>(this, name, options);
   }
 
+  /** rwlock returns a handle on the read-write lock `name`: `read`, `write`, `tryRead`, `tryWrite`, `downgrade`. One handle per task that takes it. */
+  rwlock(name: string): RwLock<Token> {
+    this.#assertOpen();
+    return new RwLock<Token>(this, name);
+  }
+
   /** election returns a handle on the leader election `name`: `campaign`, `proclaim`, `resign`, `observe`. */
   election(name: string): Election<Token> {
     this.#assertOpen();
@@ -158,6 +166,27 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
       call: (options, signal) => this.#call(options, signal),
       run: (operation) => this.#run(operation),
     }, name);
+  }
+
+  /**
+   * lockAll takes the mutexes `names` as one `MultiLease`, in one canonical order (the bytes
+   * of each name's UTF-8 form, the order of the keys the store keeps them under), so that
+   * callers asking for overlapping sets in any order never deadlock. All or nothing: on a
+   * timeout (`timeoutMs` bounds the whole), an abort, a store error or `close()`, the ones
+   * already taken are released in reverse order before it rejects.
+   */
+  lockAll(names: readonly string[], options?: AcquireOptions): Promise<MultiLease<Token>> {
+    return this.#run(() => lockAll<Token>(this, names, options, true)) as Promise<MultiLease<Token>>;
+  }
+
+  /** tryLockAll tries each of `names` once, in canonical order: a `MultiLease`, or `null` (with nothing left held) when any is busy. */
+  tryLockAll(names: readonly string[], options?: TryAcquireOptions): Promise<MultiLease<Token> | null> {
+    return this.#run(() => lockAll<Token>(this, names, options, false));
+  }
+
+  /** @internal One part of a multi-lock: the mutex `name`. */
+  acquireMutex(name: string, options: AcquireOptions | TryAcquireOptions, wait: boolean): Promise<Lease<Token> | null> {
+    return this.acquireLease({ kind: 'mutex', name }, 'exclusive', 1, options, wait);
   }
 
   /**
@@ -308,6 +337,26 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
       }
       this.#emit('acquired', () => ({ ...base, token: record.token, waitMs: this.#clock.now() - startedAt, contended: granted.contended }));
       return new Lease<Token>(record, this.#leaseOwner);
+    });
+  }
+
+  /** @internal A read-write lock's downgrade: the store turns the lease's entry shared where it stands. */
+  downgradeLease(lease: Lease<Token>, options?: CallOptions): Promise<void> {
+    return this.#run(async () => {
+      const record = recordOf(lease);
+      if (!record) throw new InvalidArgumentError('lease', 'Expected `lease` to be a lease granted by baton');
+      const o = checkOptions<CallOptions>(options, 'options', CALL_OPTIONS);
+      const call = this.#call(o);
+      if (record.state === 'released' || record.state === 'releasing') throw releasedError(record);
+      if (!this.#keepAlive.check(record)) throw record.lostError!;
+      if (!this.store.downgrade || !this.store.guarantees.mixedModes) {
+        throw new UnsupportedError(this.store.name, 'downgrade a write lease', 'it cannot turn an exclusive entry into a shared one');
+      }
+      const downgrade = this.store.downgrade.bind(this.store);
+      if (!(await bounded(call, (c) => downgrade(record, record.owner, c), { store: this.store, verb: 'downgrade' }))) {
+        this.#keepAlive.lose(record, this.#keepAlive.now() >= record.deadline ? 'expired' : 'revoked');
+        throw record.lostError!;
+      }
     });
   }
 

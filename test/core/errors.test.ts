@@ -14,9 +14,11 @@ import {
   LeaseLostError,
   LockNotHeldError,
   LockTimeoutError,
+  LockUpgradeError,
   PermitsMismatchError,
   QuorumError,
   StoreUnavailableError,
+  UnsupportedError,
   createBaton,
   monotonicNow,
   quorum,
@@ -229,6 +231,34 @@ const cases: Record<string, () => Promise<void>> = {
     await assert.rejects(baton.election('e').campaign(anyArg(42)), InvalidArgumentError);
     const lease = await baton.election('e').campaign('v', { ttlMs: 1000 });
     await assert.rejects(baton.election('e').proclaim(lease, anyArg(42)), InvalidArgumentError);
+    await baton.close();
+  },
+  'rwlock-upgrade': async () => {
+    const baton = fresh();
+    const rw = baton.rwlock('rw');
+    const read = await rw.read({ ttlMs: 5000 });
+    await assert.rejects(rw.write({ ttlMs: 5000 }), (error: unknown) => error instanceof LockUpgradeError && error.code === 'UPGRADE_REFUSED' && error.lockName === 'rw');
+    assert.ok(read.held);
+    assert.deepEqual((await baton.inspect('rw', 'rwlock')).waiters, []);
+    await baton.close();
+  },
+  'rwlock-downgrade-not-write': async () => {
+    const baton = fresh();
+    const rw = baton.rwlock('rw');
+    const read = await rw.read({ ttlMs: 5000 });
+    await assert.rejects(rw.downgrade(read), InvalidArgumentError);
+    const write = await baton.rwlock('other').write({ ttlMs: 5000 });
+    await assert.rejects(rw.downgrade(write), InvalidArgumentError, 'a lease of another handle');
+    await baton.close();
+  },
+  'rwlock-downgrade-unsupported': async () => {
+    const store = createMemoryStore();
+    const baton = createBaton(wrapStore(store, { downgrade: undefined }));
+    const rw = baton.rwlock('rw');
+    const write = await rw.write({ ttlMs: 5000 });
+    await assert.rejects(rw.downgrade(write), (error: unknown) => error instanceof UnsupportedError && error.code === 'UNSUPPORTED' && error.store === 'memory');
+    assert.ok(write.held, 'the write lease is kept');
+    assert.deepEqual((await baton.inspect('rw', 'rwlock')).holders.map((h) => h.mode), ['exclusive']);
     await baton.close();
   },
   'proclaim-unsupported': async () => {

@@ -1,8 +1,8 @@
 import { NEVER, storeCall } from '../../core/call.js';
 import { monotonicNow, systemClock } from '../../core/clock.js';
 import { checkDuration, checkOptions } from '../../core/validate.js';
-import { ClosedError, InvalidArgumentError, QuorumError, type QuorumAnswer } from '../../errors.js';
-import type { ExtendResult, GrantRequest, GrantResult, HolderInfo, LockKind, LockStore, ResourceKey, ResourceState, StoreCall } from '../../store.js';
+import { ClosedError, InvalidArgumentError, QuorumError, UnsupportedError, type QuorumAnswer } from '../../errors.js';
+import type { ExtendResult, GrantRequest, GrantResult, HolderInfo, LockKind, LockStore, MarkRequest, MarkState, ResourceKey, ResourceState, StoreCall } from '../../store.js';
 
 /** QuorumOptions configures `quorum`. */
 export interface QuorumOptions {
@@ -197,6 +197,64 @@ export class QuorumStore implements LockStore {
     if (outcomes.some((o) => o?.ok && o.value)) return true;
     if (outcomes.some((o) => o?.ok)) return false;
     throw new QuorumError('release', this.majority, this.#answers(outcomes, (value) => (value ? 'released' : 'absent')), 'no node answered; the entries expire with their TTL');
+  }
+
+  /**
+   * downgrade makes the entry shared on every node; true when a majority did, false when a
+   * majority says the owner holds nothing. Until a majority did, the entry still excludes:
+   * a reader needs a majority of nodes, and the nodes not yet downgraded refuse it.
+   */
+  async downgrade(key: ResourceKey, owner: string, call: StoreCall = storeCall(this.defaultTimeoutMs)): Promise<boolean> {
+    this.#assertOpen();
+    const outcomes = await this.#poll(
+      call,
+      (store, nodeCall) => {
+        if (!store.downgrade) throw new UnsupportedError(store.name, 'downgrade', 'it keeps no shared entries');
+        return store.downgrade(key, owner, nodeCall);
+      },
+      this.#nodeTimeoutMs,
+      (done) => {
+        const yes = done.filter((o) => o?.ok && o.value).length;
+        const no = done.filter((o) => o && !(o.ok && o.value)).length;
+        return yes >= this.majority || no > this.#stores.length - this.majority;
+      },
+    );
+    if (outcomes.filter((o) => o?.ok && o.value).length >= this.majority) return true;
+    if (outcomes.filter((o) => o?.ok && !o.value).length > this.#stores.length - this.majority) return false;
+    throw new QuorumError('downgrade', this.majority, this.#answers(outcomes, (value) => (value ? 'downgraded' : 'absent')), 'too few nodes answered');
+  }
+
+  /**
+   * advanceMark moves the mark on every node: advanced when a majority advanced it (of
+   * callers racing for one mark, at most one gets a majority; with many racers, possibly
+   * none); the mark as the majority that answered has it, the highest first.
+   */
+  async advanceMark(key: ResourceKey, request: MarkRequest, call: StoreCall = storeCall(this.defaultTimeoutMs)): Promise<MarkState & { advanced: boolean }> {
+    const outcomes = await this.#poll(call, (store, nodeCall) => {
+      if (!store.advanceMark) throw new UnsupportedError(store.name, 'keep a mark', 'it has no advanceMark');
+      return store.advanceMark(key, request, nodeCall);
+    }, this.#nodeTimeoutMs, () => false);
+    const answers = outcomes.flatMap((o) => (o?.ok ? [o.value] : []));
+    if (answers.length < this.majority) throw new QuorumError('advanceMark', this.majority, this.#answers(outcomes, (value) => (value.advanced ? 'advanced' : 'kept')), 'too few nodes answered');
+    const advanced = answers.filter((a) => a.advanced).length >= this.majority;
+    const { advanced: _, ...highest } = answers.reduce((a, b) => (b.at > a.at ? b : a));
+    return { ...(advanced ? { at: request.to, ...(request.note === undefined ? {} : { note: request.note }) } : highest), advanced };
+  }
+
+  /** listMarks: the marks a majority of nodes report, each at the highest any of them has. */
+  async listMarks(filter?: { kind?: LockKind }, call: StoreCall = storeCall(this.defaultTimeoutMs)): Promise<(MarkState & { key: ResourceKey })[]> {
+    this.#assertOpen();
+    const lists = await this.#states(call, (store, nodeCall) => {
+      if (!store.listMarks) throw new UnsupportedError(store.name, 'list marks', 'it has no listMarks');
+      return store.listMarks(filter, nodeCall);
+    }, 'listMarks');
+    const byKey = new Map<string, MarkState & { key: ResourceKey }>();
+    for (const mark of lists.flat()) {
+      const id = `${mark.key.kind}\u0000${mark.key.name}`;
+      const found = byKey.get(id);
+      if (!found || mark.at > found.at) byKey.set(id, mark);
+    }
+    return [...byKey.values()].sort((a, b) => (a.key.kind + a.key.name < b.key.kind + b.key.name ? -1 : 1));
   }
 
   async forceRelease(key: ResourceKey, call: StoreCall = storeCall(this.defaultTimeoutMs)): Promise<number> {
