@@ -32,6 +32,7 @@ export {
   LockNotHeldError,
   LockTimeoutError,
   PermitsMismatchError,
+  QueueFullError,
   QuorumError,
   StoreUnavailableError,
   isBatonError,
