@@ -488,10 +488,10 @@ export class DynamoDbStore implements LockStore {
     }
   }
 
-  /** #pause waits `ms`, cut short (rejecting) by the call's signal, its deadline or the store's close. */
+  /** #pause waits `ms`, at most until the call's deadline (where it rejects), cut short (rejecting) by the call's signal or the store's close. */
   #pause(ms: number, call: StoreCall, verb: string): Promise<void> {
     const left = call.deadline - monotonicNow();
-    if (left <= ms) return Promise.reject(timedOut(this, verb));
+    if (left <= 0) return Promise.reject(timedOut(this, verb));
     return new Promise<void>((resolve, reject) => {
       const done = (): void => {
         clearTimeout(timer);
@@ -504,8 +504,9 @@ export class DynamoDbStore implements LockStore {
       };
       const timer = setTimeout(() => {
         done();
-        resolve();
-      }, ms);
+        if (ms < left) resolve();
+        else reject(timedOut(this, verb));
+      }, Math.min(ms, left));
       timer.unref?.();
       call.signal.addEventListener('abort', abort);
       this.#drop.signal.addEventListener('abort', abort);
