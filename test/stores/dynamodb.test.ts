@@ -9,9 +9,9 @@ import assert from 'node:assert/strict';
 import { createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { DescribeTimeToLiveCommand, GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { DescribeTimeToLiveCommand, GetItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { InvalidArgumentError, QueueFullError, StoreUnavailableError, createBaton, monotonicNow } from '../../src/index.js';
-import { createDynamoDbStore } from '../../src/stores/dynamodb/index.js';
+import { createDynamoDbStore, type DynamoDbClient } from '../../src/stores/dynamodb/index.js';
 import { runContractSuite } from '../contract/suite.js';
 import { startDynalite, type DynaliteServer } from '../helpers/dynalite-server.js';
 
@@ -132,6 +132,41 @@ describe('dynamodb store', () => {
     await Promise.all([holder.close(), wallHolder.close(), observer.close(), wall.close()]);
   });
 
+  it('requests per operation, as DynamoDB bills them: an uncontended acquire and release of a lock this store wrote last is one write each', async (t) => {
+    const table = await server.table();
+    const { client, counts, reset } = countingClient(server.client());
+    const other = createBaton(createDynamoDbStore(server.client(), { table }));
+    const baton = createBaton(createDynamoDbStore(client, { table }));
+    const cycle = async (name: string): Promise<Record<string, number>> => {
+      reset();
+      await (await baton.mutex(name).acquire({ ttlMs: 5000 })).release();
+      return counts();
+    };
+    const first = await cycle('bill');
+    const warm = await cycle('bill');
+    await (await other.mutex('bill').acquire({ ttlMs: 5000 })).release();
+    const afterOther = await cycle('bill');
+    t.diagnostic(`acquire + release: a new lock ${JSON.stringify(first)}, again ${JSON.stringify(warm)}, after another process took it ${JSON.stringify(afterOther)}`);
+    assert.deepEqual(first, { GetItemCommand: 2, UpdateItemCommand: 2 }, 'a new lock: its item (absent) and the floor are read, then one write each');
+    assert.deepEqual(warm, { UpdateItemCommand: 2 });
+    assert.deepEqual(afterOther, { GetItemCommand: 1, UpdateItemCommand: 3 }, 'the write on the stale item fails its condition, the item is read and written again');
+
+    // A waiter polls with one strongly consistent read each time, and rewrites its place only every third of its queue TTL.
+    const holder = await other.mutex('poll').acquire({ ttlMs: 10_000 });
+    reset();
+    const waiting = baton.mutex('poll').acquire({ ttlMs: 5000 });
+    await sleep(3000);
+    const polled = counts();
+    await holder.release();
+    reset();
+    await (await waiting).release();
+    const handOff = counts();
+    t.diagnostic(`a waiter for 3 s: ${JSON.stringify(polled)}; from the holder's release to the waiter's own release: ${JSON.stringify(handOff)}`);
+    assert.ok((polled.GetItemCommand ?? 0) >= 5 && (polled.GetItemCommand ?? 0) <= 40, `${polled.GetItemCommand} reads in 3 s of waiting`);
+    assert.ok((polled.UpdateItemCommand ?? 0) >= 2 && (polled.UpdateItemCommand ?? 0) <= 6, `${polled.UpdateItemCommand} writes in 3 s of waiting (the place, then its refreshes every 667 ms at most)`);
+    await Promise.all([baton.close(), other.close()]);
+  });
+
   it('throttling (ProvisionedThroughputExceededException) is retried with backoff within the call\'s deadline, and never past it', async () => {
     const table = await server.table();
     const proxy = await throttlingProxy(server.port);
@@ -164,6 +199,22 @@ describe('dynamodb store', () => {
     }
   });
 });
+
+/** A client that counts the requests it sends, by command, and passes them on. */
+function countingClient(client: DynamoDBClient): { client: DynamoDbClient; counts: () => Record<string, number>; reset: () => void } {
+  let counts: Record<string, number> = {};
+  return {
+    client: {
+      send: (command: unknown, options?: { abortSignal?: AbortSignal }) => {
+        const name = (command as object).constructor.name;
+        counts[name] = (counts[name] ?? 0) + 1;
+        return client.send(command as never, options);
+      },
+    },
+    counts: () => Object.fromEntries(Object.entries(counts).sort()),
+    reset: () => void (counts = {}),
+  };
+}
 
 /** A proxy in front of dynalite that answers every request with ProvisionedThroughputExceededException while told to. */
 async function throttlingProxy(target: number): Promise<{ port: number; throttleFor(ms: number): void; throttled(): number; requests(): number; close(): Promise<void> }> {
