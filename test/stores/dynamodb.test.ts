@@ -10,7 +10,7 @@ import { createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { DescribeTimeToLiveCommand, GetItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { InvalidArgumentError, QueueFullError, StoreUnavailableError, createBaton, monotonicNow } from '../../src/index.js';
+import { InvalidArgumentError, QueueFullError, StoreUnavailableError, createBaton, monotonicNow, storeCall } from '../../src/index.js';
 import { createDynamoDbStore, type DynamoDbClient } from '../../src/stores/dynamodb/index.js';
 import { runContractSuite } from '../contract/suite.js';
 import { startDynalite, type DynaliteServer } from '../helpers/dynalite-server.js';
@@ -130,6 +130,31 @@ describe('dynamodb store', () => {
     const wall = createBaton(createDynamoDbStore(server.client(), { table, expiry: 'wall', clockSkewMs: 100 }));
     assert.ok(await wall.mutex('wall').tryAcquire({ ttlMs: 5000 }), 'the owner\'s wall-clock expiry (+ the skew allowance) has passed');
     await Promise.all([holder.close(), wallHolder.close(), observer.close(), wall.close()]);
+  });
+
+  it('mixes shared and exclusive entries in arrival order (a read-write lock), and an election\'s leader proclaims in place', async () => {
+    const table = await server.table();
+    const store = createDynamoDbStore(server.client(), { table });
+    const key = { kind: 'semaphore', name: 'rw' } as const;
+    const ask = (owner: string, mode: 'shared' | 'exclusive') => store.grant({ key, owner: owner.repeat(32), mode, limit: 10, ttlMs: 10_000, enqueue: true, queueTtlMs: 10_000 }, storeCall(5000));
+    assert.equal((await ask('a', 'shared')).granted, true);
+    assert.equal((await ask('b', 'shared')).granted, true, 'readers share');
+    assert.deepEqual(await ask('c', 'exclusive'), { granted: false, position: 2, retryAfterMs: 3333 });
+    assert.equal((await ask('d', 'shared')).granted, false, 'a reader does not overtake a queued writer');
+    await store.release(key, 'a'.repeat(32), storeCall(5000));
+    await store.release(key, 'b'.repeat(32), storeCall(5000));
+    assert.equal((await ask('c', 'exclusive')).granted, true, 'the writer, once the readers are gone');
+    assert.equal((await ask('d', 'shared')).granted, false);
+    await store.release(key, 'c'.repeat(32), storeCall(5000));
+    assert.equal((await ask('d', 'shared')).granted, true);
+
+    const baton = createBaton(store);
+    const election = baton.election('leader');
+    const term = await election.campaign('node-a');
+    await election.proclaim(term, 'node-a:ready');
+    assert.deepEqual((await baton.inspect('leader', 'election')).holders.map((h) => h.value), ['node-a:ready']);
+    await election.resign(term);
+    await baton.close();
   });
 
   it('requests per operation, as DynamoDB bills them: an uncontended acquire and release of a lock this store wrote last is one write each', async (t) => {
