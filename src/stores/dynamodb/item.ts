@@ -15,20 +15,14 @@
  *
  * No attribute of it is ever a DynamoDB TTL attribute: a TTL deletion would take the fence.
  */
-import type { HoldMode, LockKind } from '../../store.js';
+import type { QueueEntry } from '../../core/queue.js';
+import type { LockKind } from '../../store.js';
 import type { Attr, AttrMap } from './client.js';
 
-/** StoredEntry: one entry as it is in the item. */
-export interface StoredEntry {
-  readonly owner: string;
-  readonly seq: number;
-  readonly mode: HoldMode;
-  readonly limit: number;
-  readonly held: boolean;
-  readonly ttlMs: number;
+/** StoredEntry: one entry as it is in the item: a queue entry without an expiry on anyone's clock, with its record version. */
+export interface StoredEntry extends Omit<QueueEntry, 'expiresAt'> {
   readonly rv: string;
-  readonly token: bigint | null;
-  readonly value?: string;
+  /** Wall-clock mode only: the owner's `Date.now()` + `ttlMs` when it wrote the entry. */
   readonly expiresAt?: number;
 }
 

@@ -298,7 +298,15 @@ export class DynamoDbStore implements LockStore {
       const item = cached ?? (await this.#get(id, call, verb));
       // Only a grant makes an item; the others find nothing to change in one that is not there.
       const fence = item ? item.fence : mayCreate ? await this.#floor(call, verb) : 0n;
-      const step = plan({ item, fence }, monotonicNow());
+      let step: Plan<T>;
+      try {
+        step = plan({ item, fence }, monotonicNow());
+      } catch (error) {
+        // A refusal (a full queue) is only ever decided on a fresh read, as an answer without a write is.
+        if (cached === undefined) throw error;
+        cached = undefined;
+        continue;
+      }
       if (!step.write) {
         if (cached === undefined) return step.result;
         cached = undefined;
