@@ -13,6 +13,7 @@ export type BatonErrorCode =
   | 'STORE_UNAVAILABLE'
   | 'UPGRADE_REFUSED'
   | 'UNSUPPORTED'
+  | 'QUEUE_FULL'
   | 'CLOSED';
 
 /** BatonError is the base class of every error baton throws on purpose. */
@@ -188,6 +189,23 @@ export class UnsupportedError extends BatonError {
   }
 }
 
+/**
+ * QueueFullError: a lock already has as many holders and waiters as its store keeps for one
+ * lock (`maxEntries`: the DynamoDB store keeps them all in one item, whose size is bounded),
+ * and a newcomer was neither granted nor queued. Ask again later, or raise the store's cap.
+ */
+export class QueueFullError extends BatonError {
+  readonly lockName: string;
+  /** The most holders and waiters the store keeps for one lock. */
+  readonly maxEntries: number;
+
+  constructor(lockName: string, kind: LockKind, maxEntries: number) {
+    super('QUEUE_FULL', `The ${kind} "${lockName}" already has ${maxEntries} holders and waiters, the most its store keeps for one lock (maxEntries): nothing was granted or queued`);
+    this.lockName = lockName;
+    this.maxEntries = maxEntries;
+  }
+}
+
 /** ClosedError: the baton instance or store was used after `close()`. */
 export class ClosedError extends BatonError {
   constructor(what: string) {
@@ -200,4 +218,4 @@ export function isBatonError(error: unknown): error is BatonError {
   return error instanceof BatonError || (error instanceof Error && typeof (error as { code?: unknown }).code === 'string' && error.name.endsWith('Error') && 'code' in error && BATON_CODES.has((error as BatonError).code));
 }
 
-const BATON_CODES = new Set<string>(['LOCK_TIMEOUT', 'NOT_HELD', 'LEASE_LOST', 'INVALID_ARGUMENT', 'STORE_UNAVAILABLE', 'UPGRADE_REFUSED', 'UNSUPPORTED', 'CLOSED']);
+const BATON_CODES = new Set<string>(['LOCK_TIMEOUT', 'NOT_HELD', 'LEASE_LOST', 'INVALID_ARGUMENT', 'STORE_UNAVAILABLE', 'UPGRADE_REFUSED', 'UNSUPPORTED', 'QUEUE_FULL', 'CLOSED']);

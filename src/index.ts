@@ -35,6 +35,7 @@ export {
   LockTimeoutError,
   LockUpgradeError,
   PermitsMismatchError,
+  QueueFullError,
   QuorumError,
   StoreUnavailableError,
   UnsupportedError,

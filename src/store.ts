@@ -166,7 +166,7 @@ export interface ResourceState {
 /** StoreGuarantees: what a store promises, stated as data so that docs, types and tests agree. */
 export interface StoreGuarantees {
   /** Whose clock enforces TTLs. */
-  readonly clock: 'process' | 'host' | 'server' | 'quorum';
+  readonly clock: 'process' | 'host' | 'server' | 'quorum' | 'observer' | 'wall';
   /** Who can share locks through this store. */
   readonly scope: 'process' | 'host' | 'network';
   /** Tokens strictly increase per resource and survive restarts of clients and of the store. */

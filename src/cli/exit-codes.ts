@@ -38,6 +38,7 @@ export function exitCodeFor(error: unknown): number {
     case 'STORE_UNAVAILABLE':
       return EXIT.unavailable;
     case 'LOCK_TIMEOUT':
+    case 'QUEUE_FULL':
       return EXIT.busy;
     case 'LEASE_LOST':
       return EXIT.lost;
@@ -53,7 +54,7 @@ export const EXIT_CODES_HELP = `Exit codes:
           or --permits other than the lock's holders and waiters use
   69      the store is unavailable (cannot reach the server, cannot open the file, driver missing, stayed locked)
   70      internal error
-  75      the lock is busy (--no-wait) or --wait ran out
+  75      the lock is busy (--no-wait), its queue is full, or --wait ran out
   76      the lock was lost while the command ran; the command was stopped
   126     the command could not be run (not executable)
   127     the command was not found

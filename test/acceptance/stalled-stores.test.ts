@@ -30,6 +30,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { CLOSE_TIMEOUT_MS, monotonicNow } from '../../src/index.js';
+import { DYNALITE_CREDENTIALS, DYNALITE_REGION, startDynalite } from '../helpers/dynalite-server.js';
 import { startEtcd } from '../helpers/etcd-server.js';
 import { Fixture, killProcess } from '../helpers/process.js';
 import { startRedis, startRedisCluster, type RedisServer } from '../helpers/redis-server.js';
@@ -179,6 +180,17 @@ describe('a stalled store: acquire, abort and close keep their bounds, and the p
   it('a Redis Cluster of 3 masters, all SIGSTOPped', async (t) => {
     const cluster = await startRedisCluster(3);
     await withServers([cluster], () => measureStall(t, paused([...cluster.nodes], `redis+cluster://${cluster.nodes.map((n) => `127.0.0.1:${n.port}`).join(',')}`)));
+  });
+
+  it('DynamoDB (dynalite), SIGSTOPped', async (t) => {
+    // The client's SDK finds its credentials in the environment it inherits; dynalite checks none.
+    Object.assign(process.env, { AWS_ACCESS_KEY_ID: DYNALITE_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: DYNALITE_CREDENTIALS.secretAccessKey });
+    const server = await startDynalite();
+    await withServers([server], () => measureStall(t, {
+      url: `dynamodb://127.0.0.1:${server.port}/stalled?region=${DYNALITE_REGION}&create=true`,
+      stall: () => server.pause(),
+      resume: () => server.resume(),
+    }));
   });
 
   it('etcd, its member SIGSTOPped', async (t) => {

@@ -16,6 +16,7 @@ import {
   LockTimeoutError,
   LockUpgradeError,
   PermitsMismatchError,
+  QueueFullError,
   QuorumError,
   StoreUnavailableError,
   UnsupportedError,
@@ -30,6 +31,8 @@ import { createMemoryStore } from '../../src/stores/memory/index.js';
 import { createRedisStore } from '../../src/stores/redis/index.js';
 import { createSqliteStore } from '../../src/stores/sqlite/index.js';
 import { createEtcdStore, type EtcdClient } from '../../src/stores/etcd/index.js';
+import { createDynamoDbStore } from '../../src/stores/dynamodb/index.js';
+import { startDynalite } from '../helpers/dynalite-server.js';
 import { openStore } from '../../src/url.js';
 import { freePort } from '../helpers/process.js';
 
@@ -285,6 +288,25 @@ const cases: Record<string, () => Promise<void>> = {
   },
   'store-url-invalid': async () => {
     await assert.rejects(openStore('nope://admin:hunter2@host/x'), (error: unknown) => error instanceof InvalidArgumentError && !error.message.includes('hunter2'));
+  },
+  'store-option-dynamodb-invalid': async () => {
+    const client = { send: async () => ({}) };
+    assert.throws(() => createDynamoDbStore(client, anyArg(undefined)), InvalidArgumentError);
+    assert.throws(() => createDynamoDbStore(client, { table: 'ab' }), InvalidArgumentError);
+    assert.throws(() => createDynamoDbStore(client, { table: 'locks', maxEntries: 0 }), InvalidArgumentError);
+    assert.throws(() => createDynamoDbStore(anyArg({}), { table: 'locks' }), InvalidArgumentError);
+  },
+  'queue-full': async () => {
+    const server = await startDynalite();
+    try {
+      const baton = createBaton(createDynamoDbStore(server.client(), { table: await server.table(), maxEntries: 1 }));
+      await baton.mutex('x').acquire({ ttlMs: 5000 });
+      await assert.rejects(baton.mutex('x').acquire({ ttlMs: 5000, timeoutMs: 5000 }), (error: unknown) => error instanceof QueueFullError && error.code === 'QUEUE_FULL' && error.maxEntries === 1);
+      assert.deepEqual((await baton.inspect('x')).waiters, []);
+      await baton.close();
+    } finally {
+      await server.stop();
+    }
   },
 };
 

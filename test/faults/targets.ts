@@ -21,6 +21,7 @@
  *   the network scenarios, and a member restart while a lease is held.
  */
 import { createRedisStore } from '../../src/stores/redis/index.js';
+import { DYNALITE_CREDENTIALS, DYNALITE_REGION, startDynalite, type DynaliteServer } from '../helpers/dynalite-server.js';
 import { startEtcd, type EtcdCluster } from '../helpers/etcd-server.js';
 import { startRedis, startRedisCluster, type RedisCluster, type RedisServer } from '../helpers/redis-server.js';
 import type { Scenario, StoreServer } from './harness.js';
@@ -226,6 +227,45 @@ export function etcdTarget(): FaultTarget {
     },
     stop: async () => {
       await cluster?.stop();
+    },
+  };
+}
+
+/**
+ * dynamodb: dynalite (DynamoDB's API) in a process of its own, its data on disk (a restart
+ * keeps the table and its items, as DynamoDB would); every worker reaches it through its own
+ * fault proxy. The client-side scenarios, the network scenarios, a restart while a lease is
+ * held, and a stalled endpoint. DynamoDB has no clock a condition can use: a dead holder's
+ * entry is removed once a waiter has seen its record version unchanged for a whole lease, and
+ * waiters poll (backoff up to 500 ms), so ε is one poll + 500 ms: 1 s, as the issue sets.
+ */
+export function dynamodbTarget(): FaultTarget {
+  let server: DynaliteServer | null = null;
+  const table = 'baton-faults';
+  const url = `dynamodb://127.0.0.1:{port}/${table}?region=${DYNALITE_REGION}&prefix={run}`;
+  return {
+    name: 'dynamodb',
+    epsilonMs: 1000,
+    scenarios: async (durationMs) => {
+      // The workers' SDK finds its credentials in the environment they inherit.
+      process.env.AWS_ACCESS_KEY_ID = DYNALITE_CREDENTIALS.accessKeyId;
+      process.env.AWS_SECRET_ACCESS_KEY = DYNALITE_CREDENTIALS.secretAccessKey;
+      server ??= await startDynalite();
+      await server.table(table);
+      const dynalite = server;
+      const endpoint: StoreServer = { port: dynalite.port, restart: () => dynalite.restart(), pause: () => dynalite.pause(), resume: () => dynalite.resume() };
+      // Holders hold 200 ms: a hand-off waits for the next waiter's poll (up to 500 ms), and
+      // with 20 ms holds the lock would be free most of the time, where no fault can hit a holder.
+      const extra: Partial<Scenario> = { holdMs: 200 };
+      return [
+        ...localScenarios(url, durationMs, 1000, [endpoint], extra),
+        ...networkScenarios(url, [endpoint], durationMs, 1000, undefined, extra).filter((s) => s.name !== 'random-network'),
+        restartScenario('restart', url, endpoint, durationMs, 1000, false),
+        stallScenario('stall-server', url, [endpoint], 'only', durationMs, 1000, extra),
+      ];
+    },
+    stop: async () => {
+      await server?.stop();
     },
   };
 }
