@@ -14,6 +14,7 @@ import { InvalidArgumentError } from './errors.js';
 import type { LockStore } from './store.js';
 import { etcdScheme, type EtcdStoreUrl } from './stores/etcd/url.js';
 import { memoryScheme, type MemoryStoreUrl } from './stores/memory/url.js';
+import { postgresScheme, type PostgresStoreUrl } from './stores/postgres/url.js';
 import { redisClusterScheme, redisQuorumScheme, redisScheme, type RedisClusterStoreUrl, type RedisQuorumStoreUrl, type RedisStoreUrl } from './stores/redis/url.js';
 import { sqliteScheme, type SqliteStoreUrl } from './stores/sqlite/url.js';
 import { redactUrl, schemeOf, type StoreScheme } from './url-parts.js';
@@ -22,14 +23,15 @@ export { redactUrl } from './url-parts.js';
 export type { StoreScheme } from './url-parts.js';
 export type { EtcdStoreUrl } from './stores/etcd/url.js';
 export type { MemoryStoreUrl } from './stores/memory/url.js';
+export type { PostgresStoreUrl } from './stores/postgres/url.js';
 export type { RedisClusterStoreUrl, RedisQuorumStoreUrl, RedisStoreUrl } from './stores/redis/url.js';
 export type { SqliteStoreUrl } from './stores/sqlite/url.js';
 
 /** StoreUrl: a parsed store URL, told apart by `scheme`. */
-export type StoreUrl = SqliteStoreUrl | MemoryStoreUrl | RedisStoreUrl | RedisQuorumStoreUrl | RedisClusterStoreUrl | EtcdStoreUrl;
+export type StoreUrl = SqliteStoreUrl | MemoryStoreUrl | RedisStoreUrl | RedisQuorumStoreUrl | RedisClusterStoreUrl | EtcdStoreUrl | PostgresStoreUrl;
 
 /** STORE_SCHEMES: every store URL scheme baton opens, in the order messages and help list them. */
-export const STORE_SCHEMES = Object.freeze([sqliteScheme, redisScheme, redisQuorumScheme, redisClusterScheme, etcdScheme, memoryScheme] as const);
+export const STORE_SCHEMES = Object.freeze([sqliteScheme, redisScheme, redisQuorumScheme, redisClusterScheme, etcdScheme, postgresScheme, memoryScheme] as const);
 
 /** StoreSchemeName: a scheme `openStore` can open, `sqlite` to `rediss+cluster`. */
 export type StoreSchemeName = (typeof STORE_SCHEMES)[number]['names'][number];
@@ -48,8 +50,6 @@ for (const scheme of STORE_SCHEMES) {
 
 /** Schemes of stores that are planned, with the form their error message names. */
 const PLANNED: Readonly<Record<string, string>> = {
-  postgres: 'postgres://',
-  postgresql: 'postgres://',
   zk: 'zk://',
   zookeeper: 'zk://',
 };

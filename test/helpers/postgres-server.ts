@@ -81,6 +81,25 @@ async function killGroup(child: ChildProcess): Promise<void> {
   for (const end = Date.now() + 10_000; groupAlive(child.pid!) && Date.now() < end;) await new Promise((resolve) => setTimeout(resolve, 20));
 }
 
+/**
+ * Stops a server by fast shutdown (SIGINT: its backends end and the postmaster reaps them, so
+ * none is left for an init that may not reap), then SIGKILLs whatever is left after 5 s.
+ */
+async function shutDown(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  try {
+    process.kill(-child.pid!, 'SIGCONT');
+  } catch {
+    // gone
+  }
+  child.kill('SIGINT');
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([exited, new Promise((resolve) => (timer = setTimeout(resolve, 5000)))]);
+  clearTimeout(timer);
+  await killGroup(child);
+}
+
 function groupAlive(pgid: number): boolean {
   try {
     process.kill(-pgid, 0);
@@ -206,7 +225,7 @@ export async function startPostgres(settings: Record<string, string> = {}): Prom
         signalGroup('SIGCONT');
         await Promise.all(pools.splice(0).map((pool) => Promise.race([pool.end().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 1000).unref())])));
       },
-      'kill the server': () => killGroup(child),
+      'stop the server': () => shutDown(child),
       'remove its folder': () => rmSync(dir, { recursive: true, force: true }),
     }),
   };

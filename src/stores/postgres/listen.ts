@@ -143,7 +143,7 @@ export class Listener {
     this.#timer = setTimeout(() => {
       this.#timer = null;
       void this.start();
-    }, backoffMs(this.#attempt++, 50, 2000));
+    }, backoffMs(this.#attempt++, 50, 500));
     this.#timer.unref();
   }
 

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { storeCall, timeLeft } from '../../core/call.js';
 import { systemClock } from '../../core/clock.js';
+import { backoffMs, sleep } from '../../core/timing.js';
 import { checkBoolean, checkDuration, checkFunction, checkOptions } from '../../core/validate.js';
 import { WakeLatches } from '../../core/wake-latch.js';
 import { ClosedError, InvalidArgumentError, StoreUnavailableError } from '../../errors.js';
@@ -25,6 +26,9 @@ export interface PgExecutor {
 /** PgPoolClient: a connection checked out of a pool; `release(error)` destroys it. */
 export interface PgPoolClient extends PgExecutor {
   release(error?: Error | boolean): void;
+  /** A pg client emits `'error'` when its socket dies; the store listens while it has the client checked out, so that it never goes unhandled. */
+  on?(event: 'error', listener: (error: Error) => void): unknown;
+  removeListener?(event: 'error', listener: (error: Error) => void): unknown;
 }
 
 /**
@@ -170,12 +174,12 @@ export class PostgresStore implements LockStore {
 
   async release(key: ResourceKey, owner: string, call: StoreCall = storeCall(this.defaultTimeoutMs)): Promise<boolean> {
     this.#latches.forget(owner);
-    const row = (await this.#run(this.#sql.release, [this.#id(key), owner, waitMs(call)], call))[0]!;
+    const row = (await this.#run(this.#sql.release, [this.#id(key), owner, waitMs(call)], call, false))[0]!;
     return row.removed === true;
   }
 
   async forceRelease(key: ResourceKey, call: StoreCall = storeCall(this.defaultTimeoutMs)): Promise<number> {
-    const row = (await this.#run(this.#sql.forceRelease, [this.#id(key), waitMs(call)], call))[0]!;
+    const row = (await this.#run(this.#sql.forceRelease, [this.#id(key), waitMs(call)], call, false))[0]!;
     return Number(row.removed);
   }
 
@@ -201,7 +205,7 @@ export class PostgresStore implements LockStore {
   async prune(filter?: { kind?: LockKind }, call: StoreCall = storeCall(this.defaultTimeoutMs)): Promise<number> {
     let removed = 0;
     for (let after = ''; ;) {
-      const row = (await this.#run(this.#sql.prune, [this.#idPrefix(filter), after, PRUNE_BATCH], call))[0]!;
+      const row = (await this.#run(this.#sql.prune, [this.#idPrefix(filter), after, PRUNE_BATCH], call, false))[0]!;
       removed += Number(row.removed);
       if (row.last === null || row.last === undefined) return removed;
       after = row.last as string;
@@ -260,11 +264,11 @@ export class PostgresStore implements LockStore {
   }
 
   /** Runs one statement once the schema is ready; failures become `StoreUnavailableError`. */
-  async #run(text: string, values: unknown[], call: StoreCall): Promise<PgRow[]> {
+  async #run(text: string, values: unknown[], call: StoreCall, idempotent = true): Promise<PgRow[]> {
     if (this.#closed) throw new ClosedError('This PostgreSQL store');
     await this.open(call);
     try {
-      return await this.#exec(text, values, call);
+      return await this.#exec(text, values, call, idempotent);
     } catch (error) {
       // The schema was dropped under a running store: made again on the next call.
       if (MISSING.has(codeOf((error as Error).cause))) this.#ready = null;
@@ -293,20 +297,30 @@ export class PostgresStore implements LockStore {
    * Runs one statement, bounded by the call. On a pool, it checks out a connection of its own
    * for the statement, and destroys it when the caller gives up (deadline or signal) before
    * the answer: the server's work for it ends with it, and the pool is never left short.
+   * While the server cannot be reached (down, restarting, a connection cut), the statement is
+   * tried again with backoff until the call's deadline, as a driver's offline queue would:
+   * a statement that surely never reached the server always, and one that may have run only
+   * when `idempotent` (running it twice answers as once: grant, extend, proclaim, the reads).
    */
-  async #exec(text: string, values: unknown[] | undefined, call: StoreCall): Promise<PgRow[]> {
+  async #exec(text: string, values: unknown[] | undefined, call: StoreCall, idempotent = true): Promise<PgRow[]> {
     const pool = this.#pool;
-    try {
-      let rows: PgRow[];
-      if (!pool) {
-        rows = rowsOf(await (values === undefined ? this.#executor.query(text) : this.#executor.query(text, values)));
-      } else {
-        rows = await onPool(pool, text, values, call);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        let rows: PgRow[];
+        if (!pool) {
+          rows = rowsOf(await (values === undefined ? this.#executor.query(text) : this.#executor.query(text, values)));
+        } else {
+          rows = await onPool(pool, text, values, call);
+        }
+        this.#unreachable = undefined;
+        return rows;
+      } catch (error) {
+        const failure = this.#failure(error);
+        const again = isConnectionFailure(error) && (idempotent || isUnsent(error));
+        const pause = backoffMs(attempt, 10, 250);
+        if (!again || this.#closed || call.signal.aborted || timeLeft(call) <= pause) throw failure;
+        await sleep(systemClock, pause, call.signal);
       }
-      this.#unreachable = undefined;
-      return rows;
-    } catch (error) {
-      throw this.#failure(error);
     }
   }
 
@@ -374,6 +388,22 @@ function rowsOf(result: { rows: PgRow[] } | PgRow[]): PgRow[] {
   return Array.isArray(result) ? result : result.rows;
 }
 
+/** Errors of statements that surely never reached the server: the connection for them was never made. */
+const unsent = new WeakSet<object>();
+
+function isUnsent(error: unknown): boolean {
+  return (typeof error === 'object' && error !== null && unsent.has(error)) || NOT_CONNECTED.has(codeOf(error));
+}
+
+/** Codes of a connection that was never made: refused, no route, no such host, the server starting up or shutting down. */
+const NOT_CONNECTED = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', '57P03']);
+
+/** A failure to reach the server or keep a connection to it (no SQLSTATE, class 08, or the server shutting down), as opposed to an answer. */
+function isConnectionFailure(error: unknown): boolean {
+  const code = codeOf(error);
+  return !/^[0-9A-Z]{5}$/.test(code) || code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03';
+}
+
 function codeOf(error: unknown): string {
   const code = (error as { code?: unknown } | null)?.code;
   return typeof code === 'string' ? code : '';
@@ -384,6 +414,10 @@ async function onPool(pool: PgPool, text: string, values: unknown[] | undefined,
   call.signal.throwIfAborted();
   let client: PgPoolClient | null = null;
   let gaveUp = false;
+  let broken = false;
+  const onError = (): void => {
+    broken = true;
+  };
   let fail!: (error: Error) => void;
   const failed = new Promise<never>((_, reject) => {
     fail = reject;
@@ -403,20 +437,34 @@ async function onPool(pool: PgPool, text: string, values: unknown[] | undefined,
     const c = await Promise.race([checkout, failed]).catch((error: unknown) => {
       // A connection that comes after the caller gave up goes back to the pool, unused.
       checkout.then((late) => late.release(), () => undefined);
+      if (!gaveUp && typeof error === 'object' && error !== null) unsent.add(error);
       throw error;
     });
     client = c;
+    // The socket dying mid-statement rejects the statement; the client's 'error' event must not go unheard (it would end the process).
+    c.on?.('error', onError);
     const result = await Promise.race([values === undefined ? c.query(text) : c.query(text, values), failed]);
     return rowsOf(result);
   } finally {
     clearTimeout(timer);
     call.signal.removeEventListener('abort', giveUp);
-    if (client && !gaveUp) (client as PgPoolClient).release();
+    if (client && !gaveUp) {
+      const done = client as PgPoolClient;
+      if (broken) destroy(done);
+      else {
+        done.removeListener?.('error', onError);
+        done.release();
+      }
+    }
   }
 }
 
+function ignore(): void {}
+
 /** Destroys a pooled connection at once (a stalled server never answers the polite goodbye). */
 function destroy(client: PgPoolClient): void {
+  // The client is done for: whatever it reports from now on is of no use to anyone.
+  client.on?.('error', ignore);
   const stream = (client as { connection?: { stream?: { destroy?: () => void } } }).connection?.stream;
   try {
     client.release(new Error('baton gave up on the call'));
