@@ -2,12 +2,13 @@
  * Starts a real PostgreSQL server on a free loopback port for a test file (initdb into a
  * temporary folder, then `postgres`, both as the user `postgres`: they refuse root), restarts
  * it on the same data, pauses it, and stops it by its PID; and a PgBouncer in transaction
- * mode in front of it. The postmaster runs in a process group of its own, so that pausing
- * (SIGSTOP) and killing reach its backends too. `scripts/setup` installs the servers
+ * mode in front of it. Each backend of PostgreSQL makes a session of its own (setsid), so a
+ * signal to the postmaster's group would miss them: pausing (SIGSTOP) and killing signal the
+ * postmaster and each of its children by PID. `scripts/setup` installs the servers
  * (Debian packages postgresql and pgbouncer) when they are missing.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -64,21 +65,60 @@ function folderForPostgres(name: string): string {
   return dir;
 }
 
-/** Kills a process group (SIGKILL) and waits for its leader to exit, 10 s at most. */
+/** The PIDs of a process's children (a postmaster's backends and helpers). */
+function childrenOf(pid: number): number[] {
+  try {
+    return execFileSync('pgrep', ['-P', String(pid)]).toString().split('\n').filter(Boolean).map(Number);
+  } catch {
+    return []; // pgrep exits 1 when there is none
+  }
+}
+
+/** Sends `signal` to a process and each of its children, by PID. */
+function signalFamily(pid: number, signal: NodeJS.Signals): void {
+  for (const target of [pid, ...childrenOf(pid)]) {
+    try {
+      process.kill(target, signal);
+    } catch {
+      // gone meanwhile
+    }
+  }
+}
+
+/** Kills a postmaster and its children (SIGKILL, the postmaster stopped first so that it starts no more) and waits for it to exit, 10 s at most. */
 async function killGroup(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise((resolve) => child.once('exit', resolve));
   try {
-    process.kill(-child.pid!, 'SIGKILL');
+    process.kill(child.pid!, 'SIGSTOP');
   } catch {
-    child.kill('SIGKILL');
+    // gone
   }
+  const family = childrenOf(child.pid!);
+  for (const pid of family) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone
+    }
+  }
+  child.kill('SIGKILL');
   let timer: NodeJS.Timeout | undefined;
   await Promise.race([exited, new Promise((_, reject) => {
     timer = setTimeout(() => reject(new Error(`PID ${child.pid} did not exit within 10 s of SIGKILL`)), 10_000);
   })]).finally(() => clearTimeout(timer));
-  // Its backends leave with it; wait until none of the group is left, so that a restart finds no old shared memory in use.
-  for (const end = Date.now() + 10_000; groupAlive(child.pid!) && Date.now() < end;) await new Promise((resolve) => setTimeout(resolve, 20));
+  // Wait until none of them runs, so that a restart finds no old shared memory in use.
+  for (const end = Date.now() + 10_000; family.some(running) && Date.now() < end;) await new Promise((resolve) => setTimeout(resolve, 20));
+}
+
+/** running: the process exists and is not a zombie (an exited child whose parent is gone, which nobody may reap). */
+function running(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -88,25 +128,12 @@ async function killGroup(child: ChildProcess): Promise<void> {
 async function shutDown(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise((resolve) => child.once('exit', resolve));
-  try {
-    process.kill(-child.pid!, 'SIGCONT');
-  } catch {
-    // gone
-  }
+  signalFamily(child.pid!, 'SIGCONT');
   child.kill('SIGINT');
   let timer: NodeJS.Timeout | undefined;
   await Promise.race([exited, new Promise((resolve) => (timer = setTimeout(resolve, 5000)))]);
   clearTimeout(timer);
   await killGroup(child);
-}
-
-function groupAlive(pgid: number): boolean {
-  try {
-    process.kill(-pgid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Polls `check` until it resolves, 20 s at most; then fails with `what` and the last error. */
@@ -178,12 +205,7 @@ export async function startPostgres(settings: Record<string, string> = {}): Prom
   const alive = (): boolean => child.exitCode === null && child.signalCode === null;
   const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
   const signalGroup = (signal: NodeJS.Signals): void => {
-    if (!alive()) return;
-    try {
-      process.kill(-child.pid!, signal);
-    } catch {
-      child.kill(signal);
-    }
+    if (alive()) signalFamily(child.pid!, signal);
   };
   return {
     port,

@@ -32,14 +32,20 @@ export function quoteIdent(schema: string): string {
 }
 
 /**
- * schemaSql: the migration, one multi-statement text run in one transaction. Many processes
+ * schemaSql: the migration, one multi-statement text that the store sends as one simple query,
+ * which PostgreSQL runs as one transaction (all or nothing, and nothing left open on the
+ * connection when a statement fails: there is no BEGIN in it to leave open). Many processes
  * starting at once apply it one after the other (a transaction-scoped advisory lock on a
  * fixed number), and each skips what exists; it only ever adds, and the functions it
  * replaces keep their signatures.
  */
 export function schemaSql(schema: string): string {
   const s = quoteIdent(schema);
-  return `BEGIN;
+  return `-- baton's PostgreSQL schema, version ${SCHEMA_VERSION}, in schema ${s}: what the store makes on
+-- first use. To apply it yourself (the store's user then needs no CREATE right, only USAGE
+-- on the schema and SELECT, INSERT, UPDATE, DELETE on its tables):
+--   psql --single-transaction -v ON_ERROR_STOP=1 -f postgres-schema.sql
+-- Another schema: replace ${s} throughout. Applying it again changes nothing.
 -- Serializes concurrent migrations of any schema (one fixed key; taken only here, released at COMMIT).
 SELECT pg_advisory_xact_lock(7478131860471009);
 CREATE SCHEMA IF NOT EXISTS ${s};
@@ -309,7 +315,6 @@ BEGIN
 END $f$;
 
 INSERT INTO ${s}.baton_meta AS m (id, version) VALUES (0, ${SCHEMA_VERSION}) ON CONFLICT (id) DO UPDATE SET version = greatest(m.version, excluded.version);
-COMMIT;
 `;
 }
 

@@ -327,6 +327,7 @@ export class PostgresStore implements LockStore {
   /** The error of a failed statement: what PostgreSQL answered, or, when it was not reached, where and why. */
   #failure(error: unknown): Error {
     if (error instanceof ClosedError || error instanceof StoreUnavailableError) return error;
+    if (error instanceof GaveUp) return new StoreUnavailableError('postgres', `PostgreSQL at ${this.#where()} did not answer by the call's deadline`, { cause: error });
     const code = codeOf(error);
     const message = (error as Error)?.message ?? String(error);
     if (code === LOCK_NOT_AVAILABLE || code === QUERY_CANCELED) {
@@ -374,10 +375,18 @@ export function checkSchema(schema: unknown): string {
   return schema;
 }
 
-/** The ms a call may wait for a resource's row lock on the server: its time left, at least 1. */
+/**
+ * The ms a call may wait for a resource's row lock on the server: its time left, less a
+ * quarter (100 ms at most) so that the server's answer that the lock stayed taken arrives
+ * before the client gives up on the call; at least 1.
+ */
 function waitMs(call: StoreCall): number {
-  return Math.max(1, Math.min(Math.ceil(timeLeft(call)), 2 ** 31 - 1));
+  const left = timeLeft(call);
+  return Math.max(1, Math.min(Math.floor(left - Math.min(100, left / 4)), 2 ** 31 - 1));
 }
+
+/** The failure of a call whose deadline (or signal) came before the server's answer. */
+class GaveUp extends Error {}
 
 function isPool(executor: PgExecutor): executor is PgPool {
   const e = executor as Partial<PgPool>;
@@ -427,7 +436,7 @@ async function onPool(pool: PgPool, text: string, values: unknown[] | undefined,
     if (gaveUp) return;
     gaveUp = true;
     if (client) destroy(client);
-    fail(call.signal.aborted ? (call.signal.reason as Error) : new Error('the call reached its deadline'));
+    fail(call.signal.aborted ? (call.signal.reason as Error) : new GaveUp('no answer by the call\'s deadline'));
   };
   const timer = setTimeout(giveUp, timeLeft(call));
   timer.unref();
