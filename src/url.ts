@@ -15,6 +15,7 @@ import type { LockStore } from './store.js';
 import { dynamodbScheme, type DynamoDbStoreUrl } from './stores/dynamodb/url.js';
 import { etcdScheme, type EtcdStoreUrl } from './stores/etcd/url.js';
 import { memoryScheme, type MemoryStoreUrl } from './stores/memory/url.js';
+import { postgresScheme, type PostgresStoreUrl } from './stores/postgres/url.js';
 import { redisClusterScheme, redisQuorumScheme, redisScheme, type RedisClusterStoreUrl, type RedisQuorumStoreUrl, type RedisStoreUrl } from './stores/redis/url.js';
 import { sqliteScheme, type SqliteStoreUrl } from './stores/sqlite/url.js';
 import { redactUrl, schemeOf, type StoreScheme } from './url-parts.js';
@@ -24,14 +25,15 @@ export type { StoreScheme } from './url-parts.js';
 export type { DynamoDbStoreUrl } from './stores/dynamodb/url.js';
 export type { EtcdStoreUrl } from './stores/etcd/url.js';
 export type { MemoryStoreUrl } from './stores/memory/url.js';
+export type { PostgresStoreUrl } from './stores/postgres/url.js';
 export type { RedisClusterStoreUrl, RedisQuorumStoreUrl, RedisStoreUrl } from './stores/redis/url.js';
 export type { SqliteStoreUrl } from './stores/sqlite/url.js';
 
 /** StoreUrl: a parsed store URL, told apart by `scheme`. */
-export type StoreUrl = SqliteStoreUrl | MemoryStoreUrl | RedisStoreUrl | RedisQuorumStoreUrl | RedisClusterStoreUrl | EtcdStoreUrl | DynamoDbStoreUrl;
+export type StoreUrl = SqliteStoreUrl | MemoryStoreUrl | RedisStoreUrl | RedisQuorumStoreUrl | RedisClusterStoreUrl | EtcdStoreUrl | PostgresStoreUrl | DynamoDbStoreUrl;
 
 /** STORE_SCHEMES: every store URL scheme baton opens, in the order messages and help list them. */
-export const STORE_SCHEMES = Object.freeze([sqliteScheme, redisScheme, redisQuorumScheme, redisClusterScheme, etcdScheme, dynamodbScheme, memoryScheme] as const);
+export const STORE_SCHEMES = Object.freeze([sqliteScheme, redisScheme, redisQuorumScheme, redisClusterScheme, etcdScheme, postgresScheme, dynamodbScheme, memoryScheme] as const);
 
 /** StoreSchemeName: a scheme `openStore` can open, `sqlite` to `rediss+cluster`. */
 export type StoreSchemeName = (typeof STORE_SCHEMES)[number]['names'][number];
@@ -50,8 +52,6 @@ for (const scheme of STORE_SCHEMES) {
 
 /** Schemes of stores that are planned, with the form their error message names. */
 const PLANNED: Readonly<Record<string, string>> = {
-  postgres: 'postgres://',
-  postgresql: 'postgres://',
   zk: 'zk://',
   zookeeper: 'zk://',
 };

@@ -560,7 +560,7 @@ describe('baton usage and errors', () => {
       [['ls', '--kind', 'queue'], /--kind must be one of/],
       [['inspect'], /missing NAME/],
       [['--store', 'nope://x', 'ls'], /Unknown store URL scheme "nope:".*not supported yet/],
-      [['ls', '--store', 'postgres://user:hunter2@db:5432/app'], /postgres:\/\/ store is not supported yet/],
+      [['ls', '--store', 'postgres://user:hunter2@db:5432/app?bogus=1'], /Unknown store URL option "bogus" for postgres:\/\//],
       [['--store', 'memory:', 'ls', '--store', 'memory:'], /--store is given twice/],
     ];
     for (const [args, pattern] of cases) {

@@ -19,10 +19,16 @@
  * - etcd: one real etcd member on loopback, which persists to disk (a restart keeps its data
  *   dir); every worker reaches it through its own fault proxy. The client-side scenarios,
  *   the network scenarios, and a member restart while a lease is held.
+ * - PostgreSQL: one real server on loopback (initdb into a temporary folder); a restart
+ *   SIGKILLs the postmaster and its backends and starts it on the same data (crash
+ *   recovery); every worker reaches it through its own fault proxy, its LISTEN connection
+ *   too. The client-side scenarios, the network scenarios, a restart while a lease is held,
+ *   and a stalled server (every backend SIGSTOPped).
  */
 import { createRedisStore } from '../../src/stores/redis/index.js';
 import { DYNALITE_CREDENTIALS, DYNALITE_REGION, startDynalite, type DynaliteServer } from '../helpers/dynalite-server.js';
 import { startEtcd, type EtcdCluster } from '../helpers/etcd-server.js';
+import { startPostgres, type PostgresServer } from '../helpers/postgres-server.js';
 import { startRedis, startRedisCluster, type RedisCluster, type RedisServer } from '../helpers/redis-server.js';
 import type { Scenario, StoreServer } from './harness.js';
 import { localScenarios, networkScenarios, quorumScenarios, restartScenario, slotOwnerRestartScenario, stallScenario } from './scenarios.js';
@@ -262,6 +268,31 @@ export function dynamodbTarget(): FaultTarget {
         ...networkScenarios(url, [endpoint], durationMs, 1000, undefined, extra).filter((s) => s.name !== 'random-network'),
         restartScenario('restart', url, endpoint, durationMs, 1000, false),
         stallScenario('stall-server', url, [endpoint], 'only', durationMs, 1000, extra),
+      ];
+    },
+    stop: async () => {
+      await server?.stop();
+    },
+  };
+}
+
+/** postgres: one server, ε 150 ms as for Redis (the server's clock decides; a call is one round trip). */
+export function postgresTarget(): FaultTarget {
+  let server: PostgresServer | null = null;
+  const url = 'postgres://postgres@127.0.0.1:{port}/postgres?prefix={run}';
+  return {
+    name: 'postgres',
+    epsilonMs: 150,
+    scenarios: async (durationMs) => {
+      server ??= await startPostgres();
+      const pg = server;
+      const target: StoreServer = { port: pg.port, restart: () => pg.restart(), down: () => pg.down(), up: () => pg.up(), pause: () => pg.pause(), resume: () => pg.resume() };
+      return [
+        ...localScenarios(url, durationMs, 150, [target]),
+        ...networkScenarios(url, [target], durationMs, 150),
+        restartScenario('restart', url, target, durationMs, 150, false),
+        ...networkScenarios(url, [target], durationMs, 150, { restarts: true }).filter((s) => s.name === 'random-network-restarts'),
+        stallScenario('stall-server', url, [target], 'only', durationMs, 150),
       ];
     },
     stop: async () => {
