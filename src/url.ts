@@ -16,6 +16,7 @@ import { etcdScheme, type EtcdStoreUrl } from './stores/etcd/url.js';
 import { memoryScheme, type MemoryStoreUrl } from './stores/memory/url.js';
 import { redisClusterScheme, redisQuorumScheme, redisScheme, type RedisClusterStoreUrl, type RedisQuorumStoreUrl, type RedisStoreUrl } from './stores/redis/url.js';
 import { sqliteScheme, type SqliteStoreUrl } from './stores/sqlite/url.js';
+import { zookeeperScheme, type ZooKeeperStoreUrl } from './stores/zookeeper/url.js';
 import { redactUrl, schemeOf, type StoreScheme } from './url-parts.js';
 
 export { redactUrl } from './url-parts.js';
@@ -24,12 +25,13 @@ export type { EtcdStoreUrl } from './stores/etcd/url.js';
 export type { MemoryStoreUrl } from './stores/memory/url.js';
 export type { RedisClusterStoreUrl, RedisQuorumStoreUrl, RedisStoreUrl } from './stores/redis/url.js';
 export type { SqliteStoreUrl } from './stores/sqlite/url.js';
+export type { ZooKeeperStoreUrl } from './stores/zookeeper/url.js';
 
 /** StoreUrl: a parsed store URL, told apart by `scheme`. */
-export type StoreUrl = SqliteStoreUrl | MemoryStoreUrl | RedisStoreUrl | RedisQuorumStoreUrl | RedisClusterStoreUrl | EtcdStoreUrl;
+export type StoreUrl = SqliteStoreUrl | MemoryStoreUrl | RedisStoreUrl | RedisQuorumStoreUrl | RedisClusterStoreUrl | EtcdStoreUrl | ZooKeeperStoreUrl;
 
 /** STORE_SCHEMES: every store URL scheme baton opens, in the order messages and help list them. */
-export const STORE_SCHEMES = Object.freeze([sqliteScheme, redisScheme, redisQuorumScheme, redisClusterScheme, etcdScheme, memoryScheme] as const);
+export const STORE_SCHEMES = Object.freeze([sqliteScheme, redisScheme, redisQuorumScheme, redisClusterScheme, etcdScheme, zookeeperScheme, memoryScheme] as const);
 
 /** StoreSchemeName: a scheme `openStore` can open, `sqlite` to `rediss+cluster`. */
 export type StoreSchemeName = (typeof STORE_SCHEMES)[number]['names'][number];
@@ -50,8 +52,6 @@ for (const scheme of STORE_SCHEMES) {
 const PLANNED: Readonly<Record<string, string>> = {
   postgres: 'postgres://',
   postgresql: 'postgres://',
-  zk: 'zk://',
-  zookeeper: 'zk://',
 };
 
 /** schemeLabel is how messages and help name a scheme: `redis://`, or `sqlite:` for a scheme whose form has no `//`. */
@@ -111,7 +111,7 @@ function unsupportedScheme(scheme: string): InvalidArgumentError {
   if (planned) {
     return new InvalidArgumentError('url', `The ${planned} store is not supported yet; baton supports ${SUPPORTED_TEXT}`);
   }
-  return new InvalidArgumentError('url', `Unknown store URL scheme "${scheme}:"; baton supports ${SUPPORTED_TEXT} (${PLANNED_TEXT} are not supported yet)`);
+  return new InvalidArgumentError('url', `Unknown store URL scheme "${scheme}:"; baton supports ${SUPPORTED_TEXT} (${PLANNED_TEXT} ${new Set(Object.values(PLANNED)).size > 1 ? 'are' : 'is'} not supported yet)`);
 }
 
 /** A bare file path is a common mistake for a store URL: suggest the sqlite: form. */
