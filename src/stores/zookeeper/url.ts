@@ -8,7 +8,7 @@ import { storeCall } from '../../core/call.js';
 import { InvalidArgumentError, StoreUnavailableError } from '../../errors.js';
 import type { LockStore } from '../../store.js';
 import { decodePath, msOption, queryOptions, redactUrl, schemeOf, type StoreScheme } from '../../url-parts.js';
-import type { ZooKeeperClient, ZooKeeperDriver } from './client.js';
+import { State, type ZooKeeperClient, type ZooKeeperDriver } from './client.js';
 
 /** ZooKeeperStoreUrl: a parsed `zk:` URL. */
 export interface ZooKeeperStoreUrl {
@@ -93,35 +93,83 @@ type StateListener = (state: { readonly name: string; readonly code: number }) =
 
 /**
  * renewingClient: a client that the store owns, which starts a new session (a new
- * node-zookeeper-client client) once the driver reports its session expired, so that a store
- * opened by URL keeps working after its process was paused past its session or cut off for
- * longer: the store sees answers from another session and treats the old one's entries as lost.
+ * node-zookeeper-client client) once the old one is surely of no use, so that a store opened
+ * by URL keeps working after its process was paused past its session or cut off for longer:
+ * the store sees answers from another session and treats the old one's entries as lost. The
+ * old one is of no use once the driver reports it expired, and once the client has been
+ * disconnected for longer than its session timeout: the driver waits without a bound for a
+ * server's answer to its connect request (seen after a server restart: a connection a
+ * starting server took and never answered), and the server expires a session it has not heard
+ * from for its timeout anyway.
  */
 function renewingClient(connect: () => ZooKeeperClient): ZooKeeperClient {
   const listeners = new Set<StateListener>();
   let closed = false;
   let current: ZooKeeperClient;
+  let watchdog: NodeJS.Timeout | null = null;
+  const renew = (): void => {
+    if (watchdog) clearTimeout(watchdog);
+    watchdog = null;
+    const old = current;
+    old.removeListener('state', forward);
+    old.close();
+    // The old client's requests would never be answered now (the driver neither sends nor
+    // fails what it queued once closed): they fail as a lost connection, which the store
+    // handles (a create is then looked for, by its owner's uuid, on the new session).
+    const stranded = [...inFlight];
+    inFlight.clear();
+    for (const fail of stranded) fail();
+    start();
+  };
   const forward: StateListener = (state) => {
     for (const listener of [...listeners]) listener(state);
-    if (state.code === -122 && !closed) {
-      const expired = current;
-      expired.removeListener('state', forward);
-      expired.close();
-      start();
+    if (closed) return;
+    if (state.code === State.EXPIRED) renew();
+    else if (state.code === State.SYNC_CONNECTED) {
+      if (watchdog) clearTimeout(watchdog);
+      watchdog = null;
+    } else if (state.code === State.DISCONNECTED && !watchdog) {
+      watchdog = setTimeout(() => {
+        watchdog = null;
+        if (!closed && current.getState().code !== State.SYNC_CONNECTED) {
+          // Listeners see the old session end, as the driver would report it.
+          for (const listener of [...listeners]) listener({ name: 'EXPIRED', code: State.EXPIRED });
+          renew();
+        }
+      }, current.getSessionTimeout());
+      watchdog.unref();
     }
   };
   const start = (): void => {
     current = connect();
     current.on('state', forward);
   };
+  /** The requests in flight on the current client, each with what fails it. */
+  const inFlight = new Set<() => void>();
+  /** track wraps a request's callback so that `renew` can fail it; it is called once either way. */
+  const track = <A extends unknown[]>(callback: (error: Error | null, ...result: A) => void): ((error: Error | null, ...result: A) => void) => {
+    let done = false;
+    const fail = (): void => {
+      if (done) return;
+      done = true;
+      callback(Object.assign(new Error('CONNECTION_LOSS[-4]: the client was replaced by one with a new session'), { name: 'CONNECTION_LOSS', code: -4 }), ...([] as unknown as A));
+    };
+    inFlight.add(fail);
+    return (error, ...result) => {
+      inFlight.delete(fail);
+      if (done) return;
+      done = true;
+      callback(error, ...result);
+    };
+  };
   start();
   return {
-    create: (...args) => current.create(...args),
-    remove: (...args) => current.remove(...args),
-    getData: (...args) => current.getData(...args),
-    setData: (...args) => current.setData(...args),
-    getChildren: (...args) => current.getChildren(...args),
-    exists: (...args) => current.exists(...args),
+    create: (path, data, acls, mode, callback) => current.create(path, data, acls, mode, track(callback)),
+    remove: (path, version, callback) => current.remove(path, version, track(callback)),
+    getData: (path, watcher, callback) => current.getData(path, watcher, track(callback)),
+    setData: (path, data, version, callback) => current.setData(path, data, version, track(callback)),
+    getChildren: (path, watcher, callback) => current.getChildren(path, watcher, track(callback)),
+    exists: (path, watcher, callback) => current.exists(path, watcher, track(callback)),
     getSessionTimeout: () => current.getSessionTimeout(),
     getSessionId: () => current.getSessionId(),
     getState: () => current.getState(),
@@ -129,6 +177,7 @@ function renewingClient(connect: () => ZooKeeperClient): ZooKeeperClient {
     removeListener: (_event, listener) => listeners.delete(listener),
     close: () => {
       closed = true;
+      if (watchdog) clearTimeout(watchdog);
       current.removeListener('state', forward);
       current.close();
     },
