@@ -165,7 +165,7 @@ export class ZooKeeperStore implements LockStore {
     } catch (error) {
       // Leave nothing behind for a grant that failed.
       this.#drop(owner, created);
-      this.#removeNode(created, true);
+      this.#removeNode(created, true).catch(() => undefined);
       throw error;
     }
     return { granted: false };
