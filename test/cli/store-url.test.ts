@@ -105,7 +105,7 @@ describe('parseStoreUrl', () => {
   });
 
   it('never repeats credentials', () => {
-    for (const url of ['redis://admin:hunter2@cache:6379/0?prefix=a:b', 'redis+quorum://admin:hunter2@a:1,a:1', 'redis+quorum://admin:hunter2@a:1,b:x:y?prefix=a:b', 'redis+cluster://admin:hunter2@a:1,b:x:y', 'rediss+cluster://admin:hunter2@a:1/3', 'redis+cluster://admin:hunter2@a:1?prefix=a:b', 'redis+cluster:admin:hunter2@a:1', 'redis+cluster://admin:hunter2%zz@a:1', 'redis+cluster://admin:hunter2@a:1,a:1', 'etcd://root:hunter2@e1:2379?prefix=nope', 'etcd://root:hunter2@e1', 'postgres://app:hunter2@db/app?schema=no-pe', 'postgres://app:hunter2@db/app?listen=nope%3A%2F%2Fapp%3Ahunter2%40db', 'nope://u:hunter2@h', 'u:hunter2@host', 'hunter2@host', 'zk://root:hunter2@z1', 'zk://root:hunter2@z1:2181?root=x', 'postgres://app:hunter2@db/app']) {
+    for (const url of ['redis://admin:hunter2@cache:6379/0?prefix=a:b', 'redis+quorum://admin:hunter2@a:1,a:1', 'redis+quorum://admin:hunter2@a:1,b:x:y?prefix=a:b', 'redis+cluster://admin:hunter2@a:1,b:x:y', 'rediss+cluster://admin:hunter2@a:1/3', 'redis+cluster://admin:hunter2@a:1?prefix=a:b', 'redis+cluster:admin:hunter2@a:1', 'redis+cluster://admin:hunter2%zz@a:1', 'redis+cluster://admin:hunter2@a:1,a:1', 'etcd://root:hunter2@e1:2379?prefix=nope', 'etcd://root:hunter2@e1', 'postgres://app:hunter2@db/app?schema=no-pe', 'postgres://app:hunter2@db/app?listen=nope%3A%2F%2Fapp%3Ahunter2%40db', 'nope://u:hunter2@h', 'u:hunter2@host', 'hunter2@host', 'zk://root:hunter2@z1', 'zk://root:hunter2@z1:2181?root=x']) {
       assert.throws(() => parseStoreUrl(url), (error: Error) => {
         assert.ok(error instanceof InvalidArgumentError);
         assert.doesNotMatch(error.message, /hunter2/, url);
@@ -143,7 +143,7 @@ describe('STORE_SCHEMES', () => {
       }
       assert.fail('nope:// was accepted');
     })();
-    const offered = message.slice(message.indexOf('baton supports '), message.lastIndexOf(' (')).matchAll(/(?<![\w+.-])([a-z][a-z0-9+.-]*):/g);
+    const offered = message.slice(message.indexOf('baton supports ')).matchAll(/(?<![\w+.-])([a-z][a-z0-9+.-]*):/g);
     assert.deepEqual(new Set([...offered].map((m) => m[1])), new Set(SUPPORTED_SCHEMES));
     for (const url of ['redis+sentinel://a:1', 'sqlite3:x.db', 'mem:', 'etcd3://a:1', 'rediss+quorum+cluster://a:1']) {
       assert.throws(() => parseStoreUrl(url), invalidUrl(/Unknown store URL scheme/), url);
