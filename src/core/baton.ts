@@ -103,14 +103,14 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
       get active() {
         return events.listenerCount('call') > 0;
       },
-      called: (verb, durationMs, error) => this.#emit('call', () => ({ store: store.name, verb, durationMs, ...(error === undefined ? {} : { error }) })),
+      called: (verb, durationMs, error) => this.#emit('call', () => (error === undefined ? { store: store.name, verb, durationMs } : { store: store.name, verb, durationMs, error })),
     };
     this.#keepAlive = new KeepAlive(this.#clock, store, {
-      extended: (record, ttlMs) => this.#emit('extended', () => ({ ...describe(record), ttlMs })),
+      extended: (record, ttlMs) => this.#emit('extended', () => ({ name: record.name, kind: record.kind, owner: record.owner, token: record.token, ttlMs })),
       lost: (record, error) =>
-        this.#emit('lost', () => ({ ...describe(record), holdMs: this.#keepAlive.now() - record.acquiredAt, reason: error.reason, error })),
+        this.#emit('lost', () => ({ name: record.name, kind: record.kind, owner: record.owner, token: record.token, holdMs: this.#keepAlive.now() - record.acquiredAt, reason: error.reason, error })),
       forget: (record) => void this.#forget(record, record.owner),
-      renewFailed: (record, error) => this.#emit('renewFailed', () => ({ ...describe(record), remainingMs: Math.max(0, Math.round(this.#keepAlive.remainingMs(record))), error })),
+      renewFailed: (record, error) => this.#emit('renewFailed', () => ({ name: record.name, kind: record.kind, owner: record.owner, token: record.token, remainingMs: Math.max(0, Math.round(this.#keepAlive.remainingMs(record))), error })),
     }, driftFactor, { storeTimeoutMs: this.#settings.storeTimeoutMs, signal: this.#closeController.signal, observer: this.#observer });
     this.#unwatch = store.watchLost?.((key, owner, reason) => {
       const record = this.#keepAlive.find(owner);
@@ -296,7 +296,6 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
       const signal = userSignal ? AbortSignal.any([userSignal, this.#closeController.signal]) : this.#closeController.signal;
       const owner = newOwnerId();
       const startedAt = this.#clock.now();
-      const base = { name: key.name, kind: key.kind, owner };
       let granted;
       try {
         granted = await acquire(this.#acquireHost, {
@@ -304,11 +303,11 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
           ...(value !== undefined ? { value } : this.#describe(key, label)),
         });
       } catch (error) {
-        this.#emit('failed', () => ({ ...base, waitMs: this.#clock.now() - startedAt, aborted: signal.aborted, error }));
+        this.#emit('failed', () => ({ name: key.name, kind: key.kind, owner, waitMs: this.#clock.now() - startedAt, aborted: signal.aborted, error }));
         throw error;
       }
       if (granted === null) {
-        this.#emit('busy', () => ({ ...base, waitMs: this.#clock.now() - startedAt }));
+        this.#emit('busy', () => ({ name: key.name, kind: key.kind, owner, waitMs: this.#clock.now() - startedAt }));
         return null;
       }
       const record = this.#newRecord(key, owner, granted.token, ttlMs, granted.enforcedTtlMs, granted.triedAt, autoRenew);
@@ -317,10 +316,10 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
         this.#keepAlive.untrack(record);
         record.state = 'released';
         void this.#forget(key, owner);
-        this.#emit('failed', () => ({ ...base, waitMs: this.#clock.now() - startedAt, aborted: true, error: signal.reason }));
+        this.#emit('failed', () => ({ name: key.name, kind: key.kind, owner, waitMs: this.#clock.now() - startedAt, aborted: true, error: signal.reason }));
         throw signal.reason;
       }
-      this.#emit('acquired', () => ({ ...base, token: record.token, waitMs: this.#clock.now() - startedAt, contended: granted.contended }));
+      this.#emit('acquired', () => ({ name: key.name, kind: key.kind, owner, token: record.token, waitMs: this.#clock.now() - startedAt, contended: granted.contended }));
       return new Lease<Token>(record, this.#leaseOwner);
     });
   }
@@ -402,7 +401,7 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
       throw record.lostError!;
     }
     record.state = 'released';
-    this.#emit('released', () => ({ ...describe(record), holdMs: this.#keepAlive.now() - record.acquiredAt }));
+    this.#emit('released', () => ({ name: record.name, kind: record.kind, owner: record.owner, token: record.token, holdMs: this.#keepAlive.now() - record.acquiredAt }));
   }
 
   /**
@@ -451,7 +450,10 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
     return keepAliveWhile(promise);
   }
 
-  /** Emits `event` with the payload `make` builds, built only when someone listens. */
+  /**
+   * Emits `event` with the payload `make` builds, built only when someone listens. Payloads
+   * are written out field by field: an object spread there cost microseconds per event.
+   */
   #emit<E extends keyof BatonEvents>(event: E, make: () => BatonEvents[E][0]): void {
     if (this.listenerCount(event) === 0) return;
     try {
@@ -466,10 +468,6 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
 function settledBy(promises: readonly Promise<unknown>[], call: StoreCall): Promise<void> {
   if (promises.length === 0) return Promise.resolve();
   return bounded(call, () => Promise.allSettled(promises), { store: 'baton', verb: 'close' }).then(() => undefined, () => undefined);
-}
-
-function describe(record: LeaseRecord): LockEventBase & { token: bigint | null } {
-  return { name: record.name, kind: record.kind, owner: record.owner, token: record.token };
 }
 
 /** toLockInfo: a store's report as users see it; without fencing, the numbers a store reports in place of tokens are left out (null). */

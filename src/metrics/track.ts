@@ -65,8 +65,10 @@ export class Tracker {
   /** Held leases and waiting acquires by owner, each pointing at its gauge entry. */
   readonly #holding = new Map<string, GaugeEntry>();
   readonly #waitingBy = new Map<string, GaugeEntry>();
-  readonly #held = new Map<string, GaugeEntry>();
-  readonly #waiting = new Map<string, GaugeEntry>();
+  readonly #held = new Map<LockLabels, GaugeEntry>();
+  readonly #waiting = new Map<LockLabels, GaugeEntry>();
+  /** One labels object per kind (and mapped name), so that adapters can cache what they derive from it. */
+  readonly #labelsBy = new Map<string, LockLabels>();
   readonly #listeners: [keyof BatonEvents, (...args: never[]) => void][] = [];
 
   constructor(baton: EventEmitter<BatonEvents> & { readonly store: Pick<LockStore, 'name'> }, sink: MetricsSink, options: TrackOptions = {}) {
@@ -134,16 +136,22 @@ export class Tracker {
     this.#listeners.push([event, listener as never]);
   }
 
+  /** The labels of a lock: one object per kind and mapped name, made once. */
   #labels(name: string, kind: LockKind): LockLabels {
     const mapped = this.#lockName?.(name, kind);
-    return mapped === undefined ? { kind, store: this.#store } : { kind, store: this.#store, name: String(mapped) };
+    const key = mapped === undefined ? kind : `${kind}\u0000${String(mapped)}`;
+    let labels = this.#labelsBy.get(key);
+    if (!labels) {
+      labels = Object.freeze(mapped === undefined ? { kind, store: this.#store } : { kind, store: this.#store, name: String(mapped) });
+      this.#labelsBy.set(key, labels);
+    }
+    return labels;
   }
 
   /** The gauge entry of `labels`, counted up by one. Entries stay at 0 once used, so that a gauge reports 0 rather than vanish. */
-  #add(gauge: Map<string, GaugeEntry>, labels: LockLabels): GaugeEntry {
-    const key = labels.name === undefined ? labels.kind : `${labels.kind}\u0000${labels.name}`;
-    let entry = gauge.get(key);
-    if (!entry) gauge.set(key, (entry = { labels, count: 0 }));
+  #add(gauge: Map<LockLabels, GaugeEntry>, labels: LockLabels): GaugeEntry {
+    let entry = gauge.get(labels);
+    if (!entry) gauge.set(labels, (entry = { labels, count: 0 }));
     entry.count++;
     return entry;
   }

@@ -109,14 +109,18 @@ export function instrument(baton: EventEmitter<BatonEvents> & { readonly store: 
         advice: { explicitBucketBoundaries: [...BUCKETS.operation] },
       })
     : null;
+  // Attribute objects are made once per labels and outcome, not per recording.
+  const attrs = attributeCache();
   const sink: MetricsSink = {
     acquire: (seconds, labels, outcome, errorType) =>
-      acquire.record(seconds, errorType === undefined ? { ...attributes(labels), 'baton.acquire.outcome': outcome } : { ...attributes(labels), 'baton.acquire.outcome': outcome, 'error.type': errorType }),
+      acquire.record(seconds, attrs(labels, errorType === undefined ? outcome : `${outcome}\u0000${errorType}`, (base) =>
+        errorType === undefined ? { ...base, 'baton.acquire.outcome': outcome } : { ...base, 'baton.acquire.outcome': outcome, 'error.type': errorType })),
     hold: (seconds, labels, outcome, reason) =>
-      hold.record(seconds, reason === undefined ? { ...attributes(labels), 'baton.hold.outcome': outcome } : { ...attributes(labels), 'baton.hold.outcome': outcome, 'baton.lost.reason': reason }),
-    contention: (labels) => contentions.add(1, attributes(labels)),
-    lost: (labels, reason) => lost.add(1, { ...attributes(labels), 'baton.lost.reason': reason }),
-    renewalFailure: (labels) => renewalFailures.add(1, attributes(labels)),
+      hold.record(seconds, attrs(labels, `hold\u0000${outcome}\u0000${reason ?? ''}`, (base) =>
+        reason === undefined ? { ...base, 'baton.hold.outcome': outcome } : { ...base, 'baton.hold.outcome': outcome, 'baton.lost.reason': reason })),
+    contention: (labels) => contentions.add(1, attrs(labels, '', (base) => base)),
+    lost: (labels, reason) => lost.add(1, attrs(labels, `lost\u0000${reason}`, (base) => ({ ...base, 'baton.lost.reason': reason }))),
+    renewalFailure: (labels) => renewalFailures.add(1, attrs(labels, '', (base) => base)),
     ...(operation
       ? {
           operation: (seconds: number, store: string, verb: string, errorType: string | undefined) =>
@@ -127,7 +131,7 @@ export function instrument(baton: EventEmitter<BatonEvents> & { readonly store: 
   const tracker = new Tracker(baton, sink, o);
   type Result = Parameters<Parameters<Observable['addCallback']>[0]>[0];
   const gauge = (entries: () => Iterable<GaugeEntry>) => (result: Result): void => {
-    for (const entry of entries()) result.observe(entry.count, attributes(entry.labels));
+    for (const entry of entries()) result.observe(entry.count, attrs(entry.labels, '', (base) => base));
   };
   const observeHeld = gauge(() => tracker.held());
   const observeWaiting = gauge(() => tracker.waiting());
@@ -144,10 +148,22 @@ export function instrument(baton: EventEmitter<BatonEvents> & { readonly store: 
   return { stop, [Symbol.dispose]: stop };
 }
 
-function attributes(labels: LockLabels): Attributes {
-  return labels.name === undefined
-    ? { 'baton.lock.kind': labels.kind, 'baton.store': labels.store }
-    : { 'baton.lock.kind': labels.kind, 'baton.store': labels.store, 'baton.lock.name': labels.name };
+/** attributeCache: the attributes of a lock's labels with more of them (an outcome) under `key`, made on first use. */
+function attributeCache(): (labels: LockLabels, key: string, make: (base: Attributes) => Attributes) => Attributes {
+  const cache = new WeakMap<LockLabels, Map<string, Attributes>>();
+  return (labels, key, make) => {
+    let byKey = cache.get(labels);
+    if (!byKey) cache.set(labels, (byKey = new Map()));
+    let attributes = byKey.get(key);
+    if (!attributes) {
+      const base: Attributes = labels.name === undefined
+        ? { 'baton.lock.kind': labels.kind, 'baton.store': labels.store }
+        : { 'baton.lock.kind': labels.kind, 'baton.store': labels.store, 'baton.lock.name': labels.name };
+      attributes = Object.freeze(make(base));
+      byKey.set(key, attributes);
+    }
+    return attributes;
+  };
 }
 
 /**
