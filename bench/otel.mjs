@@ -3,7 +3,8 @@
 // reader collects every second into memory, as an exporter would), with store operations
 // timed too, and with a logger attached (which times every store call for slow-call logs).
 // Configurations alternate in rounds and the median round is kept, so that the machine's
-// load drifts over all of them alike.
+// load drifts over all of them alike; CPU time per cycle (this process's) is reported beside
+// the rate, since it moves less with other processes' load.
 // Usage: npm run build && node bench/otel.mjs [--seconds 2] [--rounds 5]
 // Prints tables with ratios; nothing here is asserted. See docs/benchmarks.md.
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -11,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { AggregationTemporality, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
-import { createBaton } from 'baton-lock';
+import { createBaton, monotonicNow } from 'baton-lock';
 import { createMemoryStore } from 'baton-lock/memory';
 import { instrument } from 'baton-lock/otel';
 import { createSqliteStore } from 'baton-lock/sqlite';
@@ -47,13 +48,24 @@ function withSdk(store, options) {
   };
 }
 
+/** Cycles per second (wall clock) and this process's CPU time per cycle in µs (less moved by other processes' load). */
 async function measure(makeStore, config) {
   const { baton, end } = config[1](makeStore());
   const lock = baton.mutex('seq');
-  const r = await rate(async () => (await lock.acquire({ ttlMs: 10_000 })).release(), ms);
+  const cycle = async () => (await lock.acquire({ ttlMs: 10_000 })).release();
+  await rate(cycle, 300);
+  let n = 0;
+  const cpu = process.cpuUsage();
+  const start = monotonicNow();
+  while (monotonicNow() - start < ms) {
+    await cycle();
+    n++;
+  }
+  const wallS = (monotonicNow() - start) / 1000;
+  const used = process.cpuUsage(cpu);
   await end();
   await baton.close();
-  return r;
+  return { rate: n / wallS, cpuUs: (used.user + used.system) / n };
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -70,10 +82,12 @@ try {
     for (let round = 0; round < rounds; round++) {
       for (const [i, config] of configs.entries()) results[i].push(await measure(makeStore, config));
     }
-    const base = median(results[0]);
-    table(`${storeName}: sequential acquire+release cycles per second`, ['configuration', 'cycles/s', '÷ no metrics', 'added per cycle (µs)'], configs.map(([name], i) => {
-      const r = median(results[i]);
-      return [name, fmt(r), `${fmt(r / base, 2)}x`, i === 0 ? '-' : fmt(1e6 / r - 1e6 / base, 2)];
+    const base = median(results[0].map((r) => r.rate));
+    const baseCpu = median(results[0].map((r) => r.cpuUs));
+    table(`${storeName}: sequential acquire+release cycles`, ['configuration', 'cycles/s', '÷ no metrics', 'CPU µs/cycle', 'added CPU µs/cycle'], configs.map(([name], i) => {
+      const r = median(results[i].map((x) => x.rate));
+      const cpu = median(results[i].map((x) => x.cpuUs));
+      return [name, fmt(r), `${fmt(r / base, 2)}x`, fmt(cpu, 1), i === 0 ? '-' : fmt(cpu - baseCpu, 1)];
     }));
   }
 } finally {
