@@ -8,8 +8,9 @@ import { InvalidArgumentError, createBaton, type Baton, type BatonOptions, type 
 import { openStore } from '../url.js';
 import { INSPECT_FLAGS, LS_FLAGS, PRUNE_FLAGS, RELEASE_FLAGS, inspect, ls, parseInspect, parseLs, parsePrune, parseRelease, prune, release } from './admin.js';
 import { COMMON_FLAGS, booleanFlag, parseArgs, stringFlag, type FlagSpecs, type ParsedArgs } from './args.js';
+import { DASHBOARD_FLAGS, dashboard, parseDashboard } from './dashboard.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
-import { INSPECT_HELP, LS_HELP, MAIN_HELP, PRUNE_HELP, RELEASE_HELP, RUN_HELP, version } from './help.js';
+import { DASHBOARD_HELP, INSPECT_HELP, LS_HELP, MAIN_HELP, PRUNE_HELP, RELEASE_HELP, RUN_HELP, version } from './help.js';
 import { processIo, type Io } from './io.js';
 import { RUN_FLAGS, commandLine, parseRun, run } from './run.js';
 
@@ -30,6 +31,7 @@ const COMMANDS: Readonly<Record<string, Command>> = Object.freeze({
   inspect: { flags: INSPECT_FLAGS, help: INSPECT_HELP, prepare: (args) => bind(parseInspect(args), inspect) },
   release: { flags: RELEASE_FLAGS, help: RELEASE_HELP, prepare: (args) => bind(parseRelease(args), release) },
   prune: { flags: PRUNE_FLAGS, help: PRUNE_HELP, prepare: (args) => bind(parsePrune(args), prune) },
+  dashboard: { flags: DASHBOARD_FLAGS, help: DASHBOARD_HELP, prepare: (args) => bind(parseDashboard(args), dashboard) },
 });
 
 const GLOBAL_FLAGS: FlagSpecs = Object.freeze({ ...COMMON_FLAGS, version: { type: 'boolean', short: 'V' } });

@@ -529,7 +529,7 @@ function holderText(holder: HolderDescription): string {
 }
 
 /** parseHolder reads a stored holder description; undefined for a value that is not one (another version's, another program's). */
-function parseHolder(value: string | undefined): HolderDescription | undefined {
+export function parseHolder(value: string | undefined): HolderDescription | undefined {
   if (value === undefined || !value.startsWith('{')) return undefined;
   let parsed: unknown;
   try {
