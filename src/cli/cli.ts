@@ -20,9 +20,11 @@ type AnyBaton = Baton<bigint | null>;
 interface Command {
   readonly flags: FlagSpecs;
   readonly help: string;
-  prepare(args: ParsedArgs): (baton: AnyBaton, io: Io) => Promise<number>;
+  prepare?(args: ParsedArgs): (baton: AnyBaton, io: Io) => Promise<number>;
   /** What the command's baton instance says of its holders (`baton run`: its command line). */
   holder?(args: ParsedArgs): HolderDescription;
+  /** A command that opens the store itself (`baton dashboard`, which serves its page while the store is down), given its URL, instead of `prepare`. */
+  standalone?(args: ParsedArgs, url: string, io: Io): Promise<number>;
 }
 
 const COMMANDS: Readonly<Record<string, Command>> = Object.freeze({
@@ -31,7 +33,11 @@ const COMMANDS: Readonly<Record<string, Command>> = Object.freeze({
   inspect: { flags: INSPECT_FLAGS, help: INSPECT_HELP, prepare: (args) => bind(parseInspect(args), inspect) },
   release: { flags: RELEASE_FLAGS, help: RELEASE_HELP, prepare: (args) => bind(parseRelease(args), release) },
   prune: { flags: PRUNE_FLAGS, help: PRUNE_HELP, prepare: (args) => bind(parsePrune(args), prune) },
-  dashboard: { flags: DASHBOARD_FLAGS, help: DASHBOARD_HELP, prepare: (args) => bind(parseDashboard(args), dashboard) },
+  dashboard: {
+    flags: DASHBOARD_FLAGS,
+    help: DASHBOARD_HELP,
+    standalone: (args, url, io) => dashboard(url, parseDashboard(args), io),
+  },
 });
 
 const GLOBAL_FLAGS: FlagSpecs = Object.freeze({ ...COMMON_FLAGS, version: { type: 'boolean', short: 'V' } });
@@ -64,7 +70,9 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
       io.out(definition.help.trimEnd());
       return EXIT.ok;
     }
-    const execute = definition.prepare(args);
+    if (definition.standalone) return await definition.standalone(args, storeUrl(global, args, io.env), io);
+    // Every command has `standalone` or `prepare`.
+    const execute = definition.prepare!(args);
     const options: BatonOptions = definition.holder ? { holder: definition.holder(args) } : {};
     return await withBaton(storeUrl(global, args, io.env), options, (baton) => execute(baton, io));
   } catch (error) {

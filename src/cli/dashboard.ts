@@ -4,7 +4,8 @@
  * otherwise, and says so when told otherwise.
  */
 import { createServer } from 'node:http';
-import { InvalidArgumentError, type Baton } from '../index.js';
+import { InvalidArgumentError } from '../index.js';
+import { openStore, parseStoreUrl } from '../url.js';
 import { createDashboardHandler } from '../dashboard/index.js';
 import { COMMON_FLAGS, expectPositionals, stringFlag, type FlagSpecs, type ParsedArgs } from './args.js';
 import type { Io } from './io.js';
@@ -34,8 +35,15 @@ export function parseDashboard(args: ParsedArgs): DashboardCommandOptions {
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 
-export async function dashboard(baton: Baton<bigint | null>, o: DashboardCommandOptions, io: Io): Promise<number> {
-  const handler = createDashboardHandler(baton);
+/**
+ * dashboard serves the page of the store at `url` until stopped. The URL is checked first (a
+ * bad one is a usage error); the store is opened by the handler, so a store that is down
+ * shows as unreachable, with why, until it answers.
+ */
+export async function dashboard(url: string, o: DashboardCommandOptions, io: Io): Promise<number> {
+  parseStoreUrl(url);
+  const storeName = url.slice(0, url.indexOf(':'));
+  const handler = createDashboardHandler(() => openStore(url), { storeName });
   const server = createServer(handler);
   try {
     await new Promise<void>((resolve, reject) => {
@@ -46,14 +54,14 @@ export async function dashboard(baton: Baton<bigint | null>, o: DashboardCommand
       });
     });
   } catch (error) {
-    handler.close();
+    await handler.close();
     const code = (error as { code?: string }).code;
     throw new InvalidArgumentError(code === 'EADDRINUSE' ? 'port' : 'host', `cannot listen on ${o.host}:${o.port}: ${error instanceof Error ? error.message : String(error)}`);
   }
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : o.port;
   const host = o.host.includes(':') ? `[${o.host}]` : o.host;
-  io.out(`baton dashboard of the ${baton.store.name} store: http://${host}:${port}/  (Ctrl-C to stop)`);
+  io.out(`baton dashboard of the ${storeName} store: http://${host}:${port}/  (Ctrl-C to stop)`);
   if (!LOOPBACK.has(o.host)) io.err(`baton: the dashboard has no login and shows every lock of the store to anyone who can reach ${o.host}:${port}`);
   await new Promise<void>((resolve) => {
     const off = io.onStop?.(() => {
@@ -62,7 +70,7 @@ export async function dashboard(baton: Baton<bigint | null>, o: DashboardCommand
     });
     if (!off) resolve();
   });
-  handler.close();
+  await handler.close();
   await new Promise<void>((resolve) => {
     server.close(() => resolve());
     server.closeAllConnections();

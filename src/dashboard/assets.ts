@@ -199,7 +199,7 @@ export const APP_JS = String.raw`'use strict';
     var text = s.name + ' store: ' + s.state;
     if (s.state === 'connected' && s.rttMs !== null) text += ' · list ' + s.rttMs + ' ms';
     if (s.state === 'unreachable' && s.error) text += ' · ' + s.error;
-    text += ' · TTL clock: ' + s.clock + (s.fencing ? ' · fencing' : ' · no fencing tokens');
+    if (s.clock !== null) text += ' · TTL clock: ' + s.clock + (s.fencing ? ' · fencing' : ' · no fencing tokens');
     $('health-text').textContent = text;
     bars = [];
     var locks = $('locks'), elections = $('elections');

@@ -16,13 +16,15 @@ export interface DashboardOptions {
   timeoutMs?: number;
   /** The most locks a snapshot carries (the store's first, by kind and name). Default 1 000. */
   maxLocks?: number;
+  /** The store's name to show until an opener (a function given as the source) has opened it. Default `store`. */
+  storeName?: string;
 }
 
 /** DashboardHandler: a Node `(req, res)` handler; `close()` ends its streams and its polling. */
 export interface DashboardHandler {
   (req: IncomingMessage, res: ServerResponse): void;
-  /** Ends every open stream and stops polling; the handler then answers 503. */
-  close(): void;
+  /** Ends every open stream and stops polling; the handler then answers 503. Resolves once a store the handler opened itself (from an opener) is closed. */
+  close(): Promise<void>;
 }
 
 /** Snapshot: what every page receives, as JSON (tokens as strings). */
@@ -44,8 +46,9 @@ export interface StoreHealth {
   readonly error: string | null;
   /** Wall-clock instant of the last successful listing. */
   readonly lastOkAt: number | null;
-  readonly fencing: boolean;
-  readonly clock: string;
+  /** Whether the store issues fencing tokens, and whose clock enforces its TTLs; null until it is opened. */
+  readonly fencing: boolean | null;
+  readonly clock: string | null;
 }
 
 export interface SnapshotLock {
@@ -65,7 +68,7 @@ export interface SnapshotLock {
   readonly waiters: readonly { owner: string; mode: string; position: number }[];
 }
 
-const OPTIONS = ['pollMs', 'timeoutMs', 'maxLocks'] as const;
+const OPTIONS = ['pollMs', 'timeoutMs', 'maxLocks', 'storeName'] as const;
 
 /** How often an idle stream gets a comment line, so that proxies keep it open and dead peers are found. */
 const HEARTBEAT_MS = 15_000;
@@ -79,17 +82,19 @@ const HEARTBEAT_MS = 15_000;
  * none is). It is read-only. Mount it anywhere: the page uses relative addresses, so at a
  * path prefix it must be reached with a trailing slash (`/locks/`). Names are user data: the
  * page only ever puts them in text nodes, under a Content-Security-Policy without inline
- * scripts. The handler keeps no process alive: its timer is unref'd, and `close()` ends its
+ * scripts. `source` may also be a function that opens the store: the page then shows the
+ * store as unreachable, with why, until it opens (tried again at every listing). The handler keeps no process alive: its timer is unref'd, and `close()` ends its
  * streams.
  */
-export function createDashboardHandler(source: LockStore | { readonly store: LockStore }, options?: DashboardOptions): DashboardHandler {
-  const store = storeOf(source);
+export function createDashboardHandler(source: LockStore | { readonly store: LockStore } | (() => Promise<LockStore>), options?: DashboardOptions): DashboardHandler {
+  const store = typeof source === 'function' ? null : storeOf(source);
   const o = checkOptions<DashboardOptions>(options, 'options', OPTIONS);
+  if (o.storeName !== undefined && typeof o.storeName !== 'string') throw new InvalidArgumentError('storeName', `Expected \`storeName\` to be a string, got ${typeof o.storeName}`);
   const pollMs = checkDuration(o.pollMs ?? 1000, 'pollMs');
   if (pollMs < 250) throw new InvalidArgumentError('pollMs', `Expected \`pollMs\` to be at least 250, got ${pollMs}`);
-  const timeoutMs = checkDuration(o.timeoutMs ?? Math.min(store.defaultTimeoutMs ?? 5000, 5000), 'timeoutMs');
+  const timeoutMs = checkDuration(o.timeoutMs ?? Math.min(store?.defaultTimeoutMs ?? 5000, 5000), 'timeoutMs');
   const maxLocks = checkDuration(o.maxLocks ?? 1000, 'maxLocks');
-  const poller = new Poller(store, pollMs, timeoutMs, maxLocks);
+  const poller = new Poller(store ?? (source as () => Promise<LockStore>), o.storeName ?? 'store', pollMs, timeoutMs, maxLocks);
   const handler = ((req: IncomingMessage, res: ServerResponse) => {
     try {
       route(req, res, poller);
@@ -156,7 +161,10 @@ function route(req: IncomingMessage, res: ServerResponse, poller: Poller): void 
  * stream is open, sending a snapshot when it changed (and to each new stream at once).
  */
 class Poller {
-  readonly #store: LockStore;
+  /** The store, or null until the opener has opened it. */
+  #store: LockStore | null;
+  readonly #opener: (() => Promise<LockStore>) | null;
+  #opening: Promise<LockStore> | null = null;
   readonly #pollMs: number;
   readonly #timeoutMs: number;
   readonly #maxLocks: number;
@@ -169,12 +177,15 @@ class Poller {
   #health: StoreHealth;
   closed = false;
 
-  constructor(store: LockStore, pollMs: number, timeoutMs: number, maxLocks: number) {
-    this.#store = store;
+  constructor(store: LockStore | (() => Promise<LockStore>), storeName: string, pollMs: number, timeoutMs: number, maxLocks: number) {
+    this.#store = typeof store === 'function' ? null : store;
+    this.#opener = typeof store === 'function' ? store : null;
     this.#pollMs = pollMs;
     this.#timeoutMs = timeoutMs;
     this.#maxLocks = maxLocks;
-    this.#health = { name: store.name, state: 'connecting', rttMs: null, error: null, lastOkAt: null, fencing: store.guarantees.fencing, clock: store.guarantees.clock };
+    this.#health = this.#store
+      ? { name: this.#store.name, state: 'connecting', rttMs: null, error: null, lastOkAt: null, fencing: this.#store.guarantees.fencing, clock: this.#store.guarantees.clock }
+      : { name: storeName, state: 'connecting', rttMs: null, error: null, lastOkAt: null, fencing: null, clock: null };
   }
 
   /** current: the last snapshot if it is fresh, else a new listing (shared by every caller meanwhile). */
@@ -204,13 +215,34 @@ class Poller {
     this.#heartbeat.unref();
   }
 
-  close(): void {
+  async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     this.#stop.abort();
     this.#idle();
     for (const client of this.#clients) client.end();
     this.#clients.clear();
+    // A store this handler opened is its own to close; one it was given is the caller's.
+    if (this.#opener) {
+      const store = this.#store ?? (await this.#opening?.catch(() => null));
+      await store?.close().catch(() => undefined);
+    }
+  }
+
+  /** The store, opened now if an opener was given and it is not open yet (a failure is tried again at the next listing). */
+  async #open(): Promise<LockStore> {
+    if (this.#store) return this.#store;
+    this.#opening ??= this.#opener!().finally(() => {
+      this.#opening = null;
+    });
+    const store = await this.#opening;
+    if (this.closed) {
+      await store.close().catch(() => undefined);
+      throw new Error('closed');
+    }
+    this.#store = store;
+    this.#health = { ...this.#health, name: store.name, fencing: store.guarantees.fencing, clock: store.guarantees.clock };
+    return store;
   }
 
   #idle(): void {
@@ -240,7 +272,8 @@ class Poller {
       let states: ResourceState[] | null = null;
       let error: string | null = null;
       try {
-        states = await bounded(storeCall(this.#timeoutMs, this.#stop.signal), (c) => this.#store.list(undefined, c), { store: this.#store, verb: 'list' });
+        const store = await this.#open();
+        states = await bounded(storeCall(this.#timeoutMs, this.#stop.signal), (c) => store.list(undefined, c), { store, verb: 'list' });
       } catch (e) {
         error = e instanceof Error ? e.message : String(e);
       }
@@ -263,7 +296,7 @@ class Poller {
 
   /** A store's report as the page shows it: tokens as strings, none where the store issues none; holder descriptions parsed. */
   #lock(state: ResourceState): SnapshotLock {
-    const fencing = this.#store.guarantees.fencing;
+    const fencing = this.#store!.guarantees.fencing;
     return {
       name: state.key.name,
       kind: state.key.kind,

@@ -150,6 +150,30 @@ describe('baton dashboard', { timeout: 60_000 }, () => {
     }
   });
 
+  it('serves the page for a store that is down, showing it unreachable with why', async () => {
+    const child = adopt(spawn(process.execPath, [MAIN, '--store', 'redis://127.0.0.1:1', 'dashboard', '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] }), 'baton dashboard');
+    let out = '';
+    child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
+    try {
+      await until(() => /http:\/\/127\.0\.0\.1:\d+\//.test(out), 'the address is printed', { ms: 15_000, detail: () => out });
+      const url = /http:\/\/127\.0\.0\.1:\d+\//.exec(out)![0];
+      assert.match(out, /baton dashboard of the redis store/);
+      assert.equal((await fetchText(url)).status, 200);
+      let snapshot: Snapshot | undefined;
+      await until(async () => {
+        snapshot = JSON.parse((await fetchText(`${url}snapshot.json`)).body) as Snapshot;
+        return snapshot.store.state === 'unreachable';
+      }, 'the store shows as unreachable', { ms: 20_000 });
+      assert.equal(snapshot!.store.name, 'redis');
+      assert.match(snapshot!.store.error!, /127\.0\.0\.1:1/);
+      child.kill('SIGTERM');
+      assert.equal(await within(exited, 10_000, 'baton dashboard exits on SIGTERM'), 0);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
   it('refuses a bad port as a usage error', async () => {
     const child = adopt(spawn(process.execPath, [MAIN, '--store', 'memory:', 'dashboard', '--port', '99999'], { stdio: ['ignore', 'pipe', 'pipe'] }), 'baton dashboard');
     let err = '';
