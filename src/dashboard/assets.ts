@@ -72,6 +72,9 @@ main { display: grid; grid-template-columns: minmax(0, 2fr) minmax(0, 1fr); gap:
 .bar.out > span { background: var(--bad); }
 .leader { font-size: 15px; margin-top: 6px; word-break: break-all; }
 .waiters { margin: 8px 0 0; padding-left: 20px; color: var(--muted); font-size: 12px; }
+.chart svg { display: block; width: 100%; height: 36px; margin-top: 8px; background: #fafbfc; border-radius: 4px; }
+.chart .holding { fill: none; stroke: var(--bar); stroke-width: 1.5; vector-effect: non-scaling-stroke; }
+.chart .waiting { fill: rgba(217, 119, 6, .3); stroke: none; }
 .changes { list-style: none; margin: 0; padding: 0; font-size: 12px; }
 .changes li { padding: 4px 0; border-bottom: 1px solid var(--line); word-break: break-all; }
 .changes time { color: var(--muted); margin-right: 6px; }
@@ -110,6 +113,66 @@ export const APP_JS = String.raw`'use strict';
 
   var firstSeen = new Map();   // owner -> when this page first saw it hold
   var previous = new Map();    // kind + name -> { owners, fence }
+  var HISTORY_MS = 5 * 60 * 1000;
+  var history = new Map();     // kind + name -> { samples: [{ t, h, w }], holds: [ms], waits: [ms] }
+  var waitingSince = new Map(); // owner -> when this page first saw it wait
+  var SVG = 'http://www.w3.org/2000/svg';
+
+  /** Records a lock's holders and waiters at t, and the holds and waits this page saw end. */
+  function remember(lock, t, before) {
+    var k = key(lock), hist = history.get(k);
+    if (!hist) history.set(k, hist = { samples: [], holds: [], waits: [] });
+    hist.samples.push({ t: t, h: lock.holders.length, w: lock.waiters.length });
+    while (hist.samples.length && hist.samples[0].t < t - HISTORY_MS) hist.samples.shift();
+    var owners = lock.holders.map(function (h) { return h.owner; });
+    if (before) before.owners.forEach(function (o) {
+      if (owners.indexOf(o) < 0 && firstSeen.has(o)) push(hist.holds, t - firstSeen.get(o));
+    });
+    lock.waiters.forEach(function (w) { if (!waitingSince.has(w.owner)) waitingSince.set(w.owner, t); });
+    owners.forEach(function (o) {
+      if (waitingSince.has(o)) { push(hist.waits, t - waitingSince.get(o)); waitingSince.delete(o); }
+    });
+  }
+  function push(list, ms) { list.push(ms); if (list.length > 100) list.shift(); }
+  function median(list) { var s = list.slice().sort(function (a, b) { return a - b; }); return s[Math.floor(s.length / 2)]; }
+
+  /** A chart of up to the last five minutes: holders (blue line) and waiters (amber area), drawn from the snapshots this page saw. */
+  function chart(lock, now) {
+    var hist = history.get(key(lock));
+    var box = el('div', 'chart');
+    if (!hist || hist.samples.length < 2) return box;
+    var W = 300, H = 36, top = 1;
+    hist.samples.forEach(function (s) { top = Math.max(top, s.h, s.w); });
+    // The window grows with what this page has seen, up to five minutes.
+    var span = Math.min(HISTORY_MS, Math.max(10000, now - hist.samples[0].t));
+    var x = function (t) { return Math.max(0, W * (1 - (now - t) / span)).toFixed(1); };
+    var y = function (v) { return (H - 2 - (H - 4) * v / top).toFixed(1); };
+    var svg = document.createElementNS(SVG, 'svg');
+    svg.setAttribute('viewBox', '0 0 ' + W + ' ' + H);
+    svg.setAttribute('preserveAspectRatio', 'none');
+    var area = 'M' + x(hist.samples[0].t) + ' ' + H;
+    var line = '';
+    hist.samples.forEach(function (s, i) {
+      area += ' L' + x(s.t) + ' ' + y(s.w);
+      line += (i ? ' L' : 'M') + x(s.t) + ' ' + y(s.h);
+    });
+    area += ' L' + x(hist.samples[hist.samples.length - 1].t) + ' ' + H + ' Z';
+    var a = document.createElementNS(SVG, 'path');
+    a.setAttribute('d', area);
+    a.setAttribute('class', 'waiting');
+    var l = document.createElementNS(SVG, 'path');
+    l.setAttribute('d', line);
+    l.setAttribute('class', 'holding');
+    svg.appendChild(a);
+    svg.appendChild(l);
+    box.appendChild(svg);
+    var notes = [];
+    if (hist.holds.length) notes.push(hist.holds.length + ' hold' + (hist.holds.length === 1 ? '' : 's') + ' seen, median ' + seconds(median(hist.holds)));
+    if (hist.waits.length) notes.push(hist.waits.length + ' wait' + (hist.waits.length === 1 ? '' : 's') + ' seen, median ' + seconds(median(hist.waits)));
+    notes.push('last ' + seconds(span) + ', up to ' + top + ' at once');
+    box.appendChild(el('div', 'meta', notes.join(' · ')));
+    return box;
+  }
   var bars = [];               // { bar, fill, text, deadline, ttl }
   var changes = [];
   var lastSnapshot = null;
@@ -132,6 +195,7 @@ export const APP_JS = String.raw`'use strict';
   /** Compares a lock with what the page showed before and logs acquisitions, hand-offs and releases. */
   function diff(lock, first) {
     var k = key(lock), before = previous.get(k);
+    remember(lock, Date.now(), before);
     var owners = lock.holders.map(function (h) { return h.owner; });
     previous.set(k, { owners: owners, fence: lock.fence });
     if (first || !before) return false;
@@ -186,6 +250,7 @@ export const APP_JS = String.raw`'use strict';
       lock.waiters.forEach(function (w) { ol.appendChild(el('li', null, short(w.owner) + (w.mode === 'shared' ? ' (shared)' : ''))); });
       c.appendChild(ol);
     }
+    c.appendChild(chart(lock, receivedAt));
     return c;
   }
 
@@ -212,6 +277,9 @@ export const APP_JS = String.raw`'use strict';
       (lock.kind === 'election' ? elections : locks).appendChild(card(lock, receivedAt, changed));
     });
     firstSeen.forEach(function (_, owner) { if (!seenOwners.has(owner)) firstSeen.delete(owner); });
+    var seenWaiters = new Set();
+    snapshot.locks.forEach(function (lock) { lock.waiters.forEach(function (w) { seenWaiters.add(w.owner); }); });
+    waitingSince.forEach(function (_, owner) { if (!seenWaiters.has(owner)) waitingSince.delete(owner); });
     if (!locks.firstChild) locks.appendChild(el('p', 'empty', s.lastOkAt === null ? 'Waiting for the store to answer…' : 'No locks yet.'));
     if (!elections.firstChild) elections.appendChild(el('p', 'empty', 'No elections.'));
     var listed = s.lastOkAt === null ? 'no listing yet' : (s.state === 'connected' ? 'listed ' : 'the store has not answered since ') + new Date(s.lastOkAt).toLocaleTimeString() + (s.state === 'connected' ? '' : ': showing that listing');

@@ -104,6 +104,9 @@ describe('dashboard in headless Chromium', { timeout: 120_000, skip: CHROMIUM ? 
       await shows('deploy', 'test waiter', 'the new holder');
       assert.ok((await textOf('deploy')).includes(`token ${lease.token}`), 'the new, higher token');
       assert.ok(!(await textOf('deploy')).includes('waiting'), 'nobody waits any more');
+    // The chart of the last minutes has seen the wait end in a hold, and draws both series.
+    await shows('deploy', /1 wait seen, median \d/, 'the wait seen on the chart');
+    assert.equal(await card('deploy').locator('.chart svg path').count(), 2);
       const changes = (await page.locator('#changes').textContent()) ?? '';
       assert.match(changes, /(hand-off: mutex deploy → test waiter|acquired: mutex deploy by test waiter)/, changes);
       await lease.release();
