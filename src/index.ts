@@ -7,6 +7,7 @@ export type {
   CallOptions,
   LockInfo,
   HolderDescription,
+  Logger,
   SemaphoreOptions,
   TokenOf,
   TryAcquireOptions,

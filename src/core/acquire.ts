@@ -1,6 +1,6 @@
 import { LockTimeoutError, PermitsMismatchError, StoreUnavailableError } from '../errors.js';
 import type { GrantResult, HoldMode, LockStore, ResourceKey, StoreCall } from '../store.js';
-import { bounded, isTimeout, NEVER } from './call.js';
+import { bounded, isTimeout, NEVER, type CallObserver } from './call.js';
 import { monotonicNow, systemClock, type Clock } from './clock.js';
 import { DEFAULTS } from './options.js';
 import { backoffMs, sleep } from './timing.js';
@@ -28,6 +28,8 @@ export interface AcquireHost {
   contended(key: ResourceKey, owner: string, position: number | undefined): void;
   /** This process's waiters in line per resource, on a store that cannot notify (see wait-line.ts). */
   readonly lines?: WaitLines | null;
+  /** Hears how each try ended. */
+  readonly observer?: CallObserver;
 }
 
 /** AcquireRequest: one acquisition, checked. */
@@ -90,7 +92,7 @@ export async function acquire(host: AcquireHost, request: AcquireRequest): Promi
         result = await bounded(call, (c) => store.grant({
           key, owner, mode: request.mode, limit: request.limit, ttlMs: request.ttlMs, enqueue: mayWait, queueTtlMs: settings.queueTtlMs,
           ...(request.value === undefined ? {} : { value: request.value }),
-        }, c), { store, verb: 'grant', late });
+        }, c), { store, verb: 'grant', late, observer: host.observer });
       } catch (error) {
         // A try the store did not answer within storeTimeoutMs is tried again while the
         // acquire's own deadline is ahead: it waits for the lock until its timeout, as it

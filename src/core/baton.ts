@@ -3,13 +3,15 @@ import { hostname } from 'node:os';
 import { ClosedError, InvalidArgumentError, UnsupportedError } from '../errors.js';
 import { CLOSE_TIMEOUT_MS, LOCK_KINDS, type HoldMode, type LockKind, type LockStore, type ResourceKey, type ResourceState, type StoreCall } from '../store.js';
 import { acquire, type AcquireHost } from './acquire.js';
-import { bounded, NEVER, sweepNow } from './call.js';
+import { bounded, NEVER, sweepNow, type CallObserver } from './call.js';
 import { monotonicNow, systemClock, type Clock } from './clock.js';
 import { Election } from './election.js';
 import { KeepAlive, type LeaseRecord } from './keep-alive.js';
 import { Lease, recordOf, releasedError, type LeaseOwner } from './lease.js';
 import type { RwLockHost } from './rwlock.js';
 import { lockAll, type MultiLease, type MultiLockHost } from './multi-lock.js';
+import { attachLogger, checkLogger } from './logger.js';
+import type { LockHost } from './lock.js';
 import { Mutex } from './mutex.js';
 import {
   DEFAULTS,
@@ -35,12 +37,12 @@ import { WaitLines } from './wait-line.js';
 const ACQUIRE_OPTIONS = ['ttlMs', 'timeoutMs', 'signal', 'autoRenew', 'label'] as const;
 const TRY_OPTIONS = ['ttlMs', 'autoRenew', 'signal', 'label'] as const;
 const CALL_OPTIONS = ['signal', 'timeoutMs'] as const;
-const BATON_OPTIONS = ['clock', 'ttlMs', 'driftFactor', 'minBackoffMs', 'maxBackoffMs', 'queuePollMs', 'storeTimeoutMs', 'holder'] as const;
+const BATON_OPTIONS = ['clock', 'ttlMs', 'driftFactor', 'minBackoffMs', 'maxBackoffMs', 'queuePollMs', 'storeTimeoutMs', 'holder', 'logger', 'slowCallMs'] as const;
 
 /** Of `close()`'s bound, the share left for the store's own close after the releases. */
 const STORE_CLOSE_SHARE = 0.3;
 
-type Settings = Required<Omit<BatonOptions, 'clock' | 'holder'>> & { queueTtlMs: number };
+type Settings = Required<Omit<BatonOptions, 'clock' | 'holder' | 'logger' | 'slowCallMs'>> & { queueTtlMs: number };
 
 /**
  * Baton is the entry point: one per store. It makes lock handles, runs the acquire loop,
@@ -71,6 +73,8 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
   /** Who holds this instance's leases (null: not stored), and the stored text of it without a label. */
   readonly #holder: HolderDescription | null;
   readonly #holderText: string | undefined;
+  /** Times this instance's store calls while someone listens to `call`. */
+  readonly #observer: CallObserver;
 
   constructor(store: LockStore, options?: BatonOptions) {
     super();
@@ -98,12 +102,22 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
       queueTtlMs: queuePollMs * DEFAULTS.queueTtlPolls,
       storeTimeoutMs: checkDuration(o.storeTimeoutMs ?? store.defaultTimeoutMs ?? 5000, 'storeTimeoutMs'),
     };
+    const logger = checkLogger(o.logger);
+    const slowCallMs = checkDuration(o.slowCallMs ?? DEFAULTS.slowCallMs, 'slowCallMs');
+    const events = this as EventEmitter<BatonEvents>;
+    this.#observer = {
+      get active() {
+        return events.listenerCount('call') > 0;
+      },
+      called: (verb, durationMs, error) => this.#emit('call', () => (error === undefined ? { store: store.name, verb, durationMs } : { store: store.name, verb, durationMs, error })),
+    };
     this.#keepAlive = new KeepAlive(this.#clock, store, {
-      extended: (record, ttlMs) => this.#emit('extended', () => ({ ...describe(record), ttlMs })),
+      extended: (record, ttlMs) => this.#emit('extended', () => ({ name: record.name, kind: record.kind, owner: record.owner, token: record.token, ttlMs })),
       lost: (record, error) =>
-        this.#emit('lost', () => ({ ...describe(record), holdMs: this.#keepAlive.now() - record.acquiredAt, reason: error.reason, error })),
+        this.#emit('lost', () => ({ name: record.name, kind: record.kind, owner: record.owner, token: record.token, holdMs: this.#keepAlive.now() - record.acquiredAt, reason: error.reason, error })),
       forget: (record) => void this.#forget(record, record.owner),
-    }, driftFactor, { storeTimeoutMs: this.#settings.storeTimeoutMs, signal: this.#closeController.signal });
+      renewFailed: (record, error) => this.#emit('renewFailed', () => ({ name: record.name, kind: record.kind, owner: record.owner, token: record.token, remainingMs: Math.max(0, Math.round(this.#keepAlive.remainingMs(record))), error })),
+    }, driftFactor, { storeTimeoutMs: this.#settings.storeTimeoutMs, signal: this.#closeController.signal, observer: this.#observer });
     this.#unwatch = store.watchLost?.((key, owner, reason) => {
       const record = this.#keepAlive.find(owner);
       if (record && record.kind === key.kind && record.name === key.name) this.#keepAlive.lose(record, reason ?? 'revoked');
@@ -123,7 +137,9 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
       forget: (key, owner) => this.#forget(key, owner),
       contended: (key, owner, position) => this.#emit('contended', () => ({ name: key.name, kind: key.kind, owner, position })),
       lines: this.#lines,
+      observer: this.#observer,
     };
+    if (logger) attachLogger(this, logger, slowCallMs);
   }
 
   /** closed is true once `close()` has been called. */
@@ -165,6 +181,7 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
       campaign: (k, value, options) => this.acquireLease(k, 'exclusive', 1, options, true, value) as Promise<Lease<Token>>,
       call: (options, signal) => this.#call(options, signal),
       run: (operation) => this.#run(operation),
+      observer: this.#observer,
     }, name);
   }
 
@@ -207,7 +224,7 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
     return this.#run(async () => {
       const key: ResourceKey = { kind, name: checkName(name) };
       const call = this.#call(options);
-      return toLockInfo<Token>(await bounded(call, (c) => this.store.inspect(key, c), { store: this.store, verb: 'inspect' }), this.store.guarantees.fencing);
+      return toLockInfo<Token>(await bounded(call, (c) => this.store.inspect(key, c), { store: this.store, verb: 'inspect', observer: this.#observer }), this.store.guarantees.fencing);
     });
   }
 
@@ -215,7 +232,7 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
   list(filter?: { kind?: LockKind }, options?: CallOptions): Promise<LockInfo<Token>[]> {
     return this.#run(async () => {
       const call = this.#call(options);
-      return (await bounded(call, (c) => this.store.list(filter, c), { store: this.store, verb: 'list' })).map((state) => toLockInfo<Token>(state, this.store.guarantees.fencing));
+      return (await bounded(call, (c) => this.store.list(filter, c), { store: this.store, verb: 'list', observer: this.#observer })).map((state) => toLockInfo<Token>(state, this.store.guarantees.fencing));
     });
   }
 
@@ -232,7 +249,7 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
         throw new InvalidArgumentError('kind', `Expected \`kind\` to be one of ${LOCK_KINDS.join(', ')}, got ${JSON.stringify(f.kind)}`);
       }
       const call = this.#call(options);
-      return bounded(call, (c) => this.store.prune(f.kind ? { kind: f.kind } : undefined, c), { store: this.store, verb: 'prune' });
+      return bounded(call, (c) => this.store.prune(f.kind ? { kind: f.kind } : undefined, c), { store: this.store, verb: 'prune', observer: this.#observer });
     });
   }
 
@@ -245,7 +262,7 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
     return this.#run(async () => {
       const key: ResourceKey = { kind, name: checkName(name) };
       const call = this.#call(options);
-      return bounded(call, (c) => this.store.forceRelease(key, c), { store: this.store, verb: 'forceRelease' });
+      return bounded(call, (c) => this.store.forceRelease(key, c), { store: this.store, verb: 'forceRelease', observer: this.#observer });
     });
   }
 
@@ -279,7 +296,7 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
           this.#keepAlive.untrack(record);
           record.state = 'releasing';
           if (record.inflight) await settledBy([record.inflight], releaseCall);
-          await bounded(releaseCall, (c) => this.store.release(record, record.owner, c), { store: this.store, verb: 'release' }).catch(() => undefined);
+          await bounded(releaseCall, (c) => this.store.release(record, record.owner, c), { store: this.store, verb: 'release', observer: this.#observer }).catch(() => undefined);
           record.state = 'held';
           this.#keepAlive.lose(record, 'closed');
         }),
@@ -314,7 +331,6 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
       const signal = userSignal ? AbortSignal.any([userSignal, this.#closeController.signal]) : this.#closeController.signal;
       const owner = newOwnerId();
       const startedAt = this.#clock.now();
-      const base = { name: key.name, kind: key.kind, owner };
       let granted;
       try {
         granted = await acquire(this.#acquireHost, {
@@ -322,20 +338,23 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
           ...(value !== undefined ? { value } : this.#describe(key, label)),
         });
       } catch (error) {
-        this.#emit('failed', () => ({ ...base, waitMs: this.#clock.now() - startedAt, error }));
+        this.#emit('failed', () => ({ name: key.name, kind: key.kind, owner, waitMs: this.#clock.now() - startedAt, aborted: signal.aborted, error }));
         throw error;
       }
-      if (granted === null) return null;
+      if (granted === null) {
+        this.#emit('busy', () => ({ name: key.name, kind: key.kind, owner, waitMs: this.#clock.now() - startedAt }));
+        return null;
+      }
       const record = this.#newRecord(key, owner, granted.token, ttlMs, granted.enforcedTtlMs, granted.triedAt, autoRenew);
       if (signal.aborted) {
         // Aborted as the grant came back: give it back rather than hand out a lease nobody waits for.
         this.#keepAlive.untrack(record);
         record.state = 'released';
         void this.#forget(key, owner);
-        this.#emit('failed', () => ({ ...base, waitMs: this.#clock.now() - startedAt, error: signal.reason }));
+        this.#emit('failed', () => ({ name: key.name, kind: key.kind, owner, waitMs: this.#clock.now() - startedAt, aborted: true, error: signal.reason }));
         throw signal.reason;
       }
-      this.#emit('acquired', () => ({ ...base, token: record.token, waitMs: this.#clock.now() - startedAt, contended: granted.contended }));
+      this.#emit('acquired', () => ({ name: key.name, kind: key.kind, owner, token: record.token, waitMs: this.#clock.now() - startedAt, contended: granted.contended }));
       return new Lease<Token>(record, this.#leaseOwner);
     });
   }
@@ -423,7 +442,7 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
     if (record.inflight) await settledBy([record.inflight], call);
     let removed: boolean;
     try {
-      removed = await bounded(call, (c) => this.store.release(record, record.owner, c), { store: this.store, verb: 'release' });
+      removed = await bounded(call, (c) => this.store.release(record, record.owner, c), { store: this.store, verb: 'release', observer: this.#observer });
     } catch (error) {
       // The store could not be reached: the entry stays until its TTL runs out. Keep the lease
       // lost from the caller's view (it can no longer be trusted) and report the failure.
@@ -438,7 +457,7 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
     }
     record.state = 'released';
     this.#lines?.nudge(record);
-    this.#emit('released', () => ({ ...describe(record), holdMs: this.#keepAlive.now() - record.acquiredAt }));
+    this.#emit('released', () => ({ name: record.name, kind: record.kind, owner: record.owner, token: record.token, holdMs: this.#keepAlive.now() - record.acquiredAt }));
   }
 
   /**
@@ -448,7 +467,7 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
   #forget(key: ResourceKey, owner: string): Promise<void> {
     const resource: ResourceKey = { kind: key.kind, name: key.name };
     const call: StoreCall = { signal: this.#drainController.signal, deadline: monotonicNow() + this.#settings.storeTimeoutMs };
-    const task = bounded(call, (c) => this.store.release(resource, owner, c), { store: this.store, verb: 'release' }).then(() => undefined, () => undefined);
+    const task = bounded(call, (c) => this.store.release(resource, owner, c), { store: this.store, verb: 'release', observer: this.#observer }).then(() => undefined, () => undefined);
     this.#background.add(task);
     void task.then(() => this.#background.delete(task));
     return task;
@@ -487,7 +506,10 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
     return keepAliveWhile(promise);
   }
 
-  /** Emits `event` with the payload `make` builds, built only when someone listens. */
+  /**
+   * Emits `event` with the payload `make` builds, built only when someone listens. Payloads
+   * are written out field by field: an object spread there cost microseconds per event.
+   */
   #emit<E extends keyof BatonEvents>(event: E, make: () => BatonEvents[E][0]): void {
     if (this.listenerCount(event) === 0) return;
     try {
@@ -502,10 +524,6 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
 function settledBy(promises: readonly Promise<unknown>[], call: StoreCall): Promise<void> {
   if (promises.length === 0) return Promise.resolve();
   return bounded(call, () => Promise.allSettled(promises), { store: 'baton', verb: 'close' }).then(() => undefined, () => undefined);
-}
-
-function describe(record: LeaseRecord): LockEventBase & { token: bigint | null } {
-  return { name: record.name, kind: record.kind, owner: record.owner, token: record.token };
 }
 
 /** toLockInfo: a store's report as users see it; without fencing, the numbers a store reports in place of tokens are left out (null). */
@@ -567,7 +585,7 @@ function holderText(holder: HolderDescription): string {
 }
 
 /** parseHolder reads a stored holder description; undefined for a value that is not one (another version's, another program's). */
-function parseHolder(value: string | undefined): HolderDescription | undefined {
+export function parseHolder(value: string | undefined): HolderDescription | undefined {
   if (value === undefined || !value.startsWith('{')) return undefined;
   let parsed: unknown;
   try {
