@@ -19,6 +19,8 @@ export { Mutex } from './core/mutex.js';
 export { Semaphore } from './core/semaphore.js';
 export { RwLock } from './core/rwlock.js';
 export { MultiLease, canonicalOrder } from './core/multi-lock.js';
+export { Job } from './core/scheduler.js';
+export type { JobEvents, JobRecord, JobRun, ScheduleOptions } from './core/scheduler.js';
 export { Lease } from './core/lease.js';
 export { Election } from './core/election.js';
 export type { Leader, ObserveOptions } from './core/election.js';

@@ -1,6 +1,6 @@
 import { EventEmitter, setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
-import { ClosedError, InvalidArgumentError, UnsupportedError } from '../errors.js';
+import { ClosedError, InvalidArgumentError, LockTimeoutError, UnsupportedError } from '../errors.js';
 import { CLOSE_TIMEOUT_MS, LOCK_KINDS, type HoldMode, type LockKind, type LockStore, type ResourceKey, type ResourceState, type StoreCall } from '../store.js';
 import { acquire, type AcquireHost } from './acquire.js';
 import { bounded, NEVER, sweepNow, type CallObserver } from './call.js';
@@ -30,6 +30,7 @@ import {
 import { newOwnerId } from './owner.js';
 import { keepAliveWhile } from './process-hold.js';
 import { RwLock } from './rwlock.js';
+import { Job, parseRecord, type JobRecord, type JobRun, type ScheduleOptions } from './scheduler.js';
 import { Semaphore } from './semaphore.js';
 import { checkBoolean, checkDuration, checkName, checkOptions, checkSignal, checkTimeout } from './validate.js';
 import { WaitLines } from './wait-line.js';
@@ -204,6 +205,41 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
   /** @internal One part of a multi-lock: the mutex `name`. */
   acquireMutex(name: string, options: AcquireOptions | TryAcquireOptions, wait: boolean): Promise<Lease<Token> | null> {
     return this.acquireLease({ kind: 'mutex', name }, 'exclusive', 1, options, wait);
+  }
+
+  /**
+   * schedule runs `fn` at most once per slot of `when` (a cron expression, read in UTC unless
+   * `timezone` says otherwise; or a period in ms) across every instance that schedules the
+   * job `name`, whatever their clocks: see `Job`. The job holds the mutex `name` while it
+   * runs. The returned job's timers never keep the process alive; `job.stop()` ends it, and so
+   * does `close()`.
+   */
+  schedule(name: string, when: string | number, fn: (run: JobRun<Token>) => unknown, options?: ScheduleOptions): Job<Token> {
+    this.#assertOpen();
+    return new Job<Token>({
+      store: this.store,
+      lease: (lock, o) => this.mutex(lock).acquire(o).catch((error: unknown) => {
+        if (error instanceof LockTimeoutError) return null;
+        throw error;
+      }),
+      call: (o) => this.#call(o),
+      holderText: (label) => (this.#holder ? holderText(label === undefined ? this.#holder : { ...this.#holder, label }) : ''),
+      closed: this.#closeController.signal,
+    }, name, when, fn, options);
+  }
+
+  /** jobs reports every scheduled job the store has a record of: its last slot, who ran it, when, how long, how it ended. */
+  jobs(options?: CallOptions): Promise<{ name: string; record: JobRecord }[]> {
+    return this.#run(async () => {
+      const listMarks = this.store.listMarks?.bind(this.store);
+      if (!listMarks) return [];
+      const call = this.#call(options);
+      const marks = await bounded(call, (c) => listMarks({ kind: 'mutex' }, c), { store: this.store, verb: 'listMarks' });
+      return marks.flatMap((mark) => {
+        const record = parseRecord(mark);
+        return record ? [{ name: mark.key.name, record }] : [];
+      });
+    });
   }
 
   /**
