@@ -100,6 +100,24 @@ export function isContainer(stat: ZooKeeperStat): boolean {
  */
 export type AnswerListener = (sentAt: number, answered: boolean) => void;
 
+/** What aborts each request in flight, by the signal of its call: one listener a signal, however many requests share it (an inspect reads every entry at once). */
+const aborters = new WeakMap<AbortSignal, Set<() => void>>();
+
+function onAbort(signal: AbortSignal, abort: () => void): () => void {
+  let set = aborters.get(signal);
+  if (!set) {
+    const pending = new Set<() => void>();
+    set = pending;
+    aborters.set(signal, pending);
+    signal.addEventListener('abort', () => {
+      for (const each of [...pending]) each();
+      pending.clear();
+    }, { once: true });
+  }
+  set.add(abort);
+  return () => void set.delete(abort);
+}
+
 /**
  * bounded runs one driver request as a promise settled by `call`: the driver never times a
  * request out (it keeps it queued while it reconnects), so a request that gets no answer by
@@ -120,20 +138,19 @@ export function bounded<T>(
     const finish = (): void => {
       settled = true;
       clearTimeout(timer);
-      call.signal.removeEventListener('abort', onAbort);
+      forget();
     };
-    const onAbort = (): void => {
+    const forget = onAbort(call.signal, () => {
       if (settled) return;
       finish();
       reject(call.signal.reason);
-    };
+    });
     const timer = setTimeout(() => {
       if (settled) return;
       finish();
       reject(new StoreUnavailableError('zookeeper', `ZooKeeper did not answer ${what} within ${Math.max(0, Math.round(call.deadline - sentAt))} ms`));
     }, Math.max(0, call.deadline - sentAt));
     timer.unref();
-    call.signal.addEventListener('abort', onAbort, { once: true });
     try {
       send((error, result) => {
         onAnswer(sentAt, error === null || isServerAnswer(error));
