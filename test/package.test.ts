@@ -32,6 +32,7 @@ describe('package', () => {
     assert.ok(result['baton-lock/sqlite']!.esm.includes('createSqliteStore'));
     assert.ok(result['baton-lock/memory']!.esm.includes('createMemoryStore'));
     assert.ok(result['baton-lock/etcd']!.esm.includes('createEtcdStore'));
+    assert.ok(result['baton-lock/postgres']!.esm.includes('createPostgresStore'));
   });
 
   it('a lock taken through the CommonJS build excludes one taken through the ESM build', async () => {

@@ -104,7 +104,8 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 export class Job<Token extends bigint | null = bigint> extends EventEmitter<JobEvents> {
   readonly name: string;
   readonly #host: JobHost<Token>;
-  readonly #fn: (run: JobRun<Token>) => unknown;
+  /** Typed for any token, so that a job (and its baton) of bigint tokens is one of bigint | null tokens too; it is only ever called with this job's runs. */
+  readonly #fn: (run: JobRun<bigint | null>) => unknown;
   readonly #slots: Slots;
   readonly #now: () => number;
   readonly #atMostMs: number;
@@ -127,7 +128,7 @@ export class Job<Token extends bigint | null = bigint> extends EventEmitter<JobE
     const o = checkOptions<ScheduleOptions>(options, 'options', SCHEDULE_OPTIONS);
     if (!host.store.advanceMark) throw new UnsupportedError(host.store.name, 'run scheduled jobs', 'it keeps no marks (no advanceMark)');
     this.#host = host;
-    this.#fn = fn;
+    this.#fn = fn as (run: JobRun<bigint | null>) => unknown;
     this.#slots = slotsOf(when, o.timezone);
     if (o.now !== undefined && typeof o.now !== 'function') throw new InvalidArgumentError('now', 'Expected `now` to be a function that returns ms since the epoch');
     this.#now = o.now ?? Date.now;

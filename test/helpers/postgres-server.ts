@@ -8,7 +8,7 @@
  * (Debian packages postgresql and pgbouncer) when they are missing.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { chownSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -47,6 +47,22 @@ export interface PgBouncer {
 }
 
 let owner: { uid: number; gid: number } | null = null;
+let binaries: string | null = null;
+
+/** bin: the path of a PostgreSQL server program: on PATH, else in Debian's /usr/lib/postgresql/<newest>/bin. */
+function bin(program: 'initdb' | 'postgres'): string {
+  if (binaries === null) {
+    try {
+      execFileSync('sh', ['-c', `command -v ${program}`]);
+      binaries = '';
+    } catch {
+      const versions = readdirSync('/usr/lib/postgresql').map(Number).filter((n) => n > 0).sort((a, b) => b - a);
+      if (versions.length === 0) throw new Error('PostgreSQL is not installed: run scripts/setup (Debian package postgresql)');
+      binaries = `/usr/lib/postgresql/${versions[0]}/bin`;
+    }
+  }
+  return binaries === '' ? program : join(binaries, program);
+}
 
 /** The user `postgres`, which initdb, postgres and pgbouncer run as. */
 function postgresUser(): { uid: number; gid: number } {
@@ -166,7 +182,7 @@ export async function startPostgres(settings: Record<string, string> = {}): Prom
   const dir = folderForPostgres('baton-pg-');
   const data = join(dir, 'data');
   const user = postgresUser();
-  execFileSync('initdb', ['-D', data, '-U', 'postgres', '-A', 'trust', '--no-sync', '-E', 'UTF8', '--locale', 'C'], { uid: user.uid, gid: user.gid, stdio: 'pipe', cwd: dir });
+  execFileSync(bin('initdb'), ['-D', data, '-U', 'postgres', '-A', 'trust', '--no-sync', '-E', 'UTF8', '--locale', 'C'], { uid: user.uid, gid: user.gid, stdio: 'pipe', cwd: dir });
   const port = await freePort();
   const pools: pg.Pool[] = [];
   const options = {
@@ -183,7 +199,7 @@ export async function startPostgres(settings: Record<string, string> = {}): Prom
   let output = '';
   const launch = async (): Promise<ChildProcess> => {
     output = '';
-    const child = adopt(spawn('postgres', args, { uid: user.uid, gid: user.gid, cwd: dir, detached: true, stdio: ['ignore', 'pipe', 'pipe'] }), `postgres on port ${port}`);
+    const child = adopt(spawn(bin('postgres'), args, { uid: user.uid, gid: user.gid, cwd: dir, detached: true, stdio: ['ignore', 'pipe', 'pipe'] }), `postgres on port ${port}`);
     child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.stderr!.on('data', (chunk: Buffer) => (output = (output + chunk.toString()).slice(-20_000)));
     try {

@@ -23,8 +23,8 @@ const PING_TIMEOUT_MS = 2500;
  * the store's channel, hands each notification's payload (a waiter's owner id) to `wake`,
  * and, when the connection fails (its socket dies, the server terminates it, a ping goes
  * unanswered), makes a new one with backoff and LISTENs again. Notifications sent while it
- * was down are lost, so `gap` runs once it listens again: the store wakes every local waiter
- * to ask again. A client's `'error'` never goes unhandled, so a dying socket never crashes
+ * was down (or not yet up) are lost, so `gap` runs each time it starts listening: the store
+ * wakes every local waiter to ask again. A client's `'error'` never goes unhandled, so a dying socket never crashes
  * the process; no timer of it keeps the process alive.
  */
 export class Listener {
@@ -108,12 +108,11 @@ export class Listener {
       this.#drop(client);
       return;
     }
-    const reconnected = this.#attempt > 0;
     this.#attempt = 0;
     this.#listening = true;
     this.lastError = undefined;
-    // Notifications sent while no connection listened are lost: every local waiter asks again.
-    if (reconnected) this.#gap();
+    // Notifications sent while no connection listened (before the first one, or in a gap) are lost: every local waiter asks again.
+    this.#gap();
     this.#ping(client, fail);
   }
 

@@ -114,6 +114,20 @@ BEGIN
   END LOOP;
 END $f$;
 
+-- Begins a write of a lock: takes its row (baton_lock), reads the server's clock once, and
+-- deletes the lock's dead entries. out: now_ms (NULL when the lock has no row and p_create
+-- is false), dead (how many entries were deleted).
+CREATE OR REPLACE FUNCTION ${s}.baton_begin(p_key text, p_kind text, p_name text, p_create boolean, p_wait_ms int, OUT now_ms double precision, OUT dead int)
+LANGUAGE plpgsql AS $f$
+BEGIN
+  dead := 0;
+  now_ms := NULL;
+  IF NOT ${s}.baton_lock(p_key, p_kind, p_name, p_create, p_wait_ms) THEN RETURN; END IF;
+  now_ms := ${s}.baton_now();
+  DELETE FROM ${s}.baton_entry e WHERE e.key = p_key AND e.expires_at <= now_ms;
+  GET DIAGNOSTICS dead = ROW_COUNT;
+END $f$;
+
 -- grantable of core/queue.ts: notifies the queued entries (other than p_except) that may hold
 -- now, each on its store's channel with its owner as payload. Sent when the call commits.
 CREATE OR REPLACE FUNCTION ${s}.baton_wake(p_key text, p_except text, p_now double precision) RETURNS void
@@ -155,10 +169,7 @@ DECLARE
   new_fence bigint;
   new_seq bigint;
 BEGIN
-  PERFORM ${s}.baton_lock(p_key, p_kind, p_name, true, p_wait_ms);
-  now_ms := ${s}.baton_now();
-  DELETE FROM ${s}.baton_entry e WHERE e.key = p_key AND e.expires_at <= now_ms;
-  GET DIAGNOSTICS dead = ROW_COUNT;
+  SELECT b.now_ms, b.dead INTO now_ms, dead FROM ${s}.baton_begin(p_key, p_kind, p_name, true, p_wait_ms) b;
   IF dead > 0 THEN PERFORM ${s}.baton_wake(p_key, p_owner, now_ms); END IF;
   SELECT * INTO mine FROM ${s}.baton_entry e WHERE e.key = p_key AND e.owner = p_owner;
   has_mine := FOUND;
@@ -210,10 +221,8 @@ DECLARE
   now_ms double precision;
   dead int;
 BEGIN
-  IF NOT ${s}.baton_lock(p_key, NULL, NULL, false, p_wait_ms) THEN RETURN false; END IF;
-  now_ms := ${s}.baton_now();
-  DELETE FROM ${s}.baton_entry e WHERE e.key = p_key AND e.expires_at <= now_ms;
-  GET DIAGNOSTICS dead = ROW_COUNT;
+  SELECT b.now_ms, b.dead INTO now_ms, dead FROM ${s}.baton_begin(p_key, NULL, NULL, false, p_wait_ms) b;
+  IF now_ms IS NULL THEN RETURN false; END IF;
   IF dead > 0 THEN PERFORM ${s}.baton_wake(p_key, p_owner, now_ms); END IF;
   UPDATE ${s}.baton_entry e SET ttl_ms = p_ttl, expires_at = now_ms + p_ttl WHERE e.key = p_key AND e.owner = p_owner AND e.held;
   RETURN FOUND;
@@ -238,10 +247,8 @@ DECLARE
   dead int;
   removed boolean;
 BEGIN
-  IF NOT ${s}.baton_lock(p_key, NULL, NULL, false, p_wait_ms) THEN RETURN false; END IF;
-  now_ms := ${s}.baton_now();
-  DELETE FROM ${s}.baton_entry e WHERE e.key = p_key AND e.expires_at <= now_ms;
-  GET DIAGNOSTICS dead = ROW_COUNT;
+  SELECT b.now_ms, b.dead INTO now_ms, dead FROM ${s}.baton_begin(p_key, NULL, NULL, false, p_wait_ms) b;
+  IF now_ms IS NULL THEN RETURN false; END IF;
   DELETE FROM ${s}.baton_entry e WHERE e.key = p_key AND e.owner = p_owner;
   removed := FOUND;
   IF removed OR dead > 0 THEN PERFORM ${s}.baton_wake(p_key, p_owner, now_ms); END IF;
@@ -257,10 +264,8 @@ DECLARE
   dead int;
   removed int;
 BEGIN
-  IF NOT ${s}.baton_lock(p_key, NULL, NULL, false, p_wait_ms) THEN RETURN 0; END IF;
-  now_ms := ${s}.baton_now();
-  DELETE FROM ${s}.baton_entry e WHERE e.key = p_key AND e.expires_at <= now_ms;
-  GET DIAGNOSTICS dead = ROW_COUNT;
+  SELECT b.now_ms, b.dead INTO now_ms, dead FROM ${s}.baton_begin(p_key, NULL, NULL, false, p_wait_ms) b;
+  IF now_ms IS NULL THEN RETURN 0; END IF;
   DELETE FROM ${s}.baton_entry e WHERE e.key = p_key AND e.held;
   GET DIAGNOSTICS removed = ROW_COUNT;
   IF removed > 0 OR dead > 0 THEN PERFORM ${s}.baton_wake(p_key, NULL, now_ms); END IF;

@@ -155,7 +155,7 @@ export class PostgresStore implements LockStore {
   }
 
   async grant(request: GrantRequest, call: StoreCall = storeCall(this.defaultTimeoutMs)): Promise<GrantResult> {
-    const wake = request.enqueue && this.#listener ? await this.#listening(call) : null;
+    const wake = request.enqueue && this.#listener ? this.#listening() : null;
     return this.#latches.during(request.owner, request.enqueue, async () => {
       const { kind, name } = request.key;
       const row = (await this.#run(this.#sql.grant, [this.#id(request.key), kind, name, request.owner, request.mode, request.limit, request.ttlMs, request.enqueue, request.queueTtlMs, request.value ?? null, wake, waitMs(call)], call))[0]!;
@@ -243,22 +243,19 @@ export class PostgresStore implements LockStore {
     dropSockets(this.#executor);
   }
 
-  /** Makes sure LISTEN is up before a waiter records this store's channel, within the call; a waiter queued while it is down polls. */
-  async #listening(call: StoreCall): Promise<string | null> {
+  /**
+   * The channel a waiter records, LISTEN or not: an uncontended grant never waits for the
+   * LISTEN connection, which is made in the background on first need. Whenever LISTEN comes
+   * up (the first time, or again after a drop), every local waiter asks again, so a waiter
+   * queued while nothing listened misses no release.
+   */
+  #listening(): string {
     const listener = this.#listener!;
-    if (!listener.listening) {
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([listener.start(), new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, Math.min(timeLeft(call), 1000));
-        timer.unref();
-      })]);
-      clearTimeout(timer);
-    }
-    // The channel is recorded even while LISTEN is down: on reconnecting, every waiter is woken to ask again.
+    if (!listener.listening) void listener.start();
     return this.#channel;
   }
 
-  /** After a gap in LISTEN, every local waiter asks again: a wake-up sent meanwhile was lost. */
+  /** Once LISTEN is up (again), every local waiter asks again: a wake-up sent while nothing listened was lost. */
   #wakeAll(): void {
     this.#latches.wakeAll();
   }
