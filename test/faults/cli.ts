@@ -1,5 +1,5 @@
 /**
- * The full fault run: `npm run faults -- [--seconds 60] [--runs 3] [--store memory|sqlite|redis|redlock|redis-cluster|etcd|all] [--scenario NAME,...] [--seed N]`.
+ * The full fault run: `npm run faults -- [--seconds 60] [--runs 3] [--store memory|sqlite|redis|redlock|redis-cluster|etcd|dynamodb|all] [--scenario NAME,...] [--seed N]`.
  * Runs every scenario of each store `runs` times for `seconds` each, prints one table row
  * per scenario with totals, and exits 1 if any checker found anything. Run i (from 0) of a
  * scenario uses seed N + i: each run prints its seed, and a failure names it, so that
