@@ -35,6 +35,9 @@ runContractSuite({
       cleanup: async () => undefined,
     };
   },
+  // Every call is an HTTP request through the SDK (2-3 ms each on an idle machine, tens of ms
+  // on a loaded one), not a microsecond's: the suite's short TTLs and sleeps are doubled.
+  scale: 2,
   skip: {
     'a release wakes one waiter, not all of them': 'DynamoDB cannot notify (guarantees.notify is false): every queued waiter polls with backoff, one strongly consistent read a poll',
   },
