@@ -5,7 +5,7 @@ import { monotonicNow } from '../../core/clock.js';
 import { decide, type QueueEntry } from '../../core/queue.js';
 import { checkBoolean, checkDuration, checkOptions, checkPositiveInteger } from '../../core/validate.js';
 import { ClosedError, InvalidArgumentError, QueueFullError, StoreUnavailableError } from '../../errors.js';
-import { LOCK_KINDS, type ExtendResult, type GrantRequest, type GrantResult, type LockKind, type LockStore, type ResourceKey, type ResourceState, type StoreCall } from '../../store.js';
+import { CLOSE_TIMEOUT_MS, LOCK_KINDS, type ExtendResult, type GrantRequest, type GrantResult, type LockKind, type LockStore, type ResourceKey, type ResourceState, type StoreCall } from '../../store.js';
 import { errorName, isNetworkError, THROTTLED, type Attr, type AttrMap, type DynamoDbClient } from './client.js';
 import { entryAttr, parseItem, type StoredEntry, type StoredItem } from './item.js';
 import { observationsOf, type Observations } from './observations.js';
@@ -109,6 +109,8 @@ export class DynamoDbStore implements LockStore {
   readonly #closeClient: boolean;
   readonly #seen: Observations;
   readonly #items = new Map<string, StoredItem>();
+  /** The changes in flight, which `close()` lets finish within its bound. */
+  readonly #changing = new Set<Promise<unknown>>();
   /** Aborts every request in flight when the store closes. */
   readonly #drop = new AbortController();
   #closed = false;
@@ -227,6 +229,7 @@ export class DynamoDbStore implements LockStore {
   }
 
   async inspect(key: ResourceKey, call: StoreCall): Promise<ResourceState> {
+    this.#assertOpen();
     const item = await this.#get(this.#id(key), call, 'inspect');
     return this.#state(key, item, monotonicNow());
   }
@@ -272,9 +275,29 @@ export class DynamoDbStore implements LockStore {
     return `Cannot reach DynamoDB at ${this.#endpoint}: ${why}`;
   }
 
-  async close(_call?: StoreCall): Promise<void> {
+  /**
+   * close refuses new reads, lets the changes in flight finish (a release, or the give-back
+   * of a grant that answered after its caller gave up) until `call` aborts or its deadline
+   * (`CLOSE_TIMEOUT_MS` without one), then aborts whatever is still in flight.
+   */
+  async close(call?: StoreCall): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    const deadline = call?.deadline ?? monotonicNow() + CLOSE_TIMEOUT_MS;
+    // Changes that start meanwhile (a give-back) are waited for too.
+    while (this.#changing.size > 0 && monotonicNow() < deadline && !call?.signal.aborted) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, Math.max(0, deadline - monotonicNow()));
+        timer.unref?.();
+        call?.signal.addEventListener('abort', done);
+        void Promise.allSettled([...this.#changing]).then(done);
+        function done(): void {
+          clearTimeout(timer);
+          call?.signal.removeEventListener('abort', done);
+          resolve();
+        }
+      });
+    }
     this.#drop.abort(new ClosedError('This DynamoDB store'));
     this.#items.clear();
     if (this.#closeClient) (this.#client as { destroy?: () => void }).destroy?.();
@@ -290,8 +313,17 @@ export class DynamoDbStore implements LockStore {
    * strongly consistent read. Bounded by the call's deadline and signal. `mayCreate`: the
    * change may make the item, whose fence then starts at the floor (one read more).
    */
-  async #change<T>(key: ResourceKey, call: StoreCall, verb: string, mayCreate: boolean, plan: (read: Read, now: number) => Plan<T>): Promise<T> {
-    this.#assertOpen();
+  #change<T>(key: ResourceKey, call: StoreCall, verb: string, mayCreate: boolean, plan: (read: Read, now: number) => Plan<T>): Promise<T> {
+    // A change still runs while the store closes (a late grant's give-back comes then), until it drops its requests.
+    if (this.#drop.signal.aborted) return Promise.reject(new ClosedError('This DynamoDB store'));
+    const change = this.#changeOnce(key, call, verb, mayCreate, plan);
+    this.#changing.add(change);
+    const forget = (): void => void this.#changing.delete(change);
+    change.then(forget, forget);
+    return change;
+  }
+
+  async #changeOnce<T>(key: ResourceKey, call: StoreCall, verb: string, mayCreate: boolean, plan: (read: Read, now: number) => Plan<T>): Promise<T> {
     const id = this.#id(key);
     let cached = this.#items.get(id);
     for (let conflicts = 0; ; ) {
@@ -353,7 +385,6 @@ export class DynamoDbStore implements LockStore {
 
   /** #get reads an item with a strongly consistent read, notes what it saw, and keeps it. */
   async #get(id: string, call: StoreCall, verb: string): Promise<StoredItem | undefined> {
-    this.#assertOpen();
     const answer = (await this.#send(new GetItemCommand({ TableName: this.#table, Key: { [this.#pk]: { S: id } }, ConsistentRead: true }), call, verb)) as { Item?: AttrMap };
     if (!answer.Item) {
       this.#items.delete(id);
@@ -454,14 +485,17 @@ export class DynamoDbStore implements LockStore {
   // ---- requests ----
 
   /**
-   * #send sends one request, bounded by the call: aborted when its signal aborts, at its
-   * deadline, or when the store closes. Throttling (and DynamoDB's own transient errors) is
-   * retried with backoff and jitter until the deadline, never past it. With `conditional`,
-   * a failed condition answers `CONFLICT`.
+   * #send sends one request, bounded by the call: aborted at its deadline or when the store
+   * drops its requests (`close`); a read also as soon as the call's signal aborts. A write
+   * (`conditional`) is left to finish by the deadline: DynamoDB may have applied it already,
+   * and its answer goes to the caller even after the signal aborted, so that core gives back
+   * a grant nobody waits for any more. Throttling (and DynamoDB's own transient errors) is
+   * retried with backoff and jitter until the deadline, never past it. A failed condition
+   * answers `CONFLICT`.
    */
   async #send(command: unknown, call: StoreCall, verb: string, conditional = false): Promise<unknown> {
     for (let attempt = 0; ; attempt++) {
-      this.#assertOpen();
+      if (this.#drop.signal.aborted) throw new ClosedError('This DynamoDB store');
       call.signal.throwIfAborted();
       const left = call.deadline - monotonicNow();
       if (left <= 0) throw timedOut(this, verb);
@@ -469,14 +503,14 @@ export class DynamoDbStore implements LockStore {
       const stop = (): void => controller.abort();
       const timer = setTimeout(stop, left);
       timer.unref?.();
-      call.signal.addEventListener('abort', stop);
+      if (!conditional) call.signal.addEventListener('abort', stop);
       this.#drop.signal.addEventListener('abort', stop);
       try {
         const answer = await this.#client.send(command, { abortSignal: controller.signal });
         this.#unreachable = undefined;
         return answer;
       } catch (error) {
-        if (this.#closed) throw new ClosedError('This DynamoDB store');
+        if (this.#drop.signal.aborted) throw new ClosedError('This DynamoDB store');
         call.signal.throwIfAborted();
         if (controller.signal.aborted || call.deadline <= monotonicNow()) throw timedOut(this, verb);
         const name = errorName(error);
@@ -508,7 +542,7 @@ export class DynamoDbStore implements LockStore {
       };
       const abort = (): void => {
         done();
-        reject(this.#closed ? new ClosedError('This DynamoDB store') : call.signal.reason);
+        reject(this.#drop.signal.aborted ? new ClosedError('This DynamoDB store') : call.signal.reason);
       };
       const timer = setTimeout(() => {
         done();
