@@ -7,7 +7,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 
 const dir = new URL('../src/stores/redis/lua/', import.meta.url);
 const out = new URL('../src/stores/redis/scripts.ts', import.meta.url);
-const VERBS = { GRANT: 'grant', EXTEND: 'extend', RELEASE: 'release', FORCE_RELEASE: 'force-release', INSPECT: 'inspect', PRUNE: 'prune' };
+const VERBS = { GRANT: 'grant', EXTEND: 'extend', RELEASE: 'release', FORCE_RELEASE: 'force-release', INSPECT: 'inspect', PRUNE: 'prune', DOWNGRADE: 'downgrade', MARK: 'mark' };
 
 const common = readFileSync(new URL('common.lua', dir), 'utf8');
 const [commonHead, commonFunctions] = common.split(/^-- @fast.*$/m);

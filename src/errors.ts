@@ -11,6 +11,8 @@ export type BatonErrorCode =
   | 'LEASE_LOST'
   | 'INVALID_ARGUMENT'
   | 'STORE_UNAVAILABLE'
+  | 'UPGRADE_REFUSED'
+  | 'UNSUPPORTED'
   | 'QUEUE_FULL'
   | 'CLOSED';
 
@@ -160,6 +162,34 @@ export class QuorumError extends StoreUnavailableError {
 }
 
 /**
+ * LockUpgradeError: a read-write lock handle that holds a read lease asked for the write
+ * lock. The writer would queue behind its own reader and wait for itself (Apache Curator's
+ * read-write lock hangs forever there), so it is refused at once, with nothing queued; the
+ * read lease stays held. Release the read lease first, or take the write lock from the start
+ * and `downgrade` it.
+ */
+export class LockUpgradeError extends BatonError {
+  readonly lockName: string;
+
+  constructor(lockName: string) {
+    super('UPGRADE_REFUSED', `The read-write lock "${lockName}" cannot be upgraded: this handle holds a read lease, and its write lock would wait for that reader forever. Release the read lease first, or take the write lock and downgrade it`);
+    this.lockName = lockName;
+  }
+}
+
+/** UnsupportedError: the store cannot do what was asked (`store` names it); nothing was changed. */
+export class UnsupportedError extends BatonError {
+  readonly store: string;
+  readonly operation: string;
+
+  constructor(store: string, operation: string, why: string) {
+    super('UNSUPPORTED', `The ${store} store cannot ${operation}: ${why}`);
+    this.store = store;
+    this.operation = operation;
+  }
+}
+
+/**
  * QueueFullError: a lock already has as many holders and waiters as its store keeps for one
  * lock (`maxEntries`: the DynamoDB store keeps them all in one item, whose size is bounded),
  * and a newcomer was neither granted nor queued. Ask again later, or raise the store's cap.
@@ -188,4 +218,4 @@ export function isBatonError(error: unknown): error is BatonError {
   return error instanceof BatonError || (error instanceof Error && typeof (error as { code?: unknown }).code === 'string' && error.name.endsWith('Error') && 'code' in error && BATON_CODES.has((error as BatonError).code));
 }
 
-const BATON_CODES = new Set<string>(['LOCK_TIMEOUT', 'NOT_HELD', 'LEASE_LOST', 'INVALID_ARGUMENT', 'STORE_UNAVAILABLE', 'QUEUE_FULL', 'CLOSED']);
+const BATON_CODES = new Set<string>(['LOCK_TIMEOUT', 'NOT_HELD', 'LEASE_LOST', 'INVALID_ARGUMENT', 'STORE_UNAVAILABLE', 'UPGRADE_REFUSED', 'UNSUPPORTED', 'QUEUE_FULL', 'CLOSED']);

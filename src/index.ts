@@ -7,6 +7,7 @@ export type {
   CallOptions,
   LockInfo,
   HolderDescription,
+  Logger,
   SemaphoreOptions,
   TokenOf,
   TryAcquireOptions,
@@ -16,6 +17,8 @@ export { newOwnerId } from './core/owner.js';
 export { Lock } from './core/lock.js';
 export { Mutex } from './core/mutex.js';
 export { Semaphore } from './core/semaphore.js';
+export { RwLock } from './core/rwlock.js';
+export { MultiLease, canonicalOrder } from './core/multi-lock.js';
 export { Lease } from './core/lease.js';
 export { Election } from './core/election.js';
 export type { Leader, ObserveOptions } from './core/election.js';
@@ -31,10 +34,12 @@ export {
   LeaseLostError,
   LockNotHeldError,
   LockTimeoutError,
+  LockUpgradeError,
   PermitsMismatchError,
   QueueFullError,
   QuorumError,
   StoreUnavailableError,
+  UnsupportedError,
   isBatonError,
 } from './errors.js';
 export type { BatonErrorCode, LeaseLostReason, QuorumAnswer } from './errors.js';
@@ -53,6 +58,8 @@ export type {
   ResourceKey,
   ResourceState,
   StoreCall,
+  MarkRequest,
+  MarkState,
   StoreGuarantees,
   WaiterInfo,
 } from './store.js';

@@ -204,6 +204,22 @@ export interface HandOff {
   readonly ttlMs: number;
 }
 
+/** MarkRequest asks `advanceMark` to move a mark up to `to` (with `note`), or with `renote` to rewrite the note of a mark at `to`. */
+export interface MarkRequest {
+  /** The new mark: an integer from 0 to 2^53 - 1 (ms since the epoch for a job), or -1 to read only. */
+  readonly to: number;
+  /** Free text kept with the mark, at most 2 000 characters (a job's record of its last run, as JSON). */
+  readonly note?: string;
+  readonly renote?: boolean;
+}
+
+/** MarkState: a mark as the store keeps it. */
+export interface MarkState {
+  /** The mark; -1 when there is none. */
+  readonly at: number;
+  readonly note?: string;
+}
+
 /**
  * LockStore is the contract every store implements. All methods are atomic on the store.
  * Method names follow baton's verbs; `grant` is the single try that `acquire` loops over.
@@ -290,6 +306,32 @@ export interface LockStore {
    * fails them itself). Optional.
    */
   unreachable?(): string | undefined;
+
+  /**
+   * downgrade turns `owner`'s holding entry of `key` into a shared one where it stands: same
+   * place, token and TTL, no moment without it. The shared entries queued behind it that may
+   * now hold are woken (or granted), as a release would. True when `owner` holds `key` (a
+   * shared entry is left as it is); false when it does not. Optional, for stores with
+   * `guarantees.mixedModes`: without it, a read-write lock's write lease cannot be downgraded
+   * (core rejects with `UnsupportedError`).
+   */
+  downgrade?(key: ResourceKey, owner: string, call: StoreCall): Promise<boolean>;
+
+  /**
+   * advanceMark: one atomic compare on the durable mark of `key`, a number that only grows
+   * (a scheduled job's last claimed slot, in ms since the epoch) with a note (the job's last
+   * run). When the mark stands below `request.to`, or there is none, it becomes `to` with
+   * `request.note`, and the answer says `advanced: true`: of callers racing for one `to`,
+   * exactly one advances it. When it stands at `to` and `request.renote` is set, only the
+   * note is replaced (`advanced` false). Otherwise nothing changes; `to` -1 reads. Answers the
+   * mark as it stands after the call (`at` -1 when there is none). Marks live apart from the
+   * entries: `release`, `forceRelease` and `prune` leave them, and they survive what the
+   * store's fence survives. Optional: without it, the store cannot run scheduled jobs.
+   */
+  advanceMark?(key: ResourceKey, request: MarkRequest, call: StoreCall): Promise<MarkState & { readonly advanced: boolean }>;
+
+  /** listMarks: every mark the store keeps (optionally of one kind), in the order of their keys. Optional, with `advanceMark`. */
+  listMarks?(filter: { kind?: LockKind } | undefined, call: StoreCall): Promise<(MarkState & { readonly key: ResourceKey })[]>;
 
   /** proclaim rewrites the value of a holding entry (a leader's); false when `owner` does not hold `key`. Optional: without it, an election's value is fixed at `campaign`. */
   proclaim?(key: ResourceKey, owner: string, value: string, call: StoreCall): Promise<boolean>;

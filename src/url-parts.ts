@@ -57,7 +57,10 @@ export function schemeOf(url: string): { scheme: string; rest: string } | null {
 
 /** redactUrl drops the `user:password@` part of a URL, for messages and logs. */
 export function redactUrl(url: string): string {
-  return url.replace(/^([A-Za-z][A-Za-z0-9+.-]*:\/\/)?[^/?#]*@/, '$1');
+  return url
+    .replace(/^([A-Za-z][A-Za-z0-9+.-]*:\/\/)?[^/?#]*@/, '$1')
+    // A URL in the query (PostgreSQL's `listen=`), percent-encoded or not, loses its user info too.
+    .replace(/(\/\/|%2F%2F)[^/?#&@]*(?:@|%40)/gi, '$1');
 }
 
 /** queryOptions yields the options of a store URL's query string, in order; an option given twice is an error. */

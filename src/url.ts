@@ -15,8 +15,10 @@ import type { LockStore } from './store.js';
 import { dynamodbScheme, type DynamoDbStoreUrl } from './stores/dynamodb/url.js';
 import { etcdScheme, type EtcdStoreUrl } from './stores/etcd/url.js';
 import { memoryScheme, type MemoryStoreUrl } from './stores/memory/url.js';
+import { postgresScheme, type PostgresStoreUrl } from './stores/postgres/url.js';
 import { redisClusterScheme, redisQuorumScheme, redisScheme, type RedisClusterStoreUrl, type RedisQuorumStoreUrl, type RedisStoreUrl } from './stores/redis/url.js';
 import { sqliteScheme, type SqliteStoreUrl } from './stores/sqlite/url.js';
+import { zookeeperScheme, type ZooKeeperStoreUrl } from './stores/zookeeper/url.js';
 import { redactUrl, schemeOf, type StoreScheme } from './url-parts.js';
 
 export { redactUrl } from './url-parts.js';
@@ -24,14 +26,16 @@ export type { StoreScheme } from './url-parts.js';
 export type { DynamoDbStoreUrl } from './stores/dynamodb/url.js';
 export type { EtcdStoreUrl } from './stores/etcd/url.js';
 export type { MemoryStoreUrl } from './stores/memory/url.js';
+export type { PostgresStoreUrl } from './stores/postgres/url.js';
 export type { RedisClusterStoreUrl, RedisQuorumStoreUrl, RedisStoreUrl } from './stores/redis/url.js';
 export type { SqliteStoreUrl } from './stores/sqlite/url.js';
+export type { ZooKeeperStoreUrl } from './stores/zookeeper/url.js';
 
 /** StoreUrl: a parsed store URL, told apart by `scheme`. */
-export type StoreUrl = SqliteStoreUrl | MemoryStoreUrl | RedisStoreUrl | RedisQuorumStoreUrl | RedisClusterStoreUrl | EtcdStoreUrl | DynamoDbStoreUrl;
+export type StoreUrl = SqliteStoreUrl | MemoryStoreUrl | RedisStoreUrl | RedisQuorumStoreUrl | RedisClusterStoreUrl | EtcdStoreUrl | ZooKeeperStoreUrl | PostgresStoreUrl | DynamoDbStoreUrl;
 
 /** STORE_SCHEMES: every store URL scheme baton opens, in the order messages and help list them. */
-export const STORE_SCHEMES = Object.freeze([sqliteScheme, redisScheme, redisQuorumScheme, redisClusterScheme, etcdScheme, dynamodbScheme, memoryScheme] as const);
+export const STORE_SCHEMES = Object.freeze([sqliteScheme, redisScheme, redisQuorumScheme, redisClusterScheme, etcdScheme, zookeeperScheme, postgresScheme, dynamodbScheme, memoryScheme] as const);
 
 /** StoreSchemeName: a scheme `openStore` can open, `sqlite` to `rediss+cluster`. */
 export type StoreSchemeName = (typeof STORE_SCHEMES)[number]['names'][number];
@@ -48,14 +52,6 @@ for (const scheme of STORE_SCHEMES) {
   }
 }
 
-/** Schemes of stores that are planned, with the form their error message names. */
-const PLANNED: Readonly<Record<string, string>> = {
-  postgres: 'postgres://',
-  postgresql: 'postgres://',
-  zk: 'zk://',
-  zookeeper: 'zk://',
-};
-
 /** schemeLabel is how messages and help name a scheme: `redis://`, or `sqlite:` for a scheme whose form has no `//`. */
 function schemeLabel(scheme: StoreScheme, name: string = scheme.names[0]): string {
   return scheme.form.startsWith(`${scheme.names[0]}://`) ? `${name}://` : `${name}:`;
@@ -70,11 +66,6 @@ const SUPPORTED_TEXT = ((): string => {
   return `${items.slice(0, -1).join(', ')} and ${items.at(-1)}`;
 })();
 
-/** The planned schemes, as the hint of an unknown scheme's message names them: `postgres:// and zk://`. */
-const PLANNED_TEXT = ((): string => {
-  const forms = [...new Set(Object.values(PLANNED))];
-  return forms.length > 1 ? `${forms.slice(0, -1).join(', ')} and ${forms.at(-1)}` : forms.join('');
-})();
 
 /**
  * parseStoreUrl reads a store URL without opening anything. It throws
@@ -109,11 +100,7 @@ function resolveUrl(url: string): { scheme: StoreScheme<string, StoreUrl>; parse
 
 /** A message that names only the scheme: the rest of an unknown URL may hold credentials. */
 function unsupportedScheme(scheme: string): InvalidArgumentError {
-  const planned = PLANNED[scheme];
-  if (planned) {
-    return new InvalidArgumentError('url', `The ${planned} store is not supported yet; baton supports ${SUPPORTED_TEXT}`);
-  }
-  return new InvalidArgumentError('url', `Unknown store URL scheme "${scheme}:"; baton supports ${SUPPORTED_TEXT} (${PLANNED_TEXT} are not supported yet)`);
+  return new InvalidArgumentError('url', `Unknown store URL scheme "${scheme}:"; baton supports ${SUPPORTED_TEXT}`);
 }
 
 /** A bare file path is a common mistake for a store URL: suggest the sqlite: form. */

@@ -59,6 +59,19 @@ const cases: Record<string, (file: string) => Promise<void>> = {
     assert.equal(stdout.match(/: skipped, /g)?.length, 3);
   },
 
+  'read-write-lock.mjs': async (file) => {
+    const stdout = await runExample(file, db(file));
+    assert.match(stdout, /2 readers hold "catalogue" at once \(tokens 1 and 2\)\nreaders release\nwriter holds it alone \(token 3\)\nwriter releases\nlate reader holds it after the writer \(token 4\)\n/);
+    assert.match(stdout, /upgrade refused: UPGRADE_REFUSED\n/);
+    assert.match(stdout, /writing with token 6\ndowngraded: same token 6, another reader joins: true, a writer gets in: false\n/);
+  },
+
+  'transfer.mjs': async (file) => {
+    const stdout = await runExample(file, db(file));
+    assert.match(stdout, /50 transfers done, no deadlock; balances .*; total 500\n/);
+    assert.match(stdout, /lockAll order for \["b", "a", "B", "é"\]: \["B","a","b","é"\]\n/);
+  },
+
   'migration.mjs': async (file) => {
     const stdout = await runExample(file, db(file));
     assert.equal(stdout.match(/migrating schema 1 to 2/g)?.length, 1);

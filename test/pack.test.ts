@@ -138,7 +138,16 @@ describe('pack', () => {
     mkdirSync(app);
     writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }));
     const flags = ['--offline', '--cache', join(dir, 'npm-cache'), '--no-audit', '--no-fund', '--ignore-scripts', '--omit=optional', '--no-package-lock'];
-    await run('npm', ['install', ...flags, join(dir, packed.filename)], app, 60_000);
+    // The registry cannot be reached offline: baton's own dependencies come packed from this
+    // checkout's node_modules, so that the app resolves them as a registry install would.
+    const { dependencies = {} } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> };
+    const deps: string[] = [];
+    for (const name of Object.keys(dependencies)) {
+      const out = await run('npm', ['pack', '--json', '--pack-destination', dir, join(modules, name)], dir, 60_000);
+      const report = JSON.parse(out.slice(out.search(/^[[{]/m))) as Packed[] | Record<string, Packed>;
+      deps.push(join(dir, (Array.isArray(report) ? report[0]! : Object.values(report)[0]!).filename));
+    }
+    await run('npm', ['install', ...flags, join(dir, packed.filename), ...deps], app, 60_000);
     for (const name of ['better-sqlite3', 'etcd3', '@types/node']) link(name);
   });
 

@@ -8,8 +8,9 @@ import { InvalidArgumentError, createBaton, type Baton, type BatonOptions, type 
 import { openStore } from '../url.js';
 import { INSPECT_FLAGS, LS_FLAGS, PRUNE_FLAGS, RELEASE_FLAGS, inspect, ls, parseInspect, parseLs, parsePrune, parseRelease, prune, release } from './admin.js';
 import { COMMON_FLAGS, booleanFlag, parseArgs, stringFlag, type FlagSpecs, type ParsedArgs } from './args.js';
+import { DASHBOARD_FLAGS, dashboard, parseDashboard } from './dashboard.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
-import { INSPECT_HELP, LS_HELP, MAIN_HELP, PRUNE_HELP, RELEASE_HELP, RUN_HELP, version } from './help.js';
+import { DASHBOARD_HELP, INSPECT_HELP, LS_HELP, MAIN_HELP, PRUNE_HELP, RELEASE_HELP, RUN_HELP, version } from './help.js';
 import { processIo, type Io } from './io.js';
 import { RUN_FLAGS, commandLine, parseRun, run } from './run.js';
 
@@ -19,9 +20,11 @@ type AnyBaton = Baton<bigint | null>;
 interface Command {
   readonly flags: FlagSpecs;
   readonly help: string;
-  prepare(args: ParsedArgs): (baton: AnyBaton, io: Io) => Promise<number>;
+  prepare?(args: ParsedArgs): (baton: AnyBaton, io: Io) => Promise<number>;
   /** What the command's baton instance says of its holders (`baton run`: its command line). */
   holder?(args: ParsedArgs): HolderDescription;
+  /** A command that opens the store itself (`baton dashboard`, which serves its page while the store is down), given its URL, instead of `prepare`. */
+  standalone?(args: ParsedArgs, url: string, io: Io): Promise<number>;
 }
 
 const COMMANDS: Readonly<Record<string, Command>> = Object.freeze({
@@ -30,6 +33,11 @@ const COMMANDS: Readonly<Record<string, Command>> = Object.freeze({
   inspect: { flags: INSPECT_FLAGS, help: INSPECT_HELP, prepare: (args) => bind(parseInspect(args), inspect) },
   release: { flags: RELEASE_FLAGS, help: RELEASE_HELP, prepare: (args) => bind(parseRelease(args), release) },
   prune: { flags: PRUNE_FLAGS, help: PRUNE_HELP, prepare: (args) => bind(parsePrune(args), prune) },
+  dashboard: {
+    flags: DASHBOARD_FLAGS,
+    help: DASHBOARD_HELP,
+    standalone: (args, url, io) => dashboard(url, parseDashboard(args), io),
+  },
 });
 
 const GLOBAL_FLAGS: FlagSpecs = Object.freeze({ ...COMMON_FLAGS, version: { type: 'boolean', short: 'V' } });
@@ -62,7 +70,9 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
       io.out(definition.help.trimEnd());
       return EXIT.ok;
     }
-    const execute = definition.prepare(args);
+    if (definition.standalone) return await definition.standalone(args, storeUrl(global, args, io.env), io);
+    // Every command has `standalone` or `prepare`.
+    const execute = definition.prepare!(args);
     const options: BatonOptions = definition.holder ? { holder: definition.holder(args) } : {};
     return await withBaton(storeUrl(global, args, io.env), options, (baton) => execute(baton, io));
   } catch (error) {

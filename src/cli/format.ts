@@ -91,19 +91,25 @@ export function lockListTable(locks: readonly AnyLockInfo[]): string {
   return table([['KIND', 'NAME', 'HOLDERS', 'WAITERS', 'LAST TOKEN', 'HELD BY'], ...rows]);
 }
 
+/** modeText: how an entry holds, as people say it: a read-write lock's `read` or `write`, else `shared` or `exclusive`. */
+function modeText(kind: string, mode: string): string {
+  if (kind !== 'rwlock') return mode;
+  return mode === 'shared' ? 'read' : 'write';
+}
+
 /** lockDetails: the text report of `inspect`. */
 export function lockDetails(info: AnyLockInfo): string {
   const lines = [`${info.kind} ${quote(info.name)}: ${info.fence === null ? 'no fencing tokens (the store issues none)' : `last token ${info.fence}`}`];
   if (info.holders.length === 0) lines.push('Holders: none');
   else {
     lines.push(`Holders (${info.holders.length}):`);
-    const rows = info.holders.map((h) => [h.owner, tokenText(h.token), seconds(h.expiresInMs), h.mode, clip(heldBy(h), 120)]);
+    const rows = info.holders.map((h) => [h.owner, tokenText(h.token), seconds(h.expiresInMs), modeText(info.kind, h.mode), clip(heldBy(h), 120)]);
     lines.push(table([['OWNER', 'TOKEN', 'TIME LEFT', 'MODE', 'HELD BY'], ...rows], '  '));
   }
   if (info.waiters.length === 0) lines.push('Waiters: none');
   else {
     lines.push(`Waiters (${info.waiters.length}):`);
-    const rows = info.waiters.map((w) => [w.owner, String(w.position), w.mode]);
+    const rows = info.waiters.map((w) => [w.owner, String(w.position), modeText(info.kind, w.mode)]);
     lines.push(table([['OWNER', 'POSITION', 'MODE'], ...rows], '  '));
   }
   return lines.join('\n');

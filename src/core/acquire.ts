@@ -1,9 +1,10 @@
 import { LockTimeoutError, PermitsMismatchError, StoreUnavailableError } from '../errors.js';
 import type { GrantResult, HoldMode, LockStore, ResourceKey, StoreCall } from '../store.js';
-import { bounded, isTimeout, NEVER } from './call.js';
+import { bounded, isTimeout, NEVER, type CallObserver } from './call.js';
 import { monotonicNow, systemClock, type Clock } from './clock.js';
 import { DEFAULTS } from './options.js';
 import { backoffMs, sleep } from './timing.js';
+import type { Spot, WaitLines } from './wait-line.js';
 
 /** AcquireSettings: the instance settings the acquire loop reads. */
 export interface AcquireSettings {
@@ -25,6 +26,10 @@ export interface AcquireHost {
   forget(key: ResourceKey, owner: string): Promise<void>;
   /** The lock was busy on the first try. */
   contended(key: ResourceKey, owner: string, position: number | undefined): void;
+  /** This process's waiters in line per resource, on a store that cannot notify (see wait-line.ts). */
+  readonly lines?: WaitLines | null;
+  /** Hears how each try ended. */
+  readonly observer?: CallObserver;
 }
 
 /** AcquireRequest: one acquisition, checked. */
@@ -68,6 +73,8 @@ export async function acquire(host: AcquireHost, request: AcquireRequest): Promi
   const { key, owner, deadline, signal } = request;
   let enqueued = false;
   let contended = false;
+  let spot: Spot | null = null;
+  let granted = false;
   /** A grant that answers after the loop gave up on it is given back. */
   const late = (result: GrantResult): void => {
     if (result.granted) void host.forget(key, owner);
@@ -85,7 +92,7 @@ export async function acquire(host: AcquireHost, request: AcquireRequest): Promi
         result = await bounded(call, (c) => store.grant({
           key, owner, mode: request.mode, limit: request.limit, ttlMs: request.ttlMs, enqueue: mayWait, queueTtlMs: settings.queueTtlMs,
           ...(request.value === undefined ? {} : { value: request.value }),
-        }, c), { store, verb: 'grant', late });
+        }, c), { store, verb: 'grant', late, observer: host.observer });
       } catch (error) {
         // A try the store did not answer within storeTimeoutMs is tried again while the
         // acquire's own deadline is ahead: it waits for the lock until its timeout, as it
@@ -93,7 +100,10 @@ export async function acquire(host: AcquireHost, request: AcquireRequest): Promi
         if (mayWait && isTimeout(error) && !signal.aborted && clock.now() < deadline) continue;
         throw error;
       }
-      if (result.granted) return { token: result.token, triedAt, enforcedTtlMs: result.enforcedTtlMs, contended };
+      if (result.granted) {
+        granted = true;
+        return { token: result.token, triedAt, enforcedTtlMs: result.enforcedTtlMs, contended };
+      }
       // Holders and waiters that count permits differently would each let in as many as their own count.
       if (result.limitInUse !== undefined) throw new PermitsMismatchError(key.name, key.kind, request.limit, result.limitInUse);
       if (!contended) {
@@ -112,7 +122,14 @@ export async function acquire(host: AcquireHost, request: AcquireRequest): Promi
         const handOff = await bounded(waitCall, (c) => store.wait!(key, owner, c), { store, verb: 'wait', resolveAtDeadline: true });
         // One that ran out before this process could look (a blocked event loop) is asked for again.
         const grantedTtlMs = handOff ? Math.min(handOff.ttlMs, request.ttlMs) : 0;
-        if (handOff && clock.now() < host.deadlineFor(triedAt, grantedTtlMs)) return { token: handOff.token, triedAt, enforcedTtlMs: grantedTtlMs, contended };
+        if (handOff && clock.now() < host.deadlineFor(triedAt, grantedTtlMs)) {
+          granted = true;
+          return { token: handOff.token, triedAt, enforcedTtlMs: grantedTtlMs, contended };
+        }
+      } else if (host.lines) {
+        // Only the first of this process's waiters asks again; the others wait their turn.
+        spot ??= host.lines.join(key);
+        await spot.pause(pause, Math.max(1, deadline - now), signal);
       } else {
         await sleep(clock, pause, signal);
       }
@@ -128,6 +145,9 @@ export async function acquire(host: AcquireHost, request: AcquireRequest): Promi
       throw new LockTimeoutError(key.name, request.timeoutMs, { cause: error });
     }
     throw error;
+  } finally {
+    // Granted an exclusive hold, the lock is busy again: the next in line backs off first.
+    spot?.leave(granted && (request.mode === 'exclusive' || request.limit === 1));
   }
 }
 

@@ -1,13 +1,16 @@
 import { EventEmitter, setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
-import { ClosedError, InvalidArgumentError } from '../errors.js';
+import { ClosedError, InvalidArgumentError, UnsupportedError } from '../errors.js';
 import { CLOSE_TIMEOUT_MS, LOCK_KINDS, type HoldMode, type LockKind, type LockStore, type ResourceKey, type ResourceState, type StoreCall } from '../store.js';
 import { acquire, type AcquireHost } from './acquire.js';
-import { bounded, NEVER, sweepNow } from './call.js';
+import { bounded, NEVER, sweepNow, type CallObserver } from './call.js';
 import { monotonicNow, systemClock, type Clock } from './clock.js';
 import { Election } from './election.js';
 import { KeepAlive, type LeaseRecord } from './keep-alive.js';
-import { Lease, releasedError, type LeaseOwner } from './lease.js';
+import { Lease, recordOf, releasedError, type LeaseOwner } from './lease.js';
+import type { RwLockHost } from './rwlock.js';
+import { lockAll, type MultiLease, type MultiLockHost } from './multi-lock.js';
+import { attachLogger, checkLogger } from './logger.js';
 import type { LockHost } from './lock.js';
 import { Mutex } from './mutex.js';
 import {
@@ -26,18 +29,20 @@ import {
 } from './options.js';
 import { newOwnerId } from './owner.js';
 import { keepAliveWhile } from './process-hold.js';
+import { RwLock } from './rwlock.js';
 import { Semaphore } from './semaphore.js';
 import { checkBoolean, checkDuration, checkName, checkOptions, checkSignal, checkTimeout } from './validate.js';
+import { WaitLines } from './wait-line.js';
 
 const ACQUIRE_OPTIONS = ['ttlMs', 'timeoutMs', 'signal', 'autoRenew', 'label'] as const;
 const TRY_OPTIONS = ['ttlMs', 'autoRenew', 'signal', 'label'] as const;
 const CALL_OPTIONS = ['signal', 'timeoutMs'] as const;
-const BATON_OPTIONS = ['clock', 'ttlMs', 'driftFactor', 'minBackoffMs', 'maxBackoffMs', 'queuePollMs', 'storeTimeoutMs', 'holder'] as const;
+const BATON_OPTIONS = ['clock', 'ttlMs', 'driftFactor', 'minBackoffMs', 'maxBackoffMs', 'queuePollMs', 'storeTimeoutMs', 'holder', 'logger', 'slowCallMs'] as const;
 
 /** Of `close()`'s bound, the share left for the store's own close after the releases. */
 const STORE_CLOSE_SHARE = 0.3;
 
-type Settings = Required<Omit<BatonOptions, 'clock' | 'holder'>> & { queueTtlMs: number };
+type Settings = Required<Omit<BatonOptions, 'clock' | 'holder' | 'logger' | 'slowCallMs'>> & { queueTtlMs: number };
 
 /**
  * Baton is the entry point: one per store. It makes lock handles, runs the acquire loop,
@@ -46,13 +51,15 @@ type Settings = Required<Omit<BatonOptions, 'clock' | 'holder'>> & { queueTtlMs:
  * what happens to locks; they never throw into baton (a throwing listener becomes a process
  * warning).
  */
-export class Baton<Token extends bigint | null = bigint> extends EventEmitter<BatonEvents> implements LockHost<Token> {
+export class Baton<Token extends bigint | null = bigint> extends EventEmitter<BatonEvents> implements RwLockHost<Token>, MultiLockHost<Token> {
   readonly store: LockStore;
   readonly #clock: Clock;
   readonly #settings: Settings;
   readonly #keepAlive: KeepAlive;
   readonly #leaseOwner: LeaseOwner;
   readonly #acquireHost: AcquireHost;
+  /** This process's waiters in line per resource, on a store that cannot notify. */
+  readonly #lines: WaitLines | null;
   /** Aborts every pending acquire and store call when `close()` starts. */
   readonly #closeController = new AbortController();
   /** Aborts the releases `close()` makes (and background clean-ups) when their share of its bound is spent. */
@@ -66,6 +73,8 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
   /** Who holds this instance's leases (null: not stored), and the stored text of it without a label. */
   readonly #holder: HolderDescription | null;
   readonly #holderText: string | undefined;
+  /** Times this instance's store calls while someone listens to `call`. */
+  readonly #observer: CallObserver;
 
   constructor(store: LockStore, options?: BatonOptions) {
     super();
@@ -93,12 +102,22 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
       queueTtlMs: queuePollMs * DEFAULTS.queueTtlPolls,
       storeTimeoutMs: checkDuration(o.storeTimeoutMs ?? store.defaultTimeoutMs ?? 5000, 'storeTimeoutMs'),
     };
+    const logger = checkLogger(o.logger);
+    const slowCallMs = checkDuration(o.slowCallMs ?? DEFAULTS.slowCallMs, 'slowCallMs');
+    const events = this as EventEmitter<BatonEvents>;
+    this.#observer = {
+      get active() {
+        return events.listenerCount('call') > 0;
+      },
+      called: (verb, durationMs, error) => this.#emit('call', () => (error === undefined ? { store: store.name, verb, durationMs } : { store: store.name, verb, durationMs, error })),
+    };
     this.#keepAlive = new KeepAlive(this.#clock, store, {
-      extended: (record, ttlMs) => this.#emit('extended', () => ({ ...describe(record), ttlMs })),
+      extended: (record, ttlMs) => this.#emit('extended', () => ({ name: record.name, kind: record.kind, owner: record.owner, token: record.token, ttlMs })),
       lost: (record, error) =>
-        this.#emit('lost', () => ({ ...describe(record), holdMs: this.#keepAlive.now() - record.acquiredAt, reason: error.reason, error })),
+        this.#emit('lost', () => ({ name: record.name, kind: record.kind, owner: record.owner, token: record.token, holdMs: this.#keepAlive.now() - record.acquiredAt, reason: error.reason, error })),
       forget: (record) => void this.#forget(record, record.owner),
-    }, driftFactor, { storeTimeoutMs: this.#settings.storeTimeoutMs, signal: this.#closeController.signal });
+      renewFailed: (record, error) => this.#emit('renewFailed', () => ({ name: record.name, kind: record.kind, owner: record.owner, token: record.token, remainingMs: Math.max(0, Math.round(this.#keepAlive.remainingMs(record))), error })),
+    }, driftFactor, { storeTimeoutMs: this.#settings.storeTimeoutMs, signal: this.#closeController.signal, observer: this.#observer });
     this.#unwatch = store.watchLost?.((key, owner, reason) => {
       const record = this.#keepAlive.find(owner);
       if (record && record.kind === key.kind && record.name === key.name) this.#keepAlive.lose(record, reason ?? 'revoked');
@@ -109,6 +128,7 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
       extend: (record, ttlMs, options) => keepAliveWhile(this.#extend(record, ttlMs, options)),
       release: (record, options) => keepAliveWhile(this.#release(record, options)),
     };
+    this.#lines = store.wait ? null : new WaitLines(this.#clock);
     this.#acquireHost = {
       store,
       clock: this.#clock,
@@ -116,7 +136,10 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
       deadlineFor: (startedAt, ttlMs) => this.#keepAlive.deadlineFor(startedAt, ttlMs),
       forget: (key, owner) => this.#forget(key, owner),
       contended: (key, owner, position) => this.#emit('contended', () => ({ name: key.name, kind: key.kind, owner, position })),
+      lines: this.#lines,
+      observer: this.#observer,
     };
+    if (logger) attachLogger(this, logger, slowCallMs);
   }
 
   /** closed is true once `close()` has been called. */
@@ -141,6 +164,12 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
     return new Semaphore<Token>(this, name, options);
   }
 
+  /** rwlock returns a handle on the read-write lock `name`: `read`, `write`, `tryRead`, `tryWrite`, `downgrade`. One handle per task that takes it. */
+  rwlock(name: string): RwLock<Token> {
+    this.#assertOpen();
+    return new RwLock<Token>(this, name);
+  }
+
   /** election returns a handle on the leader election `name`: `campaign`, `proclaim`, `resign`, `observe`. */
   election(name: string): Election<Token> {
     this.#assertOpen();
@@ -152,7 +181,29 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
       campaign: (k, value, options) => this.acquireLease(k, 'exclusive', 1, options, true, value) as Promise<Lease<Token>>,
       call: (options, signal) => this.#call(options, signal),
       run: (operation) => this.#run(operation),
+      observer: this.#observer,
     }, name);
+  }
+
+  /**
+   * lockAll takes the mutexes `names` as one `MultiLease`, in one canonical order (the bytes
+   * of each name's UTF-8 form, the order of the keys the store keeps them under), so that
+   * callers asking for overlapping sets in any order never deadlock. All or nothing: on a
+   * timeout (`timeoutMs` bounds the whole), an abort, a store error or `close()`, the ones
+   * already taken are released in reverse order before it rejects.
+   */
+  lockAll(names: readonly string[], options?: AcquireOptions): Promise<MultiLease<Token>> {
+    return this.#run(() => lockAll<Token>(this, names, options, true)) as Promise<MultiLease<Token>>;
+  }
+
+  /** tryLockAll tries each of `names` once, in canonical order: a `MultiLease`, or `null` (with nothing left held) when any is busy. */
+  tryLockAll(names: readonly string[], options?: TryAcquireOptions): Promise<MultiLease<Token> | null> {
+    return this.#run(() => lockAll<Token>(this, names, options, false));
+  }
+
+  /** @internal One part of a multi-lock: the mutex `name`. */
+  acquireMutex(name: string, options: AcquireOptions | TryAcquireOptions, wait: boolean): Promise<Lease<Token> | null> {
+    return this.acquireLease({ kind: 'mutex', name }, 'exclusive', 1, options, wait);
   }
 
   /**
@@ -173,7 +224,7 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
     return this.#run(async () => {
       const key: ResourceKey = { kind, name: checkName(name) };
       const call = this.#call(options);
-      return toLockInfo<Token>(await bounded(call, (c) => this.store.inspect(key, c), { store: this.store, verb: 'inspect' }), this.store.guarantees.fencing);
+      return toLockInfo<Token>(await bounded(call, (c) => this.store.inspect(key, c), { store: this.store, verb: 'inspect', observer: this.#observer }), this.store.guarantees.fencing);
     });
   }
 
@@ -181,7 +232,7 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
   list(filter?: { kind?: LockKind }, options?: CallOptions): Promise<LockInfo<Token>[]> {
     return this.#run(async () => {
       const call = this.#call(options);
-      return (await bounded(call, (c) => this.store.list(filter, c), { store: this.store, verb: 'list' })).map((state) => toLockInfo<Token>(state, this.store.guarantees.fencing));
+      return (await bounded(call, (c) => this.store.list(filter, c), { store: this.store, verb: 'list', observer: this.#observer })).map((state) => toLockInfo<Token>(state, this.store.guarantees.fencing));
     });
   }
 
@@ -198,7 +249,7 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
         throw new InvalidArgumentError('kind', `Expected \`kind\` to be one of ${LOCK_KINDS.join(', ')}, got ${JSON.stringify(f.kind)}`);
       }
       const call = this.#call(options);
-      return bounded(call, (c) => this.store.prune(f.kind ? { kind: f.kind } : undefined, c), { store: this.store, verb: 'prune' });
+      return bounded(call, (c) => this.store.prune(f.kind ? { kind: f.kind } : undefined, c), { store: this.store, verb: 'prune', observer: this.#observer });
     });
   }
 
@@ -211,7 +262,7 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
     return this.#run(async () => {
       const key: ResourceKey = { kind, name: checkName(name) };
       const call = this.#call(options);
-      return bounded(call, (c) => this.store.forceRelease(key, c), { store: this.store, verb: 'forceRelease' });
+      return bounded(call, (c) => this.store.forceRelease(key, c), { store: this.store, verb: 'forceRelease', observer: this.#observer });
     });
   }
 
@@ -245,7 +296,7 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
           this.#keepAlive.untrack(record);
           record.state = 'releasing';
           if (record.inflight) await settledBy([record.inflight], releaseCall);
-          await bounded(releaseCall, (c) => this.store.release(record, record.owner, c), { store: this.store, verb: 'release' }).catch(() => undefined);
+          await bounded(releaseCall, (c) => this.store.release(record, record.owner, c), { store: this.store, verb: 'release', observer: this.#observer }).catch(() => undefined);
           record.state = 'held';
           this.#keepAlive.lose(record, 'closed');
         }),
@@ -280,7 +331,6 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
       const signal = userSignal ? AbortSignal.any([userSignal, this.#closeController.signal]) : this.#closeController.signal;
       const owner = newOwnerId();
       const startedAt = this.#clock.now();
-      const base = { name: key.name, kind: key.kind, owner };
       let granted;
       try {
         granted = await acquire(this.#acquireHost, {
@@ -288,21 +338,44 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
           ...(value !== undefined ? { value } : this.#describe(key, label)),
         });
       } catch (error) {
-        this.#emit('failed', () => ({ ...base, waitMs: this.#clock.now() - startedAt, error }));
+        this.#emit('failed', () => ({ name: key.name, kind: key.kind, owner, waitMs: this.#clock.now() - startedAt, aborted: signal.aborted, error }));
         throw error;
       }
-      if (granted === null) return null;
+      if (granted === null) {
+        this.#emit('busy', () => ({ name: key.name, kind: key.kind, owner, waitMs: this.#clock.now() - startedAt }));
+        return null;
+      }
       const record = this.#newRecord(key, owner, granted.token, ttlMs, granted.enforcedTtlMs, granted.triedAt, autoRenew);
       if (signal.aborted) {
         // Aborted as the grant came back: give it back rather than hand out a lease nobody waits for.
         this.#keepAlive.untrack(record);
         record.state = 'released';
         void this.#forget(key, owner);
-        this.#emit('failed', () => ({ ...base, waitMs: this.#clock.now() - startedAt, error: signal.reason }));
+        this.#emit('failed', () => ({ name: key.name, kind: key.kind, owner, waitMs: this.#clock.now() - startedAt, aborted: true, error: signal.reason }));
         throw signal.reason;
       }
-      this.#emit('acquired', () => ({ ...base, token: record.token, waitMs: this.#clock.now() - startedAt, contended: granted.contended }));
+      this.#emit('acquired', () => ({ name: key.name, kind: key.kind, owner, token: record.token, waitMs: this.#clock.now() - startedAt, contended: granted.contended }));
       return new Lease<Token>(record, this.#leaseOwner);
+    });
+  }
+
+  /** @internal A read-write lock's downgrade: the store turns the lease's entry shared where it stands. */
+  downgradeLease(lease: Lease<Token>, options?: CallOptions): Promise<void> {
+    return this.#run(async () => {
+      const record = recordOf(lease);
+      if (!record) throw new InvalidArgumentError('lease', 'Expected `lease` to be a lease granted by baton');
+      const o = checkOptions<CallOptions>(options, 'options', CALL_OPTIONS);
+      const call = this.#call(o);
+      if (record.state === 'released' || record.state === 'releasing') throw releasedError(record);
+      if (!this.#keepAlive.check(record)) throw record.lostError!;
+      if (!this.store.downgrade || !this.store.guarantees.mixedModes) {
+        throw new UnsupportedError(this.store.name, 'downgrade a write lease', 'it cannot turn an exclusive entry into a shared one');
+      }
+      const downgrade = this.store.downgrade.bind(this.store);
+      if (!(await bounded(call, (c) => downgrade(record, record.owner, c), { store: this.store, verb: 'downgrade' }))) {
+        this.#keepAlive.lose(record, this.#keepAlive.now() >= record.deadline ? 'expired' : 'revoked');
+        throw record.lostError!;
+      }
     });
   }
 
@@ -369,7 +442,7 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
     if (record.inflight) await settledBy([record.inflight], call);
     let removed: boolean;
     try {
-      removed = await bounded(call, (c) => this.store.release(record, record.owner, c), { store: this.store, verb: 'release' });
+      removed = await bounded(call, (c) => this.store.release(record, record.owner, c), { store: this.store, verb: 'release', observer: this.#observer });
     } catch (error) {
       // The store could not be reached: the entry stays until its TTL runs out. Keep the lease
       // lost from the caller's view (it can no longer be trusted) and report the failure.
@@ -383,7 +456,8 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
       throw record.lostError!;
     }
     record.state = 'released';
-    this.#emit('released', () => ({ ...describe(record), holdMs: this.#keepAlive.now() - record.acquiredAt }));
+    this.#lines?.nudge(record);
+    this.#emit('released', () => ({ name: record.name, kind: record.kind, owner: record.owner, token: record.token, holdMs: this.#keepAlive.now() - record.acquiredAt }));
   }
 
   /**
@@ -393,7 +467,7 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
   #forget(key: ResourceKey, owner: string): Promise<void> {
     const resource: ResourceKey = { kind: key.kind, name: key.name };
     const call: StoreCall = { signal: this.#drainController.signal, deadline: monotonicNow() + this.#settings.storeTimeoutMs };
-    const task = bounded(call, (c) => this.store.release(resource, owner, c), { store: this.store, verb: 'release' }).then(() => undefined, () => undefined);
+    const task = bounded(call, (c) => this.store.release(resource, owner, c), { store: this.store, verb: 'release', observer: this.#observer }).then(() => undefined, () => undefined);
     this.#background.add(task);
     void task.then(() => this.#background.delete(task));
     return task;
@@ -432,7 +506,10 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
     return keepAliveWhile(promise);
   }
 
-  /** Emits `event` with the payload `make` builds, built only when someone listens. */
+  /**
+   * Emits `event` with the payload `make` builds, built only when someone listens. Payloads
+   * are written out field by field: an object spread there cost microseconds per event.
+   */
   #emit<E extends keyof BatonEvents>(event: E, make: () => BatonEvents[E][0]): void {
     if (this.listenerCount(event) === 0) return;
     try {
@@ -447,10 +524,6 @@ export class Baton<Token extends bigint | null = bigint> extends EventEmitter<Ba
 function settledBy(promises: readonly Promise<unknown>[], call: StoreCall): Promise<void> {
   if (promises.length === 0) return Promise.resolve();
   return bounded(call, () => Promise.allSettled(promises), { store: 'baton', verb: 'close' }).then(() => undefined, () => undefined);
-}
-
-function describe(record: LeaseRecord): LockEventBase & { token: bigint | null } {
-  return { name: record.name, kind: record.kind, owner: record.owner, token: record.token };
 }
 
 /** toLockInfo: a store's report as users see it; without fencing, the numbers a store reports in place of tokens are left out (null). */
@@ -512,7 +585,7 @@ function holderText(holder: HolderDescription): string {
 }
 
 /** parseHolder reads a stored holder description; undefined for a value that is not one (another version's, another program's). */
-function parseHolder(value: string | undefined): HolderDescription | undefined {
+export function parseHolder(value: string | undefined): HolderDescription | undefined {
   if (value === undefined || !value.startsWith('{')) return undefined;
   let parsed: unknown;
   try {

@@ -110,6 +110,19 @@ export interface BoundOptions<T> {
   readonly late?: (value: T) => void;
   /** Resolve with `undefined` at the deadline instead of rejecting (a wait, whose deadline is a poll period). */
   readonly resolveAtDeadline?: boolean;
+  /** Hears how long the call took and how it ended, when it is `active` as the call starts. */
+  readonly observer?: CallObserver;
+}
+
+/**
+ * CallObserver hears how each store call of a baton instance ended, for its `call` event
+ * (metrics, slow-call logs). `active` is read once as a call starts: an instance nobody
+ * listens to pays that read, not a clock reading.
+ */
+export interface CallObserver {
+  readonly active: boolean;
+  /** The call settled after `durationMs`: with the store's answer (`error` undefined), its error, a timeout, or the caller's abort. */
+  called(verb: string, durationMs: number, error: unknown): void;
 }
 
 /**
@@ -141,6 +154,8 @@ class Bound<T> implements PendingCall {
   readonly signal: AbortSignal;
   readonly promise: Promise<T>;
   readonly #options: BoundOptions<T>;
+  /** When the call started, if its observer listens; -1 otherwise. */
+  readonly #startedAt: number;
   #resolve!: (value: T) => void;
   #reject!: (error: unknown) => void;
   #done = false;
@@ -149,6 +164,7 @@ class Bound<T> implements PendingCall {
     this.deadline = call.deadline;
     this.signal = call.signal;
     this.#options = options;
+    this.#startedAt = options.observer?.active ? monotonicNow() : -1;
     this.promise = new Promise<T>((resolve, reject) => {
       this.#resolve = resolve;
       this.#reject = reject;
@@ -163,6 +179,7 @@ class Bound<T> implements PendingCall {
     }
     this.#done = true;
     untrack(this);
+    this.#observe(undefined);
     this.#resolve(value);
   }
 
@@ -171,6 +188,7 @@ class Bound<T> implements PendingCall {
     if (this.#done) return;
     this.#done = true;
     untrack(this);
+    this.#observe(error);
     this.#reject(error);
   }
 
@@ -179,8 +197,25 @@ class Bound<T> implements PendingCall {
     if (this.#done) return;
     this.#done = true;
     untrack(this);
-    if (this.signal.aborted) this.#reject(this.signal.reason);
-    else if (this.#options.resolveAtDeadline) this.#resolve(undefined as T);
-    else this.#reject(timedOut(this.#options.store, this.#options.verb));
+    if (this.signal.aborted) {
+      this.#observe(this.signal.reason);
+      this.#reject(this.signal.reason);
+    } else if (this.#options.resolveAtDeadline) {
+      this.#observe(undefined);
+      this.#resolve(undefined as T);
+    } else {
+      const error = timedOut(this.#options.store, this.#options.verb);
+      this.#observe(error);
+      this.#reject(error);
+    }
+  }
+
+  #observe(error: unknown): void {
+    if (this.#startedAt < 0) return;
+    try {
+      this.#options.observer!.called(this.#options.verb, monotonicNow() - this.#startedAt, error);
+    } catch {
+      // An observer never changes the outcome of a call.
+    }
   }
 }

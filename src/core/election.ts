@@ -1,6 +1,6 @@
 import { InvalidArgumentError, LockNotHeldError } from '../errors.js';
 import type { LockStore, ResourceKey, ResourceState, StoreCall } from '../store.js';
-import { bounded } from './call.js';
+import { bounded, type CallObserver } from './call.js';
 import type { Clock } from './clock.js';
 import type { Lease } from './lease.js';
 import type { AcquireOptions, CallOptions } from './options.js';
@@ -33,6 +33,8 @@ export interface ElectionHost<Token extends bigint | null> {
   call(options?: CallOptions, signal?: AbortSignal): StoreCall;
   /** Keeps the process alive while the caller awaits `promise`, and makes `close()` wait for it. */
   run<T>(operation: () => Promise<T>): Promise<T>;
+  /** Hears how each store call ended. */
+  readonly observer?: CallObserver;
 }
 
 /**
@@ -76,7 +78,7 @@ export class Election<Token extends bigint | null = bigint> {
     const store = this.#host.store;
     if (!store.proclaim) throw new InvalidArgumentError('store', `The ${store.name} store cannot proclaim a value in place; resign and campaign again`);
     const call = this.#host.call(options);
-    const proclaimed = await this.#host.run(() => bounded(call, (c) => store.proclaim!(this.#key, lease.owner, value, c), { store, verb: 'proclaim' }));
+    const proclaimed = await this.#host.run(() => bounded(call, (c) => store.proclaim!(this.#key, lease.owner, value, c), { store, verb: 'proclaim', observer: this.#host.observer }));
     if (!proclaimed) {
       throw new LockNotHeldError(this.#key.name, `The leadership of "${this.#key.name}" is no longer held by this lease`);
     }
@@ -101,7 +103,7 @@ export class Election<Token extends bigint | null = bigint> {
 
   #inspect(call: StoreCall): Promise<ResourceState> {
     const store = this.#host.store;
-    return bounded(call, (c) => store.inspect(this.#key, c), { store, verb: 'inspect' });
+    return bounded(call, (c) => store.inspect(this.#key, c), { store, verb: 'inspect', observer: this.#host.observer });
   }
 
   /**

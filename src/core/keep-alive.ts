@@ -1,6 +1,6 @@
 import { LeaseLostError, type LeaseLostReason } from '../errors.js';
 import type { ExtendResult, LockStore, ResourceKey } from '../store.js';
-import { bounded } from './call.js';
+import { bounded, type CallObserver } from './call.js';
 import { monotonicNow, type Clock, type ClockTimer } from './clock.js';
 
 /**
@@ -49,6 +49,8 @@ export interface KeepAliveHooks {
   lost(record: LeaseRecord, error: LeaseLostError): void;
   /** Removes a lost lease's entry from the store in the background, if the store still has it. */
   forget(record: LeaseRecord): void;
+  /** An automatic renewal failed; it is tried again until the lease's deadline. */
+  renewFailed?(record: LeaseRecord, error: unknown): void;
 }
 
 /** KeepAliveCalls: how the scheduler bounds its store calls. */
@@ -57,6 +59,8 @@ export interface KeepAliveCalls {
   readonly storeTimeoutMs: number;
   /** Aborts every extension in flight (the instance is closing). */
   readonly signal: AbortSignal;
+  /** Hears how each extension ended. */
+  readonly observer?: CallObserver;
 }
 
 /**
@@ -225,7 +229,7 @@ export class KeepAlive {
       result = await bounded(
         { signal, deadline: monotonicNow() + budget },
         (call) => this.#store.extend(record, record.owner, ttlMs, call),
-        { store: this.#store, verb: 'extend', late },
+        { store: this.#store, verb: 'extend', late, ...(this.#calls.observer ? { observer: this.#calls.observer } : {}) },
       );
     } catch (error) {
       record.lastError = error;
@@ -302,7 +306,8 @@ export class KeepAlive {
     for (const record of due) {
       if (!this.check(record)) continue;
       if (this.#renews(record) && !record.inflight && now >= record.renewAt) {
-        this.extend(record, record.ttlMs, !record.autoRenew).catch(() => {
+        this.extend(record, record.ttlMs, !record.autoRenew).catch((error: unknown) => {
+          if (record.state === 'held') this.#hooks.renewFailed?.(record, error);
           // Retry soon, but never past the deadline, where `check` declares the lease lost.
           record.renewAt = Math.min(record.deadline, Math.floor(this.now()) + Math.max(1, Math.floor(record.enforcedMs / 10)));
           this.#reschedule(record);

@@ -31,6 +31,7 @@ export class Lease<Token extends bigint | null = bigint> implements AsyncDisposa
   constructor(record: LeaseRecord, owner: LeaseOwner) {
     this.#record = record;
     this.#owner = owner;
+    records.set(this, record);
   }
 
   /** name of the lock. */
@@ -130,6 +131,14 @@ export class Lease<Token extends bigint | null = bigint> implements AsyncDisposa
   }
 }
 
+/** The record behind each lease, for core's own operations on it (a read-write lock's downgrade, a multi-lock's parts). */
+const records = new WeakMap<Lease<bigint | null>, LeaseRecord>();
+
+/** recordOf: the state behind a lease that this package made; undefined for anything else. */
+export function recordOf(lease: unknown): LeaseRecord | undefined {
+  return typeof lease === 'object' && lease !== null ? records.get(lease as Lease<bigint | null>) : undefined;
+}
+
 /** notHeld builds the error for using a lease after it was released. */
 export function releasedError(record: LeaseRecord): LockNotHeldError {
   return new LockNotHeldError(record.name, `Lease on "${record.name}"${record.token === null ? '' : ` (token ${record.token})`} was already released`);
@@ -139,7 +148,7 @@ const ABORTED = Object.getOwnPropertyDescriptor(AbortSignal.prototype, 'aborted'
 const REASON = Object.getOwnPropertyDescriptor(AbortSignal.prototype, 'reason')!.get!;
 
 /** promptSignal makes `signal`'s own reads run `check` (which aborts it once the lease's deadline has passed) first. */
-function promptSignal(signal: AbortSignal, check: () => void): void {
+export function promptSignal(signal: AbortSignal, check: () => void): void {
   Object.defineProperties(signal, {
     aborted: { get: () => (check(), ABORTED.call(signal) as boolean), configurable: true },
     reason: { get: () => (check(), REASON.call(signal) as unknown), configurable: true },

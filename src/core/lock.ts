@@ -66,24 +66,37 @@ export class Lock<Token extends bigint | null = bigint> {
    * `lease.signal` to the work inside `fn` so that it stops when the lease is lost; it also
    * aborts, with reason `closed`, when the instance closes while `fn` runs.
    */
-  async withLock<T>(fn: (lease: Lease<Token>) => T | PromiseLike<T>, options?: WithLockOptions): Promise<T> {
-    checkFunction(fn, 'fn');
-    const o = checkOptions<WithLockOptions>(options, 'options', WITH_LOCK_OPTIONS);
-    const lease = await this.acquire({ ...o, autoRenew: true });
-    let result: T;
-    try {
-      result = await fn(lease);
-    } catch (error) {
-      // fn's error is the one to report; a failed release was already reported as a `lost` event.
-      await lease.release().catch(() => undefined);
-      throw error;
-    }
-    await lease.release();
-    return result;
+  withLock<T>(fn: (lease: Lease<Token>) => T | PromiseLike<T>, options?: WithLockOptions): Promise<T> {
+    return withLease((o) => this.acquire(o), fn, options);
   }
 
   /** inspect reports this lock's holders and waiters. */
   inspect(options?: CallOptions): Promise<LockInfo<Token>> {
     return this.#host.inspect(this.#key.name, this.#key.kind, options);
   }
+}
+
+/**
+ * withLease takes a lease with `take` (auto-renewing), runs `fn(lease)`, then releases it:
+ * `withLock`'s body for every handle. Resolves with `fn`'s result; rejects with `fn`'s error,
+ * or with the `LeaseLostError` of a lease lost while `fn` ran.
+ */
+export async function withLease<Token extends bigint | null, T>(
+  take: (options: AcquireOptions) => Promise<Lease<Token>>,
+  fn: (lease: Lease<Token>) => T | PromiseLike<T>,
+  options: WithLockOptions | undefined,
+): Promise<T> {
+  checkFunction(fn, 'fn');
+  const o = checkOptions<WithLockOptions>(options, 'options', WITH_LOCK_OPTIONS);
+  const lease = await take({ ...o, autoRenew: true });
+  let result: T;
+  try {
+    result = await fn(lease);
+  } catch (error) {
+    // fn's error is the one to report; a failed release was already reported as a `lost` event.
+    await lease.release().catch(() => undefined);
+    throw error;
+  }
+  await lease.release();
+  return result;
 }

@@ -19,6 +19,8 @@ export const DEFAULTS = Object.freeze({
   queueTtlPolls: 4,
   /** The last try of an `acquire` at its deadline gets this long to answer before the acquire times out. */
   finalTryMs: 40,
+  /** A store call that takes longer than this is logged as slow (with a `logger`). */
+  slowCallMs: 1000,
   /** A failed `acquire` waits this long at most for its queued place to be removed before it rejects (the removal goes on in the background). */
   cleanupWaitMs: 40,
 });
@@ -49,6 +51,23 @@ export interface BatonOptions {
    * its proclaimed value instead.
    */
   holder?: HolderDescription | false;
+  /**
+   * A pino-style logger (`{ debug, info, warn, error }`, each called as `(fields, message)`):
+   * baton then logs lost leases, failed renewals, a store that stops answering and comes
+   * back, and slow store calls, with structured fields (see docs/observability.md). Default:
+   * none, and baton logs nothing.
+   */
+  logger?: Logger;
+  /** A store call slower than this, in ms, is logged as slow (with `logger`). Default 1 000. */
+  slowCallMs?: number;
+}
+
+/** Logger: the four methods of a pino-style logger that baton calls, each as `(fields, message)`. */
+export interface Logger {
+  debug(fields: Record<string, unknown>, message: string): void;
+  info(fields: Record<string, unknown>, message: string): void;
+  warn(fields: Record<string, unknown>, message: string): void;
+  error(fields: Record<string, unknown>, message: string): void;
 }
 
 /** HolderDescription: who holds a lease, for people looking at the lock (at most 1 000 characters in all). */
@@ -155,6 +174,17 @@ export interface BatonEvents {
   lost: [LockEventBase & { token: bigint | null; holdMs: number; reason: LeaseLostReason; error: LeaseLostError }];
   /** An acquire found the lock busy and started waiting, or a tryAcquire found it busy. */
   contended: [LockEventBase & { position: number | undefined }];
-  /** An acquire ended without a lease: timeout, abort, store error or close. */
-  failed: [LockEventBase & { waitMs: number; error: unknown }];
+  /** An acquire ended without a lease: timeout, abort, store error or close; `aborted` when its signal or the instance's close ended it. */
+  failed: [LockEventBase & { waitMs: number; aborted: boolean; error: unknown }];
+  /** A tryAcquire found the lock busy and resolved null after `waitMs`. */
+  busy: [LockEventBase & { waitMs: number }];
+  /** An automatic renewal failed; it is tried again until the lease has `remainingMs` left, then the lease is lost. */
+  renewFailed: [LockEventBase & { token: bigint | null; remainingMs: number; error: unknown }];
+  /**
+   * A store call ended after `durationMs`: answered, or with `error` (the store's, a
+   * `StoreUnavailableError` at its deadline, or the caller's abort). `verb` is the store
+   * method: grant, extend, release, inspect, list, prune, forceRelease, proclaim. The waits
+   * between tries are not calls. Store calls are timed only while someone listens.
+   */
+  call: [{ store: string; verb: string; durationMs: number; error?: unknown }];
 }

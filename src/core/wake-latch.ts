@@ -100,6 +100,11 @@ export class WakeLatches {
     return latch.wait(this.#clock, timeoutMs, signal);
   }
 
+  /** wakeAll wakes every local waiter to ask the store again, keeping them (wake-ups may have been lost). */
+  wakeAll(): void {
+    for (const latch of this.#latches.values()) latch.fire();
+  }
+
   /** fireAll wakes every local waiter and forgets them (the store is closing). */
   fireAll(): void {
     for (const latch of this.#latches.values()) latch.fire();

@@ -46,6 +46,8 @@ function urlCases(): { name: string; url: string; message: RegExp }[] {
     },
     { name: 'etcd://', url: `etcd://root:hunter2@127.0.0.1:${a}`, message: new RegExp(`^Cannot reach etcd at etcd://127\\.0\\.0\\.1:${a}: ${refused(a)}$`) },
     { name: 'etcd:// with two members', url: `etcd://127.0.0.1:${a},127.0.0.1:${b}`, message: new RegExp(`^Cannot reach etcd at etcd://127\\.0\\.0\\.1:${a},127\\.0\\.0\\.1:${b}: ${refused(a)}; ${refused(b)}$`) },
+    { name: 'zk://', url: `zk://root:hunter2@127.0.0.1:${a}/app`, message: new RegExp(`^Cannot reach ZooKeeper at zk://127\\.0\\.0\\.1:${a}/app: ${refused(a)}$`) },
+    { name: 'zk:// with two servers', url: `zk://127.0.0.1:${a},127.0.0.1:${b}`, message: new RegExp(`^Cannot reach ZooKeeper at zk://127\\.0\\.0\\.1:${a},127\\.0\\.0\\.1:${b}: ${refused(a)}; ${refused(b)}$`) },
   ];
 }
 

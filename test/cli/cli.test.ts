@@ -10,7 +10,8 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
-
+import { createBaton } from '../../src/index.js';
+import { createSqliteStore } from '../../src/stores/sqlite/index.js';
 import { STORE_SCHEMES, SUPPORTED_SCHEMES } from '../../src/url.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
 
@@ -369,6 +370,30 @@ describe('baton ls, inspect and release', () => {
     assert.equal(waited.stdout, 'waited\n');
   });
 
+  it('lists and inspects a read-write lock: its readers, and a writer waiting for them', async () => {
+    const store = createSqliteStore({ path: join(dir, 'locks.db') });
+    const lib = createBaton(store);
+    try {
+      const readers = await Promise.all([lib.rwlock('catalog').read({ ttlMs: 30_000 }), lib.rwlock('catalog').read({ ttlMs: 30_000 })]);
+      const writer = lib.rwlock('catalog').write({ ttlMs: 30_000 });
+      await waitUntil('the writer is queued', async () => (await inspectJson('catalog', '--kind', 'rwlock')).waiters.length === 1);
+      const list = await baton(['ls']);
+      assert.equal(list.code, 0, list.stderr);
+      assert.match(list.stdout, new RegExp(`^rwlock +catalog +2 +1 +${readers[1]!.token} +`, 'm'));
+      const text = await baton(['inspect', 'catalog']);
+      assert.equal(text.code, 0, text.stderr);
+      assert.match(text.stdout, /^rwlock "catalog": last token 2$/m);
+      for (const r of readers) assert.match(text.stdout, new RegExp(`${r.owner} +${r.token} +\\d+\\.\\ds +read `));
+      assert.match(text.stdout, /Waiters \(1\):\n.*OWNER +POSITION +MODE\n +[0-9a-f]{32} +0 +write/);
+      const json = await inspectJson('catalog');
+      assert.deepEqual(json.holders.map((h) => h.mode), ['shared', 'shared']);
+      for (const r of readers) await r.release();
+      await (await writer).release();
+    } finally {
+      await lib.close();
+    }
+  });
+
   it('prints an empty list and a never-used lock', async () => {
     assert.equal((await baton(['ls'])).stdout, 'No locks.\n');
     assert.equal((await baton(['ls', '--json'])).stdout, '[]\n');
@@ -535,7 +560,7 @@ describe('baton usage and errors', () => {
       [['ls', '--kind', 'queue'], /--kind must be one of/],
       [['inspect'], /missing NAME/],
       [['--store', 'nope://x', 'ls'], /Unknown store URL scheme "nope:".*not supported yet/],
-      [['ls', '--store', 'postgres://user:hunter2@db:5432/app'], /postgres:\/\/ store is not supported yet/],
+      [['ls', '--store', 'postgres://user:hunter2@db:5432/app?bogus=1'], /Unknown store URL option "bogus" for postgres:\/\//],
       [['--store', 'memory:', 'ls', '--store', 'memory:'], /--store is given twice/],
     ];
     for (const [args, pattern] of cases) {

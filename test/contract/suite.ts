@@ -9,7 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { hostname } from 'node:os';
-import { afterEach, describe, it } from 'node:test';
+import { afterEach, describe, it, type TestContext } from 'node:test';
 import {
   CLOSE_TIMEOUT_MS,
   ClosedError,
@@ -23,9 +23,12 @@ import {
   storeCall,
   type Baton,
   type BatonOptions,
+  type Lease,
   type GrantRequest,
   type LockKind,
   type LockStore,
+  type StoreGuarantees,
+  LockUpgradeError,
 } from '../../src/index.js';
 import { aborted } from '../helpers/signals.js';
 import { wrapStore } from '../helpers/wrap-store.js';
@@ -107,11 +110,23 @@ export function runContractSuite(target: ContractTarget): void {
     });
 
     const titles = new Set<string>();
-    function t(title: string, body: () => Promise<void>): void {
+    function t(title: string, body: (context: TestContext) => Promise<void>): void {
       titles.add(title);
       const reason = target.skip?.[title];
       if (reason) it(title, { skip: reason }, body);
       else it(title, body);
+    }
+
+    /**
+     * lacks: whether the store lacks one of `flags` of its guarantees (or, for `downgrade`,
+     * the method); if so the test is reported skipped with the reason, as the store states it.
+     */
+    function lacks(context: TestContext, baton: Baton, flags: readonly (keyof StoreGuarantees | 'downgrade')[]): boolean {
+      const g = baton.store.guarantees as unknown as Record<string, unknown>;
+      const missing = flags.filter((flag) => (flag === 'downgrade' ? typeof baton.store.downgrade !== 'function' : g[flag] !== true));
+      if (missing.length === 0) return false;
+      context.skip(`the store states it lacks ${missing.join(', ')}`);
+      return true;
     }
 
     t('the store states its guarantees and its call bound as data', async () => {
@@ -637,6 +652,265 @@ export function runContractSuite(target: ContractTarget): void {
       assert.throws(() => a.mutex('x'), ClosedError);
       await assert.rejects(a.withLock('x', async () => 1), ClosedError);
       await otherHeld.release();
+    });
+
+    t('a read-write lock: readers share it, a writer excludes them and is excluded by them', async (context) => {
+      const a = await client();
+      const b = await client();
+      if (lacks(context, a, ['mixedModes'])) return;
+      const r1 = await a.rwlock('rw').read({ ttlMs: 5000 });
+      const r2 = await b.rwlock('rw').tryRead({ ttlMs: 5000 });
+      assert.ok(r2, 'a second reader shares the lock');
+      assert.equal(await b.rwlock('rw').tryWrite(), null, 'a writer waits for the readers');
+      const state = await a.rwlock('rw').inspect();
+      assert.deepEqual(state.holders.map((h) => h.mode).sort(), ['shared', 'shared']);
+      assert.equal(state.kind, 'rwlock');
+      await r1.release();
+      await r2.release();
+      const w = await b.rwlock('rw').tryWrite({ ttlMs: 5000 });
+      assert.ok(w, 'the writer holds once the readers are gone');
+      assertLater(b, w, r2);
+      assertLater(b, r2, r1);
+      assert.equal(await a.rwlock('rw').tryRead(), null, 'a reader waits for the writer');
+      assert.equal(await a.rwlock('rw').tryWrite(), null, 'a second writer waits for the writer');
+      assert.deepEqual((await a.inspect('rw', 'rwlock')).holders.map((h) => [h.owner, h.mode]), [[w.owner, 'exclusive']]);
+      await w.release();
+      const r3 = await a.rwlock('rw').tryRead({ ttlMs: 5000 });
+      assert.ok(r3);
+      assertLater(a, r3, w);
+      await r3.release();
+      // A read-write lock is its own resource: a mutex of the same name does not see it.
+      assert.ok(await a.mutex('rw').tryAcquire({ ttlMs: 5000 }));
+    });
+
+    t('a read-write lock: a waiting writer is not starved by readers that keep coming', async (context) => {
+      const a = await client();
+      const b = await client();
+      const c = await client();
+      if (lacks(context, a, ['mixedModes', 'fifo'])) return;
+      const first = await a.rwlock('starve').read({ ttlMs: 5000 });
+      const writer = b.rwlock('starve').write({ ttlMs: 5000, timeoutMs: ms(10_000) });
+      await until(async () => (await a.inspect('starve', 'rwlock')).waiters.length === 1, 'the writer is queued');
+      // Readers that come after the writer wait for it, though only readers hold.
+      assert.equal(await c.rwlock('starve').tryRead(), null, 'a reader does not overtake a waiting writer');
+      const later = c.rwlock('starve').read({ ttlMs: 5000, timeoutMs: ms(10_000) });
+      await until(async () => (await a.inspect('starve', 'rwlock')).waiters.length === 2, 'the later reader is queued');
+      await first.release();
+      const w = await writer;
+      assert.deepEqual((await a.inspect('starve', 'rwlock')).holders.map((h) => h.owner), [w.owner], 'the writer holds alone');
+      await w.release();
+      const r = await later;
+      assertLater(a, r, w);
+      await r.release();
+    });
+
+    t('a read-write lock serves readers and writers in arrival order, readers in a row together', async (context) => {
+      const a = await client();
+      if (lacks(context, a, ['mixedModes', 'fifo'])) return;
+      const others = await Promise.all([1, 2, 3, 4].map(() => client()));
+      const holder = await a.rwlock('fifo-rw').read({ ttlMs: 5000 });
+      const modes = ['write', 'read', 'read', 'write'] as const;
+      const granted: string[] = [];
+      const leases: { lease: Promise<Lease> }[] = [];
+      // Queued one by one, in this order.
+      for (const [i, mode] of modes.entries()) {
+        leases.push({ lease: others[i]!.rwlock('fifo-rw')[mode]({ ttlMs: 5000, timeoutMs: ms(10_000) }).then((lease) => (granted.push(`${mode}${i}`), lease)) });
+        await until(async () => (await a.inspect('fifo-rw', 'rwlock')).waiters.length >= i + 1, `waiter ${i} is queued`);
+      }
+      const order = (await a.inspect('fifo-rw', 'rwlock')).waiters.map((w) => w.mode);
+      assert.deepEqual(order, ['exclusive', 'shared', 'shared', 'exclusive']);
+      await holder.release();
+      const w0 = await leases[0]!.lease;
+      assert.deepEqual(granted, ['write0']);
+      await w0.release();
+      const [r1, r2] = await Promise.all([leases[1]!.lease, leases[2]!.lease]);
+      const state = await a.inspect('fifo-rw', 'rwlock');
+      assert.deepEqual(state.holders.map((h) => h.owner).sort(), [r1.owner, r2.owner].sort(), 'the two readers in a row hold together');
+      assert.deepEqual(state.waiters.map((w) => w.mode), ['exclusive'], 'the last writer waits for them');
+      assertLater(a, r1, w0);
+      assertLater(a, r2, w0);
+      await r1.release();
+      await r2.release();
+      const w3 = await leases[3]!.lease;
+      assert.deepEqual(granted.slice(0, 1).concat(granted.slice(3)), ['write0', 'write3']);
+      assertLater(a, w3, r1.token! > r2.token! ? r1 : r2);
+      await w3.release();
+    });
+
+    t('a read-write lock refuses an upgrade from read to write at once, keeping the read lease', async (context) => {
+      const a = await client();
+      const b = await client();
+      if (lacks(context, a, ['mixedModes'])) return;
+      const rw = a.rwlock('upgrade');
+      const read = await rw.read({ ttlMs: 5000 });
+      const started = monotonicNow();
+      await assert.rejects(rw.write({ ttlMs: 5000, timeoutMs: ms(10_000) }), (error: unknown) => {
+        assert.ok(error instanceof LockUpgradeError, String(error));
+        assert.equal(error.code, 'UPGRADE_REFUSED');
+        assert.equal(error.lockName, 'upgrade');
+        return true;
+      });
+      await assert.rejects(rw.tryWrite(), LockUpgradeError);
+      assert.ok(monotonicNow() - started < ms(2000), 'refused at once, not after waiting');
+      assert.ok(read.held, 'the read lease is still held');
+      const state = await b.inspect('upgrade', 'rwlock');
+      assert.deepEqual([state.holders.map((h) => h.owner), state.waiters], [[read.owner], []], 'nothing was queued');
+      // Another handle is another caller: it may wait for the reader.
+      assert.equal(await a.rwlock('upgrade').tryWrite(), null);
+      await read.release();
+      const write = await rw.tryWrite({ ttlMs: 5000 });
+      assert.ok(write, 'the handle writes once its read lease is released');
+      await write.release();
+    });
+
+    t('a read-write lock downgrades a write lease to a read lease without letting a writer in between', async (context) => {
+      const a = await client();
+      const b = await client();
+      const c = await client();
+      if (lacks(context, a, ['mixedModes', 'downgrade'])) return;
+      const rw = a.rwlock('down');
+      const write = await rw.write({ ttlMs: 5000 });
+      const token = write.token;
+      const fifo = a.store.guarantees.fifo;
+      // Queued behind the writer (where the store keeps a queue): a writer, then a reader.
+      const writer = fifo ? c.rwlock('down').write({ ttlMs: 5000, timeoutMs: ms(10_000) }) : null;
+      if (writer) await until(async () => (await a.inspect('down', 'rwlock')).waiters.length === 1, 'the second writer is queued');
+      await rw.downgrade(write);
+      assert.ok(write.held, 'the lease is still held');
+      assert.equal(write.token, token, 'same token');
+      const state = await a.inspect('down', 'rwlock');
+      assert.deepEqual(state.holders.map((h) => [h.owner, h.mode]), [[write.owner, 'shared']]);
+      if (a.store.guarantees.fencing) assert.equal(state.fence, token, 'no token was issued');
+      if (writer) {
+        // A reader arriving now queues behind the waiting writer, as every reader does.
+        assert.equal(await b.rwlock('down').tryRead(), null);
+      } else {
+        const read = await b.rwlock('down').tryRead({ ttlMs: 5000 });
+        assert.ok(read, 'another reader shares the downgraded lease');
+        await read.release();
+      }
+      assert.equal(await b.rwlock('down').tryWrite(), null, 'the downgraded lease still excludes writers');
+      await assert.rejects(rw.downgrade(write), InvalidArgumentError, 'a read lease is not downgraded again');
+      await write.extend(5000);
+      await write.release();
+      if (writer) {
+        const w = await writer;
+        assertLater(a, w, write);
+        await w.release();
+      }
+    });
+
+    t('a read-write lock downgrade lets the readers queued behind the writer hold at once', async (context) => {
+      const a = await client();
+      const b = await client();
+      const c = await client();
+      if (lacks(context, a, ['mixedModes', 'downgrade', 'fifo'])) return;
+      const rw = a.rwlock('down-wake');
+      const write = await rw.write({ ttlMs: 5000 });
+      const readers = [b, c].map((x) => x.rwlock('down-wake').read({ ttlMs: 5000, timeoutMs: ms(10_000) }));
+      await until(async () => (await a.inspect('down-wake', 'rwlock')).waiters.length === 2, 'two readers are queued');
+      await rw.downgrade(write);
+      const held = await Promise.all(readers);
+      assert.equal((await a.inspect('down-wake', 'rwlock')).holders.length, 3, 'the readers hold with the downgraded lease');
+      for (const r of held) assertLater(a, r, write);
+      for (const r of held) await r.release();
+      await write.release();
+    });
+
+    t('lockAll takes every lock in one canonical order (the bytes of the names), as one lease', async () => {
+      const a = await client();
+      const b = await client();
+      // Byte order, not locale order: upper case before lower case, and é (0xC3 0xA9) after z.
+      const names = ['zeta', 'é', 'Alpha', 'alpha', 'mid'];
+      const all = await a.lockAll(names, { ttlMs: 5000 });
+      assert.deepEqual(all.names, ['Alpha', 'alpha', 'mid', 'zeta', 'é']);
+      assert.ok(all.held && !all.signal.aborted);
+      for (const name of names) assert.equal(await b.mutex(name).tryAcquire(), null, `${name} is held`);
+      assert.equal(await b.tryLockAll(['other', 'mid']), null, 'a try that meets one held lock gets nothing');
+      assert.ok(await b.mutex('other').tryAcquire({ ttlMs: 5000 }), 'and leaves nothing held');
+      assert.deepEqual([...all.tokens.keys()], all.names);
+      if (a.store.guarantees.fencing) for (const [name, token] of all.tokens) assert.equal(token, (await b.inspect(name)).holders[0]!.token);
+      await all.extend(5000);
+      await all.release();
+      await assert.rejects(all.release(), LockNotHeldError);
+      for (const name of names) {
+        const lease = await b.mutex(name).tryAcquire({ ttlMs: 5000 });
+        assert.ok(lease, `${name} is free after release`);
+        assertLater(b, lease, { token: all.tokens.get(name)! });
+      }
+      await assert.rejects(a.lockAll(['x', 'x']), InvalidArgumentError, 'a name twice');
+      await assert.rejects(a.lockAll([]), InvalidArgumentError, 'no names');
+    });
+
+    t('lockAll is all or nothing: a timeout, an abort or a failure releases what it took, in reverse', async () => {
+      const a = await client();
+      const b = await client();
+      const busy = await b.mutex('m2').acquire({ ttlMs: 10_000 });
+      const started = monotonicNow();
+      await assert.rejects(a.lockAll(['m3', 'm2', 'm1'], { ttlMs: 5000, timeoutMs: ms(300) }), (error: unknown) => {
+        assert.ok(error instanceof LockTimeoutError, String(error));
+        assert.equal(error.timeoutMs, ms(300), 'the timeout bounds the whole');
+        return true;
+      });
+      assert.ok(monotonicNow() - started < ms(300) + 2000, 'rejected by its timeout');
+      await until(async () => (await a.inspect('m1')).holders.length === 0, 'm1, taken first, was released');
+      assert.deepEqual((await a.inspect('m3')).holders, [], 'm3, after the busy one, was never taken');
+      const controller = new AbortController();
+      const aborting = a.lockAll(['m1', 'm2'], { ttlMs: 5000, signal: controller.signal });
+      await until(async () => (await a.inspect('m1')).holders.length === 1, 'm1 is taken while m2 is awaited');
+      controller.abort(new Error('stop'));
+      await assert.rejects(aborting, /stop/);
+      await until(async () => (await a.inspect('m1')).holders.length === 0, 'the abort released m1');
+      await busy.release();
+      const all = await a.lockAll(['m1', 'm2', 'm3'], { ttlMs: 5000, timeoutMs: ms(5000) });
+      await all[Symbol.asyncDispose]();
+      assert.ok(await b.tryLockAll(['m1', 'm2', 'm3'], { ttlMs: 5000 }), 'dispose released every part');
+    });
+
+    t('a multi-lock lease\'s one signal aborts when any part is lost', async () => {
+      const a = await client();
+      const b = await client();
+      const all = await a.lockAll(['p1', 'p2', 'p3'], { ttlMs: ms(900), autoRenew: true });
+      const signal = all.signal;
+      assert.equal(await b.forceRelease('p2'), 1);
+      await until(async () => signal.aborted, 'the signal aborts');
+      assert.ok(signal.reason instanceof LeaseLostError && signal.reason.lockName === 'p2', String(signal.reason));
+      assert.equal(all.held, false);
+      await assert.rejects(all.release(), LeaseLostError);
+      for (const name of ['p1', 'p3']) assert.deepEqual((await b.inspect(name)).holders, [], `${name} was released too`);
+    });
+
+    t('a mark only grows: advanceMark moves it once per value, rewrites its note on request, and outlives prune', async (context) => {
+      const a = await client();
+      const b = await client();
+      const store = a.store;
+      if (!store.advanceMark || !store.listMarks) {
+        context.skip('the store keeps no marks (no advanceMark): it cannot run scheduled jobs');
+        return;
+      }
+      const key = { kind: 'mutex', name: 'job' } as const;
+      const call = () => storeCall(5000);
+      assert.deepEqual(await store.advanceMark(key, { to: -1 }, call()), { at: -1, advanced: false }, 'no mark yet');
+      assert.deepEqual(await store.advanceMark(key, { to: 60_000, note: 'first' }, call()), { at: 60_000, note: 'first', advanced: true });
+      assert.deepEqual(await b.store.advanceMark!(key, { to: 60_000, note: 'again' }, call()), { at: 60_000, note: 'first', advanced: false }, 'the same value is not advanced to twice');
+      assert.deepEqual(await b.store.advanceMark!(key, { to: 59_000, note: 'older' }, call()), { at: 60_000, note: 'first', advanced: false }, 'a lower value does not move it');
+      assert.deepEqual(await b.store.advanceMark!(key, { to: 60_000, note: '{"outcome":"ok"}\nline 2', renote: true }, call()), { at: 60_000, note: '{"outcome":"ok"}\nline 2', advanced: false }, 'renote rewrites the note of the mark at to');
+      assert.deepEqual(await b.store.advanceMark!(key, { to: 59_000, note: 'x', renote: true }, call()), { at: 60_000, note: '{"outcome":"ok"}\nline 2', advanced: false }, 'renote leaves a mark at another value');
+      assert.deepEqual(await b.store.advanceMark!(key, { to: 1_764_000_000_000 }, call()), { at: 1_764_000_000_000, advanced: true }, 'ms since the epoch, without a note');
+      // Racing callers: one advances (on a quorum, at most one: racers can split the nodes).
+      const racers = await Promise.all([1, 2, 3, 4, 5].map(async () => (await client()).store.advanceMark!(key, { to: 1_764_000_001_000, note: 'race' }, call())));
+      const winners = racers.filter((r) => r.advanced).length;
+      if (store.guarantees.fencing) assert.equal(winners, 1, 'exactly one racer advanced the mark');
+      else assert.ok(winners <= 1, `${winners} racers advanced the mark`);
+      // Marks live apart from locks: a lock of the same name, prune and forceRelease leave them.
+      await a.mutex('job').acquire({ ttlMs: 5000 });
+      assert.equal(await a.forceRelease('job'), 1);
+      await a.prune();
+      const after = await store.advanceMark(key, { to: -1 }, call());
+      if (winners === 1) assert.equal(after.at, 1_764_000_001_000);
+      assert.ok(after.at >= 1_764_000_000_000, 'the mark survived prune and forceRelease');
+      assert.deepEqual((await b.store.listMarks!(undefined, call())).map((m) => [m.key.kind, m.key.name, m.at]), [['mutex', 'job', after.at]]);
+      assert.deepEqual(await b.store.listMarks!({ kind: 'semaphore' }, call()), []);
     });
 
     t('bad input is rejected with InvalidArgumentError before the store is touched', async () => {

@@ -14,13 +14,16 @@ import {
   LeaseLostError,
   LockNotHeldError,
   LockTimeoutError,
+  LockUpgradeError,
   PermitsMismatchError,
   QueueFullError,
   QuorumError,
   StoreUnavailableError,
+  UnsupportedError,
   createBaton,
   monotonicNow,
   quorum,
+  storeCall,
   type Baton,
   type LockStore,
 } from '../../src/index.js';
@@ -31,6 +34,7 @@ import { createSqliteStore } from '../../src/stores/sqlite/index.js';
 import { createEtcdStore, type EtcdClient } from '../../src/stores/etcd/index.js';
 import { createDynamoDbStore } from '../../src/stores/dynamodb/index.js';
 import { startDynalite } from '../helpers/dynalite-server.js';
+import { createZooKeeperStore, type ZooKeeperClient } from '../../src/stores/zookeeper/index.js';
 import { openStore } from '../../src/url.js';
 import { freePort } from '../helpers/process.js';
 
@@ -234,6 +238,34 @@ const cases: Record<string, () => Promise<void>> = {
     await assert.rejects(baton.election('e').proclaim(lease, anyArg(42)), InvalidArgumentError);
     await baton.close();
   },
+  'rwlock-upgrade': async () => {
+    const baton = fresh();
+    const rw = baton.rwlock('rw');
+    const read = await rw.read({ ttlMs: 5000 });
+    await assert.rejects(rw.write({ ttlMs: 5000 }), (error: unknown) => error instanceof LockUpgradeError && error.code === 'UPGRADE_REFUSED' && error.lockName === 'rw');
+    assert.ok(read.held);
+    assert.deepEqual((await baton.inspect('rw', 'rwlock')).waiters, []);
+    await baton.close();
+  },
+  'rwlock-downgrade-not-write': async () => {
+    const baton = fresh();
+    const rw = baton.rwlock('rw');
+    const read = await rw.read({ ttlMs: 5000 });
+    await assert.rejects(rw.downgrade(read), InvalidArgumentError);
+    const write = await baton.rwlock('other').write({ ttlMs: 5000 });
+    await assert.rejects(rw.downgrade(write), InvalidArgumentError, 'a lease of another handle');
+    await baton.close();
+  },
+  'rwlock-downgrade-unsupported': async () => {
+    const store = createMemoryStore();
+    const baton = createBaton(wrapStore(store, { downgrade: undefined }));
+    const rw = baton.rwlock('rw');
+    const write = await rw.write({ ttlMs: 5000 });
+    await assert.rejects(rw.downgrade(write), (error: unknown) => error instanceof UnsupportedError && error.code === 'UNSUPPORTED' && error.store === 'memory');
+    assert.ok(write.held, 'the write lease is kept');
+    assert.deepEqual((await baton.inspect('rw', 'rwlock')).holders.map((h) => h.mode), ['exclusive']);
+    await baton.close();
+  },
   'proclaim-unsupported': async () => {
     const baton = fresh();
     const lease = await baton.election('e').campaign('v', { ttlMs: 1000 });
@@ -255,6 +287,19 @@ const cases: Record<string, () => Promise<void>> = {
     assert.throws(() => createEtcdStore(client, { sessionTtlMs: 500 }), InvalidArgumentError);
     assert.throws(() => createEtcdStore(client, { prefix: 'app' }), InvalidArgumentError);
     assert.throws(() => createEtcdStore(anyArg({})), InvalidArgumentError);
+  },
+  'store-option-zookeeper-invalid': async () => {
+    // A structural stand-in: options and the kinds the store keeps are checked before the client is used.
+    const noop = (): void => undefined;
+    const client = { create: noop, getChildren: noop, getSessionTimeout: () => 1000, on: noop, removeListener: noop } as unknown as ZooKeeperClient;
+    assert.throws(() => createZooKeeperStore(client, { root: 'baton' }), InvalidArgumentError);
+    assert.throws(() => createZooKeeperStore(client, { root: '/baton/' }), InvalidArgumentError);
+    assert.throws(() => createZooKeeperStore(client, { acls: [] }), InvalidArgumentError);
+    assert.throws(() => createZooKeeperStore(anyArg({})), InvalidArgumentError);
+    const store = createZooKeeperStore(client);
+    const request = { key: { kind: 'rwlock', name: 'r' }, owner: 'a'.repeat(32), mode: 'shared', limit: 2, ttlMs: 1000, enqueue: true, queueTtlMs: 1000 } as const;
+    await assert.rejects(store.grant(request, storeCall(1000)), (error: unknown) => error instanceof InvalidArgumentError && error.argument === 'kind');
+    await store.close();
   },
   'store-url-invalid': async () => {
     await assert.rejects(openStore('nope://admin:hunter2@host/x'), (error: unknown) => error instanceof InvalidArgumentError && !error.message.includes('hunter2'));

@@ -338,6 +338,9 @@ export async function runScenario(scenario: Scenario, seed = faultSeed()): Promi
     for (let i = 0; i < scenario.workers; i++) await startWorker();
     await Promise.all(all.map((worker) => worker.ready));
     await ctx.sleep(300);
+    // The scenario's time runs from here: workers that were slow to start (a loaded machine)
+    // must not eat the time its faults need.
+    ctx.until = monotonicNow() + scenario.durationMs;
     await scenario.nemesis(ctx);
     // Heal every network before the end: close() must then finish within a second.
     for (const worker of ctx.workers()) if (worker.proxies.some((p) => p.mode !== 'pass')) ctx.network(worker, 'pass');

@@ -22,6 +22,9 @@ export function wrapStore<S extends LockStore>(store: S, overrides: Partial<Lock
     ...(store.sessionDeadline ? { sessionDeadline: store.sessionDeadline.bind(store) } : {}),
     ...(store.proclaim ? { proclaim: store.proclaim.bind(store) } : {}),
     ...(store.watch ? { watch: store.watch.bind(store) } : {}),
+    ...(store.downgrade ? { downgrade: store.downgrade.bind(store) } : {}),
+    ...(store.advanceMark ? { advanceMark: store.advanceMark.bind(store) } : {}),
+    ...(store.listMarks ? { listMarks: store.listMarks.bind(store) } : {}),
     close: (call) => store.close(call),
     ...overrides,
   };

@@ -9,9 +9,11 @@ import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { ClosedError, QuorumError, createBaton, monotonicNow, storeCall } from '../../src/index.js';
 import { createRedisStore, quorum, type QuorumOptions } from '../../src/stores/redis/index.js';
+import { RELEASE } from '../../src/stores/redis/scripts.js';
 import { runContractSuite } from '../contract/suite.js';
 import { createFaultProxy, type FaultProxy } from '../faults/proxy.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
+import { until } from '../helpers/wait.js';
 
 const servers: RedisServer[] = [];
 before(async () => {
@@ -299,6 +301,39 @@ describe('redlock', () => {
     } finally {
       await baton.close();
       for (const proxy of proxies) await proxy.close();
+    }
+  });
+
+  it('a release wins over its own grant that reaches a node later (a resend after NOSCRIPT through a slow link)', async () => {
+    const prefix = `q${randomBytes(4).toString('hex')}`;
+    // Two of the five nodes are reached through a proxy that delays every chunk 300 ms, and
+    // know the release script but not the grant script: the grant's EVALSHA comes back
+    // NOSCRIPT and is sent again as EVAL after the release already ran there.
+    const proxies: FaultProxy[] = [];
+    for (const server of servers.slice(0, 2)) proxies.push(await createFaultProxy({ port: server.port }));
+    const ports = [...proxies.map((p) => p.port), ...servers.slice(2).map((s) => s.port)];
+    const baton = createBaton(quorumOn(prefix, { nodeTimeoutMs: 2000 }, ports));
+    try {
+      await baton.inspect('reordered');
+      for (const server of servers.slice(0, 2)) {
+        const admin = server.client();
+        await admin.script('FLUSH');
+        await admin.script('LOAD', RELEASE);
+        await admin.config('RESETSTAT');
+      }
+      for (const proxy of proxies) proxy.set('latency', { latencyMs: 300, jitterMs: 0 });
+      const lease = await baton.mutex('reordered').acquire({ ttlMs: 10_000 });
+      await lease.release();
+      // The slow nodes run the release, then the resent grant (an EVAL); the grant is given
+      // back as soon as its answer arrives, not after its 10 s TTL.
+      const evals = async (server: RedisServer): Promise<number> => Number(/cmdstat_eval:calls=(\d+)/.exec(await server.client().info('commandstats'))?.[1] ?? 0);
+      await until(async () => (await evals(servers[0]!)) > 0 && (await evals(servers[1]!)) > 0, 'the grant to be sent again as EVAL to the slow nodes', { ms: 5000, everyMs: 100 });
+      await until(async () => (await keysLeft(prefix)).length === 0, 'the late grants to be given back', { ms: 3000, everyMs: 200 });
+    } finally {
+      for (const proxy of proxies) proxy.set('pass');
+      await baton.close();
+      for (const proxy of proxies) await proxy.close();
+      for (const server of servers.slice(0, 2)) await server.client().script('FLUSH');
     }
   });
 });

@@ -6,12 +6,14 @@
  * locally) ends every entry on it at once.
  *
  * Nothing here knows about locks: a store asks `ensure()` for the live session, attaches its
- * keys to it, and is told through `SessionHooks` when the session is renewed or lost. A
- * ZooKeeper store would keep the same shape around its session instead of a lease.
+ * keys to it, and is told through `SessionHooks` when the session is renewed or lost. The
+ * ZooKeeper store keeps the same shape around its client's session (zookeeper/session.ts),
+ * with the same validity (`sessionValidUntil`).
  */
 import { monotonicNow } from '../../core/clock.js';
 import { ClosedError } from '../../errors.js';
 import type { StoreCall } from '../../store.js';
+import { sessionValidUntil } from '../session-validity.js';
 import { grpcDeadline, isLeaseNotFound, type EtcdClient } from './client.js';
 
 /** Session: one granted session lease and what is known locally of it. */
@@ -46,7 +48,7 @@ export interface SessionHooks {
 
 /** validUntil: until when a session surely lasts on etcd: the last keep-alive's send time plus its TTL, less 1% for drift. */
 export function validUntil(session: Session): number {
-  return session.validFrom + session.ttlMs - Math.max(1, Math.floor(session.ttlMs * 0.01));
+  return sessionValidUntil(session.validFrom, session.ttlMs);
 }
 
 /**

@@ -1,6 +1,7 @@
 import type { IKeyValue, Watcher } from 'etcd3';
 import { storeCall } from '../../core/call.js';
 import { monotonicNow, systemClock } from '../../core/clock.js';
+import { applyMark } from '../../core/mark.js';
 import { canHold } from '../../core/queue.js';
 import { checkOptions } from '../../core/validate.js';
 import { WakeLatches } from '../../core/wake-latch.js';
@@ -14,13 +15,15 @@ import {
   LOCK_KINDS,
   type LockKind,
   type LockStore,
+  type MarkRequest,
+  type MarkState,
   type ResourceKey,
   type ResourceState,
   type StoreCall,
   type WaiterInfo,
 } from '../../store.js';
 import { cancel, grpcDeadline, isBrokenCircuit, isLeaseNotFound, unreachableCause, type EtcdClient } from './client.js';
-import { aheadRange, entryInfo, entryValue, rangeEnd, reserveName, resourcePrefix, statedLimit, unescapeName, type EntryInfo } from './keys.js';
+import { aheadRange, entryInfo, entryValue, escapeName, rangeEnd, reserveName, resourcePrefix, statedLimit, unescapeName, type EntryInfo } from './keys.js';
 import { SessionKeeper, validUntil, type KeepAliveEvent, type Session } from './session.js';
 import { Window } from './window.js';
 
@@ -73,10 +76,11 @@ export class EtcdStore implements LockStore {
   readonly name = 'etcd';
   /**
    * Session-scoped (`outlivesClient` false): every key lives as long as the store's session
-   * lease, renewed once for all of them. Entries of one resource hold one mode at a time for
-   * now (`mixedModes` false): the queue reads only the keys ahead, not their modes.
+   * lease, renewed once for all of them. Shared and exclusive entries mix (`mixedModes`): a
+   * shared entry holds when no exclusive key is ahead of it, and while one is, it watches the
+   * nearest one (a read-write lock's reader watches the writer just ahead, as in Curator).
    */
-  readonly guarantees = Object.freeze({ clock: 'quorum', scope: 'network', fencing: true, fifo: true, notify: true, outlivesClient: false, mixedModes: false } as const);
+  readonly guarantees = Object.freeze({ clock: 'quorum', scope: 'network', fencing: true, fifo: true, notify: true, outlivesClient: false, mixedModes: true } as const);
   readonly defaultTimeoutMs = 5000;
   readonly #client: EtcdClient;
   readonly #prefix: string;
@@ -177,7 +181,8 @@ export class EtcdStore implements LockStore {
         // key before it reads the queue, and until it deletes it, a newcomer of that limit may be
         // let in behind it (see below). It may hold only alongside entries of its own limit.
         const agrees = otherLimit(key, ahead, request.limit) === undefined;
-        if (ahead.length < permits && agrees) {
+        const writer = request.mode === 'shared' ? exclusiveAhead(key, ahead, pfx) : undefined;
+        if (ahead.length < permits && agrees && !writer) {
           entry.held = true;
           this.#unwatch(entry);
           return this.#granted(owner, entry, request.ttlMs);
@@ -189,7 +194,7 @@ export class EtcdStore implements LockStore {
           return { granted: false };
         }
         this.#track(owner, entry, request.queueTtlMs);
-        this.#watch(owner, entry, ahead.slice(0, permits), ahead.length === permits && agrees, BigInt(reply.header.revision));
+        this.#watch(owner, entry, windowOf(ahead, permits, writer), ahead.length === permits && agrees && !writer, BigInt(reply.header.revision));
         return ahead.length === permits ? { granted: false, position: permits } : { granted: false };
       }
       // The key is gone (deleted by hand, or its queue TTL ran out; with a lost session, the put
@@ -245,7 +250,9 @@ export class EtcdStore implements LockStore {
       return { granted: false, limitInUse };
     }
     const created = this.#newEntry(key, etcdKey, session, BigInt(mine.create_revision));
-    if (position < permits) {
+    const ahead = range.kvs.slice(1);
+    const writer = request.mode === 'shared' ? exclusiveAhead(key, ahead, pfx) : undefined;
+    if (position < permits && !writer) {
       created.held = true;
       return this.#granted(owner, created, request.ttlMs);
     }
@@ -255,7 +262,7 @@ export class EtcdStore implements LockStore {
       return { granted: false, position };
     }
     this.#track(owner, created, request.queueTtlMs);
-    this.#watch(owner, created, range.kvs.slice(1, 1 + permits), position === permits, revision);
+    this.#watch(owner, created, windowOf(ahead, permits, writer), position === permits && !writer, revision);
     return { granted: false, position };
   }
 
@@ -361,6 +368,56 @@ export class EtcdStore implements LockStore {
    */
   sessionDeadline(): number {
     return this.#sessions.deadline();
+  }
+
+  /**
+   * downgrade rewrites the holder's key in place (same key, same create revision: same token
+   * and place) with mode `shared`, guarded by the key's last modification. The readers queued
+   * just behind it watch that key, and read the queue again when it changes.
+   */
+  async downgrade(key: ResourceKey, owner: string, call: StoreCall = storeCall(this.defaultTimeoutMs)): Promise<boolean> {
+    const entry = this.#entries.get(owner);
+    if (!entry || !entry.held || entry.key.kind !== key.kind || entry.key.name !== key.name || entry.session.lost) return false;
+    const current = (await this.#call(() => this.#client.kv.range({ key: Buffer.from(entry.etcdKey) }, grpcDeadline(call)))).kvs[0];
+    if (!current || BigInt(current.create_revision) !== entry.revision) return false;
+    const value = current.value.toString();
+    if (!value.startsWith('exclusive ')) return value.startsWith('shared ');
+    const reply = await this.#call(() => this.#client.kv.txn({
+      compare: [{ key: current.key, target: 'Mod', result: 'Equal', mod_revision: current.mod_revision }],
+      success: [{ request_put: { key: current.key, value: Buffer.from(`shared ${value.slice('exclusive '.length)}`), lease: entry.session.id } }],
+      failure: [],
+    }, grpcDeadline(call)));
+    return reply.succeeded;
+  }
+
+  /**
+   * advanceMark keeps the mark in its own key, `<prefix>mark/<kind>/<name>`, on no lease
+   * (durable): `at`, then a line with the note. Read, then written back guarded by the key's
+   * last modification (or its absence), again while another writer got in between.
+   */
+  async advanceMark(key: ResourceKey, request: MarkRequest, call: StoreCall = storeCall(this.defaultTimeoutMs)): Promise<MarkState & { advanced: boolean }> {
+    const markKey = Buffer.from(`${this.#prefix}mark/${key.kind}/${escapeName(key.name)}`);
+    for (;;) {
+      const kv = (await this.#call(() => this.#client.kv.range({ key: markKey }, grpcDeadline(call)))).kvs[0];
+      const { state, advanced, write } = applyMark(kv ? parseMark(kv.value.toString()) : undefined, request);
+      if (!write) return { ...state, advanced };
+      const reply = await this.#call(() => this.#client.kv.txn({
+        compare: [kv ? { key: markKey, target: 'Mod', result: 'Equal', mod_revision: kv.mod_revision } : { key: markKey, target: 'Version', result: 'Equal', version: 0 }],
+        success: [{ request_put: { key: markKey, value: Buffer.from(state.note === undefined ? String(state.at) : `${state.at}\n${state.note}`) } }],
+        failure: [],
+      }, grpcDeadline(call)));
+      if (reply.succeeded) return { ...state, advanced };
+      if (call.signal.aborted || monotonicNow() >= call.deadline) throw new StoreUnavailableError('etcd', 'The mark kept changing under this advanceMark until its deadline');
+    }
+  }
+
+  async listMarks(filter?: { kind?: LockKind }, call: StoreCall = storeCall(this.defaultTimeoutMs)): Promise<(MarkState & { key: ResourceKey })[]> {
+    const base = `${this.#prefix}mark/${filter?.kind ? `${filter.kind}/` : ''}`;
+    const reply = await this.#call(() => this.#client.kv.range({ key: Buffer.from(base), range_end: rangeEnd(base), sort_order: 'Ascend', sort_target: 'Key' }, grpcDeadline(call)));
+    return reply.kvs.flatMap((kv) => {
+      const [kind, name] = kv.key.toString().slice(`${this.#prefix}mark/`.length).split('/') as [LockKind, string | undefined];
+      return name === undefined || !LOCK_KINDS.includes(kind) ? [] : [{ key: { kind, name: unescapeName(name) }, ...parseMark(kv.value.toString()) }];
+    });
   }
 
   async release(key: ResourceKey, owner: string, _call?: StoreCall): Promise<boolean> {
@@ -486,9 +543,11 @@ export class EtcdStore implements LockStore {
     const groups = new Map<string, IKeyValue[]>();
     for (const kv of reply.kvs) {
       const rest = kv.key.toString().slice(this.#prefix.length);
+      // `<kind>/<escaped name>/<entry>`: a key with more segments is not one of this prefix's
+      // entries (a store whose prefix nests under this one, `app/` and `app/mutex/`).
       const first = rest.indexOf('/');
       const last = rest.lastIndexOf('/');
-      if (first < 0 || last === first) continue;
+      if (first < 0 || last === first || rest.indexOf('/', first + 1) !== last) continue;
       const id = rest.slice(0, last);
       if (!groups.has(id)) groups.set(id, []);
       groups.get(id)!.push(kv);
@@ -602,4 +661,20 @@ function otherLimit(key: ResourceKey, kvs: readonly IKeyValue[], limit: number):
     if (stated !== undefined && stated !== limit) return stated;
   }
   return undefined;
+}
+
+/** exclusiveAhead: the nearest key ahead (`ahead` is newest first) whose entry is exclusive, which keeps a shared entry queued. */
+function exclusiveAhead(key: ResourceKey, ahead: readonly IKeyValue[], pfx: string): IKeyValue | undefined {
+  return ahead.find((kv) => entryInfo(key, kv, pfx).mode === 'exclusive');
+}
+
+/** windowOf: the keys a queued entry watches: the nearest exclusive one ahead of a shared entry that it alone keeps waiting, else the `permits` keys just ahead. */
+function windowOf(ahead: readonly IKeyValue[], permits: number, writer: IKeyValue | undefined): IKeyValue[] {
+  return writer && ahead.length < permits ? [writer] : ahead.slice(0, permits);
+}
+
+/** parseMark reads a mark's value: `at`, then a line with the note if it has one. */
+function parseMark(text: string): MarkState {
+  const newline = text.indexOf('\n');
+  return newline < 0 ? { at: Number(text) } : { at: Number(text.slice(0, newline)), note: text.slice(newline + 1) };
 }

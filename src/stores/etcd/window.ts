@@ -1,6 +1,6 @@
 /**
  * The watch window of a queued entry: the keys just ahead of it, each watched for its
- * deletion. An entry with `permits` permits holds once fewer than `permits` keys are ahead
+ * deletion (and its rewrite: a writer ahead that downgraded lets readers behind it hold). An entry with `permits` permits holds once fewer than `permits` keys are ahead
  * of it, which cannot happen while the `permits` keys just ahead of it all live (keys only
  * leave the queue ahead; newer ones join behind). So it watches those keys only: a mutex
  * waiter watches its predecessor, and a release wakes at most `permits` waiters however long
@@ -12,7 +12,8 @@ import { cancel, type EtcdClient } from './client.js';
 /** WindowHooks: what a window reports to its entry. */
 export interface WindowHooks {
   /**
-   * A key of the window was deleted, at or before `revision`; `frees` when the window held
+   * A key of the window was deleted (or rewritten: `frees` is then false), at or before
+   * `revision`; `frees` when the window held
    * every key ahead and the deletion came after the read that found them: the entry holds,
    * without another read.
    */
@@ -56,8 +57,10 @@ export class Window {
       // revision in step with every write, while one that starts in the past waits for etcd's
       // catch-up loop (every 100 ms) before it gets any event. What happened between the read
       // and the watch's creation is looked up once the watch exists.
-      const watcher = this.#client.watch().key(target).only('delete').watcher();
+      const watcher = this.#client.watch().key(target).watcher();
       watcher.on('delete', (deleted: IKeyValue) => this.#deleted(BigInt(deleted.mod_revision)));
+      // A key rewritten in place (a writer that downgraded to a reader) may let the entry hold: it reads the queue again.
+      watcher.on('put', (put: IKeyValue) => this.#hooks.deleted(BigInt(put.mod_revision), false));
       watcher.once('connected', (res: { header: { revision: string } }) => {
         if (BigInt(res.header.revision) > readAt) void this.#recheck(watcher, kv, BigInt(res.header.revision));
       });
@@ -92,6 +95,7 @@ export class Window {
       const found = reply.kvs[0];
       // Gone since the read (a key never comes back with the same create revision).
       if (!found || found.create_revision !== kv.create_revision) this.#deleted(BigInt(reply.header.revision));
+      else if (found.mod_revision !== kv.mod_revision) this.#hooks.deleted(BigInt(reply.header.revision), false);
     } catch {
       this.#hooks.unsure();
     }

@@ -1,10 +1,11 @@
 import { timeLeft } from '../../core/call.js';
 import { systemClock, type Clock } from '../../core/clock.js';
+import { applyMark } from '../../core/mark.js';
 import { decide, grantable, type QueueEntry } from '../../core/queue.js';
 import { checkOptions } from '../../core/validate.js';
 import { WakeLatch } from '../../core/wake-latch.js';
 import { ClosedError } from '../../errors.js';
-import type { ExtendResult, GrantRequest, GrantResult, HandOff, LockKind, LockStore, ResourceKey, ResourceState, StoreCall } from '../../store.js';
+import type { ExtendResult, GrantRequest, HoldMode, MarkRequest, MarkState, GrantResult, HandOff, LockKind, LockStore, ResourceKey, ResourceState, StoreCall } from '../../store.js';
 
 
 /** MemoryStoreOptions configures `createMemoryStore`. */
@@ -15,6 +16,7 @@ export interface MemoryStoreOptions {
 
 interface MemoryEntry extends QueueEntry {
   seq: number;
+  mode: HoldMode;
   held: boolean;
   ttlMs: number;
   expiresAt: number;
@@ -44,6 +46,8 @@ export class MemoryStore implements LockStore {
   /** The highest fence of a pruned resource: a new resource's fence starts here, so a pruned name's tokens never go back. */
   #floor = 0n;
   #closed = false;
+  /** Marks (`advanceMark`), by resource: apart from the entries, never pruned. */
+  readonly #marks = new Map<string, { key: ResourceKey; state: MarkState }>();
   readonly #lostListeners = new Set<(key: ResourceKey, owner: string) => void>();
 
   constructor(options?: MemoryStoreOptions) {
@@ -94,6 +98,17 @@ export class MemoryStore implements LockStore {
     return removed;
   }
 
+  async downgrade(key: ResourceKey, owner: string, _call?: StoreCall): Promise<boolean> {
+    const resource = this.#resource(key);
+    this.#live(resource, this.#clock.now());
+    const entry = resource.entries.get(owner);
+    if (!entry?.held) return false;
+    if (entry.mode === 'shared') return true;
+    entry.mode = 'shared';
+    this.#wakeGrantable(resource);
+    return true;
+  }
+
   async forceRelease(key: ResourceKey, _call?: StoreCall): Promise<number> {
     const resource = this.#resource(key);
     this.#live(resource, this.#clock.now());
@@ -107,6 +122,22 @@ export class MemoryStore implements LockStore {
     }
     if (removed > 0) this.#wakeGrantable(resource);
     return removed;
+  }
+
+  async advanceMark(key: ResourceKey, request: MarkRequest, _call?: StoreCall): Promise<MarkState & { advanced: boolean }> {
+    this.#assertOpen();
+    const id = storeKey(key);
+    const { state, advanced, write } = applyMark(this.#marks.get(id)?.state, request);
+    if (write) this.#marks.set(id, { key: { kind: key.kind, name: key.name }, state });
+    return { ...state, advanced };
+  }
+
+  async listMarks(filter?: { kind?: LockKind }, _call?: StoreCall): Promise<(MarkState & { key: ResourceKey })[]> {
+    this.#assertOpen();
+    return [...this.#marks.entries()]
+      .filter(([, mark]) => !filter?.kind || mark.key.kind === filter.kind)
+      .sort(([a], [b]) => (a < b ? -1 : 1))
+      .map(([, mark]) => ({ key: mark.key, ...mark.state }));
   }
 
   watchLost(listener: (key: ResourceKey, owner: string) => void): () => void {

@@ -1,8 +1,8 @@
 import { NEVER, storeCall } from '../../core/call.js';
 import { monotonicNow, systemClock } from '../../core/clock.js';
 import { checkDuration, checkOptions } from '../../core/validate.js';
-import { ClosedError, InvalidArgumentError, QuorumError, type QuorumAnswer } from '../../errors.js';
-import type { ExtendResult, GrantRequest, GrantResult, HolderInfo, LockKind, LockStore, ResourceKey, ResourceState, StoreCall } from '../../store.js';
+import { ClosedError, InvalidArgumentError, QuorumError, UnsupportedError, type QuorumAnswer } from '../../errors.js';
+import type { ExtendResult, GrantRequest, GrantResult, HolderInfo, LockKind, LockStore, MarkRequest, MarkState, ResourceKey, ResourceState, StoreCall } from '../../store.js';
 
 /** QuorumOptions configures `quorum`. */
 export interface QuorumOptions {
@@ -52,6 +52,13 @@ export class QuorumStore implements LockStore {
   readonly #nodeTimeoutMs: number;
   readonly #driftFactor: number;
   readonly #closeStores: boolean;
+  /**
+   * Grants with node answers still to come, by resource and owner. A release of that owner
+   * marks its entry, and a node that grants after that gives the grant back: a release wins
+   * over a grant of the same owner that reaches a node later (a resend after NOSCRIPT, a
+   * slow link), instead of leaving an entry nobody holds for a whole TTL.
+   */
+  readonly #granting = new Map<string, { released: boolean }>();
   #closed = false;
 
   constructor(stores: readonly LockStore[], options?: QuorumOptions) {
@@ -97,9 +104,20 @@ export class QuorumStore implements LockStore {
     const budget = Math.min(this.#nodeTimeoutMs, Math.max(1, this.validityMs(request.ttlMs, 0)));
     let rolledBack = false;
     const rollback = (i: number): void => void this.#stores[i]!.release(request.key, request.owner, storeCall(this.#nodeTimeoutMs)).catch(() => undefined);
+    const id = grantId(request.key, request.owner);
+    const flight = { released: false };
+    this.#granting.set(id, flight);
+    let unanswered = this.#stores.length;
+    const nodeAnswered = (): void => {
+      if (--unanswered === 0 && this.#granting.get(id) === flight) this.#granting.delete(id);
+    };
     const outcomes = await this.#poll(
       call,
-      (store, nodeCall) => store.grant(nodeRequest, nodeCall),
+      (store, nodeCall) => {
+        const asked = store.grant(nodeRequest, nodeCall);
+        asked.then(nodeAnswered, nodeAnswered);
+        return asked;
+      },
       budget,
       // Decided when a majority granted; or when no majority can grant and it is known
       // whether the lock is busy (a majority answered) or out of reach (too many failed): a
@@ -111,9 +129,10 @@ export class QuorumStore implements LockStore {
         const minority = this.#stores.length - this.majority;
         return granted >= this.majority || failed > minority || (answered - granted + failed > minority && answered >= this.majority);
       },
-      // A node that answers after the verdict was a failure gives its grant back at once.
+      // A node that answers after the verdict was a failure, or after the owner released,
+      // gives its grant back at once.
       (i, late) => {
-        if (rolledBack && late.ok && late.value.granted) rollback(i);
+        if ((rolledBack || flight.released) && late.ok && late.value.granted) rollback(i);
       },
     );
     const elapsed = monotonicNow() - startedAt;
@@ -170,12 +189,72 @@ export class QuorumStore implements LockStore {
 
   async release(key: ResourceKey, owner: string, call: StoreCall = storeCall(this.defaultTimeoutMs)): Promise<boolean> {
     this.#assertOpen();
+    const flight = this.#granting.get(grantId(key, owner));
+    if (flight) flight.released = true;
     // Decided once a majority answered (the others' releases go on): a node that is down would
     // otherwise hold every release for the whole node timeout.
     const outcomes = await this.#poll(call, (store, nodeCall) => store.release(key, owner, nodeCall), this.#nodeTimeoutMs, (done) => done.filter((o) => o?.ok).length >= this.majority);
     if (outcomes.some((o) => o?.ok && o.value)) return true;
     if (outcomes.some((o) => o?.ok)) return false;
     throw new QuorumError('release', this.majority, this.#answers(outcomes, (value) => (value ? 'released' : 'absent')), 'no node answered; the entries expire with their TTL');
+  }
+
+  /**
+   * downgrade makes the entry shared on every node; true when a majority did, false when a
+   * majority says the owner holds nothing. Until a majority did, the entry still excludes:
+   * a reader needs a majority of nodes, and the nodes not yet downgraded refuse it.
+   */
+  async downgrade(key: ResourceKey, owner: string, call: StoreCall = storeCall(this.defaultTimeoutMs)): Promise<boolean> {
+    this.#assertOpen();
+    const outcomes = await this.#poll(
+      call,
+      (store, nodeCall) => {
+        if (!store.downgrade) throw new UnsupportedError(store.name, 'downgrade', 'it keeps no shared entries');
+        return store.downgrade(key, owner, nodeCall);
+      },
+      this.#nodeTimeoutMs,
+      (done) => {
+        const yes = done.filter((o) => o?.ok && o.value).length;
+        const no = done.filter((o) => o && !(o.ok && o.value)).length;
+        return yes >= this.majority || no > this.#stores.length - this.majority;
+      },
+    );
+    if (outcomes.filter((o) => o?.ok && o.value).length >= this.majority) return true;
+    if (outcomes.filter((o) => o?.ok && !o.value).length > this.#stores.length - this.majority) return false;
+    throw new QuorumError('downgrade', this.majority, this.#answers(outcomes, (value) => (value ? 'downgraded' : 'absent')), 'too few nodes answered');
+  }
+
+  /**
+   * advanceMark moves the mark on every node: advanced when a majority advanced it (of
+   * callers racing for one mark, at most one gets a majority; with many racers, possibly
+   * none); the mark as the majority that answered has it, the highest first.
+   */
+  async advanceMark(key: ResourceKey, request: MarkRequest, call: StoreCall = storeCall(this.defaultTimeoutMs)): Promise<MarkState & { advanced: boolean }> {
+    const outcomes = await this.#poll(call, (store, nodeCall) => {
+      if (!store.advanceMark) throw new UnsupportedError(store.name, 'keep a mark', 'it has no advanceMark');
+      return store.advanceMark(key, request, nodeCall);
+    }, this.#nodeTimeoutMs, () => false);
+    const answers = outcomes.flatMap((o) => (o?.ok ? [o.value] : []));
+    if (answers.length < this.majority) throw new QuorumError('advanceMark', this.majority, this.#answers(outcomes, (value) => (value.advanced ? 'advanced' : 'kept')), 'too few nodes answered');
+    const advanced = answers.filter((a) => a.advanced).length >= this.majority;
+    const { advanced: _, ...highest } = answers.reduce((a, b) => (b.at > a.at ? b : a));
+    return { ...(advanced ? { at: request.to, ...(request.note === undefined ? {} : { note: request.note }) } : highest), advanced };
+  }
+
+  /** listMarks: the marks a majority of nodes report, each at the highest any of them has. */
+  async listMarks(filter?: { kind?: LockKind }, call: StoreCall = storeCall(this.defaultTimeoutMs)): Promise<(MarkState & { key: ResourceKey })[]> {
+    this.#assertOpen();
+    const lists = await this.#states(call, (store, nodeCall) => {
+      if (!store.listMarks) throw new UnsupportedError(store.name, 'list marks', 'it has no listMarks');
+      return store.listMarks(filter, nodeCall);
+    }, 'listMarks');
+    const byKey = new Map<string, MarkState & { key: ResourceKey }>();
+    for (const mark of lists.flat()) {
+      const id = `${mark.key.kind}\u0000${mark.key.name}`;
+      const found = byKey.get(id);
+      if (!found || mark.at > found.at) byKey.set(id, mark);
+    }
+    return [...byKey.values()].sort((a, b) => (a.key.kind + a.key.name < b.key.kind + b.key.name ? -1 : 1));
   }
 
   async forceRelease(key: ResourceKey, call: StoreCall = storeCall(this.defaultTimeoutMs)): Promise<number> {
@@ -321,6 +400,11 @@ export class QuorumStore implements LockStore {
 }
 
 /** `: Cannot reach Redis at ...: connect ECONNREFUSED ...` when `store` knows why it is out of reach, else nothing. */
+/** grantId names one owner's entry of one resource in `#granting`. */
+function grantId(key: ResourceKey, owner: string): string {
+  return `${key.kind}\0${key.name}\0${owner}`;
+}
+
 function because(store: LockStore): string {
   try {
     const why = store.unreachable?.();

@@ -4,10 +4,10 @@ import { systemClock } from '../../core/clock.js';
 import { checkBoolean, checkOptions } from '../../core/validate.js';
 import { WakeLatches } from '../../core/wake-latch.js';
 import { ClosedError, InvalidArgumentError, StoreUnavailableError } from '../../errors.js';
-import { CLOSE_TIMEOUT_MS, type ExtendResult, type GrantRequest, type GrantResult, type HandOff, type HoldMode, type LockKind, type LockStore, type ResourceKey, type ResourceState, type StoreCall } from '../../store.js';
+import { CLOSE_TIMEOUT_MS, type ExtendResult, type GrantRequest, type GrantResult, type HandOff, type HoldMode, type LockKind, type LockStore, type MarkRequest, type MarkState, type ResourceKey, type ResourceState, type StoreCall } from '../../store.js';
 import { commandsFor, type RedisClient, type RedisCommands, type Subscription } from './client.js';
 import { isReplyError, watchConnection, type ConnectionWatch } from './reach.js';
-import { EXTEND, FORCE_RELEASE, GRANT, INSPECT, PRUNE, RELEASE } from './scripts.js';
+import { DOWNGRADE, EXTEND, FORCE_RELEASE, GRANT, INSPECT, MARK, PRUNE, RELEASE } from './scripts.js';
 
 
 /** A hand-off with the id of the waiter's request its TTL is dated from. */
@@ -38,7 +38,7 @@ interface Script {
 }
 
 const script = (source: string): Script => ({ source, sha: createHash('sha1').update(source).digest('hex') });
-const SCRIPTS = { grant: script(GRANT), extend: script(EXTEND), release: script(RELEASE), forceRelease: script(FORCE_RELEASE), inspect: script(INSPECT), prune: script(PRUNE) };
+const SCRIPTS = { grant: script(GRANT), extend: script(EXTEND), release: script(RELEASE), forceRelease: script(FORCE_RELEASE), inspect: script(INSPECT), prune: script(PRUNE), downgrade: script(DOWNGRADE), mark: script(MARK) };
 
 /**
  * RedisStore keeps locks on one Redis server, on the server's clock: every operation is one
@@ -128,6 +128,25 @@ export class RedisStore<F extends boolean = true> implements LockStore {
     return (await this.#run(SCRIPTS.release, key, owner)) === 1;
   }
 
+  async downgrade(key: ResourceKey, owner: string, _call?: StoreCall): Promise<boolean> {
+    return (await this.#run(SCRIPTS.downgrade, key, owner)) === 1;
+  }
+
+  /** advanceMark keeps the mark in its own hash, `{prefix:kind:name}:m`, which has no TTL and which no other script touches. */
+  async advanceMark(key: ResourceKey, request: MarkRequest, _call?: StoreCall): Promise<MarkState & { advanced: boolean }> {
+    const [at, note, hasNote, advanced] = (await this.#run(SCRIPTS.mark, key, request.to, request.note ?? '', request.note === undefined ? 0 : 1, request.renote ? 1 : 0, MARK_KEY)) as [string, string, number, number];
+    return { at: Number(at), ...(Number(hasNote) === 1 ? { note } : {}), advanced: Number(advanced) === 1 };
+  }
+
+  async listMarks(filter?: { kind?: LockKind }, _call?: StoreCall): Promise<(MarkState & { key: ResourceKey })[]> {
+    const marks: (MarkState & { key: ResourceKey })[] = [];
+    for (const key of await this.#resources(filter, ':m')) {
+      const { advanced: _, ...state } = await this.advanceMark(key, { to: -1 });
+      if (state.at >= 0) marks.push({ key, ...state });
+    }
+    return marks;
+  }
+
   async forceRelease(key: ResourceKey, _call?: StoreCall): Promise<number> {
     return Number(await this.#run(SCRIPTS.forceRelease, key));
   }
@@ -169,12 +188,12 @@ export class RedisStore<F extends boolean = true> implements LockStore {
   }
 
   /** Every resource with keys under the prefix (of one kind), in the order of their keys. */
-  async #resources(filter?: { kind?: LockKind }): Promise<ResourceKey[]> {
+  async #resources(filter?: { kind?: LockKind }, suffix = ':s'): Promise<ResourceKey[]> {
     // The prefix and kind are matched as they are, not as glob patterns (a prefix `a*` lists only its own keys).
-    const pattern = `{${globLiteral(this.#prefix)}:${filter?.kind ? globLiteral(filter.kind) : '*'}:*}:s`;
+    const pattern = `{${globLiteral(this.#prefix)}:${filter?.kind ? globLiteral(filter.kind) : '*'}:*}${suffix}`;
     const keys = new Set(await this.#call(() => this.#client.scan(pattern)));
     return [...keys].sort().map((key) => {
-      const inner = key.slice(1, -3);
+      const inner = key.slice(1, -1 - suffix.length);
       const first = inner.indexOf(':');
       const second = inner.indexOf(':', first + 1);
       return { kind: inner.slice(first + 1, second) as LockKind, name: inner.slice(second + 1) };
@@ -250,15 +269,16 @@ export class RedisStore<F extends boolean = true> implements LockStore {
    * Runs a script on a resource by EVALSHA, loading it with EVAL once if the server does not
    * know it (NOSCRIPT). KEYS are the resource's four keys (see lua/common.lua); the kind goes last.
    */
-  #run(compiled: Script, resource: ResourceKey, ...args: (string | number)[]): Promise<unknown> {
+  #run(compiled: Script, resource: ResourceKey, ...args: (string | number | typeof MARK_KEY)[]): Promise<unknown> {
     if (this.#closed) return Promise.reject(new ClosedError('This Redis store'));
     // A client without an offline queue fails a command sent while it makes its first
     // connection: the command waits for that connection instead (core bounds the wait).
     const connecting = this.#client.firstConnection?.();
     if (connecting) return connecting.then(() => this.#run(compiled, resource, ...args), (error: unknown) => Promise.reject(this.#failure(error)));
     const tag = `{${this.#prefix}:${resource.kind}:${resource.name}}`;
-    const keys = [`${tag}:s`, tag, `${tag}:h`, `${tag}:q`];
-    const argv = args.map(String);
+    const mark = args.at(-1) === MARK_KEY;
+    const keys = [mark ? `${tag}:m` : `${tag}:s`, tag, `${tag}:h`, `${tag}:q`];
+    const argv = (mark ? args.slice(0, -1) : args).map(String);
     argv.push(this.#fenced, resource.kind);
     return this.#client.evalsha(compiled.sha, keys, argv).catch((error: unknown) => {
       if (!String((error as Error).message).startsWith('NOSCRIPT')) throw this.#failure(error);
@@ -291,6 +311,8 @@ function globLiteral(text: string): string {
   return text.replace(/[*?[\]\\]/g, '\\$&');
 }
 
+/** The last argument of `#run` that puts the resource's mark hash (`:m`) in place of its state hash (`:s`) as KEYS[1]. */
+const MARK_KEY = Symbol('mark');
 const HELD: ExtendResult = Object.freeze({ held: true });
 const NOT_HELD: ExtendResult = Object.freeze({ held: false });
 const NEVER_SIGNAL = new AbortController().signal;

@@ -9,7 +9,7 @@
  */
 
 /** SCHEMA_VERSION is kept in `PRAGMA user_version`. */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 export const SCHEMA = `
 -- One row per lock used and not pruned since. The fence only grows, so a token is never issued
@@ -46,6 +46,16 @@ CREATE TABLE IF NOT EXISTS baton_floor (
   id    INTEGER PRIMARY KEY CHECK (id = 0),
   fence INTEGER NOT NULL
 );
+
+-- Version 3. One row per mark (advanceMark: a scheduled job's last claimed slot and its last
+-- run), apart from the resources: prune leaves it.
+CREATE TABLE IF NOT EXISTS baton_mark (
+  key  TEXT PRIMARY KEY,          -- prefix:kind:name
+  kind TEXT NOT NULL,
+  name TEXT NOT NULL,
+  at   INTEGER NOT NULL,          -- the mark: only grows
+  note TEXT
+) WITHOUT ROWID;
 `;
 
 /** Statements, each with what goes in and what comes out. */
@@ -77,15 +87,25 @@ export const SQL = {
   deleteEntry: `DELETE FROM baton_entry WHERE key = ? AND owner = ?`,
   /** in: key. out: changes = holders removed. */
   deleteHolders: `DELETE FROM baton_entry WHERE key = ? AND held = 1`,
-  /** in: key prefix, its length. out: key, kind, name of every resource under the prefix. */
-  resources: `SELECT key, kind, name FROM baton_resource WHERE substr(key, 1, ?) = ? ORDER BY key`,
-  /** in: key prefix, its length, the last key seen, how many. out: key, kind, name of the next resources under the prefix. */
-  resourcesAfter: `SELECT key, kind, name FROM baton_resource WHERE substr(key, 1, ?) = ? AND key > ? ORDER BY key LIMIT ?`,
+  /**
+   * in: key prefix, the first key after every key that starts with it. out: key, kind, name of
+   * every resource under the prefix. A range on the key (compared as UTF-8 bytes), not a
+   * pattern and not a count of characters, which SQLite and JavaScript count differently.
+   */
+  resources: `SELECT key, kind, name FROM baton_resource WHERE key >= ? AND key < ? ORDER BY key`,
+  /** in: key prefix, the end of its range, the last key seen, how many. out: key, kind, name of the next resources under the prefix. */
+  resourcesAfter: `SELECT key, kind, name FROM baton_resource WHERE key >= ? AND key < ? AND key > ? ORDER BY key LIMIT ?`,
   /** in: key. out: nothing; raises the floor to the resource's fence. */
   raiseFloor: `INSERT INTO baton_floor (id, fence) SELECT 0, fence FROM baton_resource WHERE key = ?
                ON CONFLICT (id) DO UPDATE SET fence = max(fence, excluded.fence)`,
   /** in: key. out: nothing; removes the resource's entries. */
   deleteEntries: `DELETE FROM baton_entry WHERE key = ?`,
+  /** in: key. out: at, note; no row without a mark. */
+  mark: `SELECT at, note FROM baton_mark WHERE key = ?`,
+  /** in: key, kind, name, at, note. out: nothing; inserts or replaces the mark. */
+  putMark: `INSERT OR REPLACE INTO baton_mark (key, kind, name, at, note) VALUES (?, ?, ?, ?, ?)`,
+  /** in: key prefix, its length. out: key, kind, name, at, note of every mark under the prefix. */
+  marks: `SELECT key, kind, name, at, note FROM baton_mark WHERE substr(key, 1, ?) = ? ORDER BY key`,
   /** in: key. out: nothing; removes the resource's row. */
   deleteResource: `DELETE FROM baton_resource WHERE key = ?`,
 } as const;

@@ -7,7 +7,7 @@ import { backoffMs, sleep } from '../../core/timing.js';
 import { systemClock } from '../../core/clock.js';
 import { checkDuration, checkOptions } from '../../core/validate.js';
 import { ClosedError, InvalidArgumentError, StoreUnavailableError } from '../../errors.js';
-import type { ExtendResult, GrantRequest, GrantResult, HandOff, LockKind, LockStore, ResourceKey, ResourceState, StoreCall } from '../../store.js';
+import type { ExtendResult, GrantRequest, GrantResult, HandOff, LockKind, LockStore, MarkRequest, MarkState, ResourceKey, ResourceState, StoreCall } from '../../store.js';
 import { storeCall, timeLeft } from '../../core/call.js';
 import { isPromise, LeaseTable, type Awaitable, type TableEntry, type TableResource, type TableTx } from '../table/lease-table.js';
 import { SCHEMA, SCHEMA_VERSION, SQL } from './schema.js';
@@ -163,6 +163,20 @@ export class SqliteStore implements LockStore {
     });
     this.#send(wakes);
     return result;
+  }
+
+  async downgrade(key: ResourceKey, owner: string, call: StoreCall = storeCall(this.defaultTimeoutMs)): Promise<boolean> {
+    const { result, wakes } = await this.#table.downgrade(key, owner, call);
+    this.#send(wakes);
+    return result;
+  }
+
+  advanceMark(key: ResourceKey, request: MarkRequest, call: StoreCall = storeCall(this.defaultTimeoutMs)): Promise<MarkState & { advanced: boolean }> {
+    return this.#table.advanceMark(key, request, call);
+  }
+
+  listMarks(filter?: { kind?: LockKind }, call: StoreCall = storeCall(this.defaultTimeoutMs)): Promise<(MarkState & { key: ResourceKey })[]> {
+    return this.#table.listMarks(filter, call);
   }
 
   async extend(key: ResourceKey, owner: string, ttlMs: number, call: StoreCall = storeCall(this.defaultTimeoutMs)): Promise<ExtendResult> {
@@ -430,14 +444,30 @@ function tableTx(sql: Statements): TableTx<number> {
     deleteEntry: (id, owner) => void sql.deleteEntry.run(id, owner),
     deleteHolders: (id) => sql.deleteHolders.run(id).changes,
     resources: (idPrefix, after, limit) =>
-      ((after === undefined ? sql.resources.all(idPrefix.length, idPrefix) : sql.resourcesAfter.all(idPrefix.length, idPrefix, after, limit ?? -1)) as { key: string; kind: LockKind; name: string }[])
+      ((after === undefined ? sql.resources.all(idPrefix, rangeEnd(idPrefix)) : sql.resourcesAfter.all(idPrefix, rangeEnd(idPrefix), after, limit ?? -1)) as { key: string; kind: LockKind; name: string }[])
         .map((row): TableResource => ({ id: row.key, kind: row.kind, name: row.name })),
+    mark: (id) => {
+      const row = sql.mark.get(id) as { at: bigint; note: string | null } | undefined;
+      return row && (row.note === null ? { at: Number(row.at) } : { at: Number(row.at), note: row.note });
+    },
+    putMark: (resource, state) => void sql.putMark.run(resource.id, resource.kind, resource.name, state.at, state.note ?? null),
+    marks: (idPrefix) =>
+      (sql.marks.all(idPrefix.length, idPrefix) as { key: string; kind: LockKind; name: string; at: bigint; note: string | null }[]).map((row) => ({
+        resource: { id: row.key, kind: row.kind, name: row.name },
+        at: Number(row.at),
+        ...(row.note === null ? {} : { note: row.note }),
+      })),
     dropResource: (id) => {
       sql.raiseFloor.run(id);
       sql.deleteEntries.run(id);
       sql.deleteResource.run(id);
     },
   };
+}
+
+/** rangeEnd: the first key after every key that starts with `idPrefix`, which ends with ":" (`baton:` or `baton:mutex:`). */
+function rangeEnd(idPrefix: string): string {
+  return `${idPrefix.slice(0, -1)};`;
 }
 
 function toEntry(raw: RawRow): TableEntry<number> {

@@ -1,5 +1,6 @@
+import { applyMark } from '../../core/mark.js';
 import { decide, grantable, type QueueEntry } from '../../core/queue.js';
-import { storageKey, type ExtendResult, type GrantRequest, type GrantResult, type LockKind, type ResourceKey, type ResourceState, type StoreCall } from '../../store.js';
+import { storageKey, type ExtendResult, type GrantRequest, type GrantResult, type LockKind, type MarkRequest, type MarkState, type ResourceKey, type ResourceState, type StoreCall } from '../../store.js';
 
 /**
  * The lease algorithm of the stores that keep their entries as rows of a table (SQLite;
@@ -72,6 +73,12 @@ export interface TableTx<W> {
    * name used again never issues a token it issued before.
    */
   dropResource(id: string): Awaitable<void>;
+  /** mark: the mark kept under a resource's stored key (`advanceMark`), apart from its row; undefined when there is none. Optional: a store without marks leaves the three out. */
+  mark?(id: string): Awaitable<MarkState | undefined>;
+  /** putMark inserts or replaces the mark of `id`, with the kind and name it belongs to. */
+  putMark?(resource: TableResource, state: MarkState): Awaitable<void>;
+  /** marks: every mark whose id starts with `idPrefix`, ordered by id. */
+  marks?(idPrefix: string): Awaitable<(MarkState & { resource: TableResource })[]>;
 }
 
 /**
@@ -165,6 +172,46 @@ export class LeaseTable<W> {
     if (rest.length === live.length) return { result: false, wakes };
     yield tx.deleteEntry(id, owner);
     return { result: true, wakes: grantable(rest) as TableEntry<W>[] };
+  }
+
+  /** downgrade: see `LockStore.downgrade`; wakes the entries that may hold once `owner`'s is shared. */
+  downgrade(key: ResourceKey, owner: string, call: StoreCall): Promise<Outcome<boolean, W>> {
+    const id = storageKey(this.#prefix, key);
+    return this.#driver.transaction('write', call, (tx) => drive(this.#downgrade(tx, id, owner)));
+  }
+
+  *#downgrade(tx: TableTx<W>, id: string, owner: string): Steps<Outcome<boolean, W>> {
+    const { live, wakes } = yield* this.#live(tx, id, yield* ask(tx.now()), owner);
+    const index = live.findIndex((entry) => entry.owner === owner && entry.held);
+    if (index < 0) return { result: false, wakes };
+    if (live[index]!.mode === 'shared') return { result: true, wakes };
+    const shared: TableEntry<W> = { ...live[index]!, mode: 'shared' };
+    yield tx.putEntry(id, shared);
+    live[index] = shared;
+    return { result: true, wakes: grantable(live) as TableEntry<W>[] };
+  }
+
+  /** advanceMark: see `LockStore.advanceMark`; one write transaction. */
+  advanceMark(key: ResourceKey, request: MarkRequest, call: StoreCall): Promise<MarkState & { advanced: boolean }> {
+    const resource: TableResource = { id: storageKey(this.#prefix, key), kind: key.kind, name: key.name };
+    return this.#driver.transaction(request.to < 0 ? 'read' : 'write', call, (tx) => drive(this.#advanceMark(tx, resource, request)));
+  }
+
+  *#advanceMark(tx: TableTx<W>, resource: TableResource, request: MarkRequest): Steps<MarkState & { advanced: boolean }> {
+    if (!tx.mark || !tx.putMark) throw new Error('this table store keeps no marks');
+    const { state, advanced, write } = applyMark(yield* ask(tx.mark(resource.id)), request);
+    if (write) yield tx.putMark(resource, state);
+    return { ...state, advanced };
+  }
+
+  /** listMarks: see `LockStore.listMarks`. */
+  listMarks(filter: { kind?: LockKind } | undefined, call: StoreCall): Promise<(MarkState & { key: ResourceKey })[]> {
+    return this.#driver.transaction('read', call, (tx) => drive(this.#listMarks(tx, this.#idPrefix(filter))));
+  }
+
+  *#listMarks(tx: TableTx<W>, idPrefix: string): Steps<(MarkState & { key: ResourceKey })[]> {
+    if (!tx.marks) throw new Error('this table store keeps no marks');
+    return (yield* ask(tx.marks(idPrefix))).map(({ resource, ...state }) => ({ key: { kind: resource.kind, name: resource.name }, ...state }));
   }
 
   /** forceRelease: see `LockStore.forceRelease`; wakes the queued entries that may hold once no one does. */
