@@ -2,10 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { DeleteItemCommand, GetItemCommand, ScanCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { timedOut } from '../../core/call.js';
 import { monotonicNow } from '../../core/clock.js';
+import { applyMark } from '../../core/mark.js';
 import { decide, type QueueEntry } from '../../core/queue.js';
 import { checkBoolean, checkDuration, checkOptions, checkPositiveInteger } from '../../core/validate.js';
 import { ClosedError, InvalidArgumentError, QueueFullError, StoreUnavailableError } from '../../errors.js';
-import { CLOSE_TIMEOUT_MS, LOCK_KINDS, type ExtendResult, type GrantRequest, type GrantResult, type LockKind, type LockStore, type ResourceKey, type ResourceState, type StoreCall } from '../../store.js';
+import { CLOSE_TIMEOUT_MS, LOCK_KINDS, type ExtendResult, type GrantRequest, type GrantResult, type LockKind, type LockStore, type MarkRequest, type MarkState, type ResourceKey, type ResourceState, type StoreCall } from '../../store.js';
 import { errorName, isNetworkError, THROTTLED, type Attr, type AttrMap, type DynamoDbClient } from './client.js';
 import { entryAttr, parseItem, type StoredEntry, type StoredItem } from './item.js';
 import { observationsOf, type Observations } from './observations.js';
@@ -205,6 +206,62 @@ export class DynamoDbStore implements LockStore {
       if (!live.some((entry) => entry.owner === owner)) return { result: false };
       return { result: true, write: { entries: live.filter((e) => e.owner !== owner).map((e) => e.stored), nextSeq: item!.nextSeq, grant: false } };
     });
+  }
+
+  async downgrade(key: ResourceKey, owner: string, call: StoreCall): Promise<boolean> {
+    return this.#change(key, call, 'downgrade', false, ({ item }, now): Plan<boolean> => {
+      const live = this.#live(key, item, now);
+      const mine = live.find((entry) => entry.owner === owner && entry.held);
+      if (!mine) return { result: false };
+      if (mine.mode === 'shared') return { result: true };
+      // Same place, token, TTL and record version: only the mode changes; the readers behind it see it at their next poll.
+      const entry: StoredEntry = { ...mine.stored, mode: 'shared' };
+      return { result: true, write: { entries: live.map((e) => (e === mine ? entry : e.stored)), nextSeq: item!.nextSeq, grant: false } };
+    });
+  }
+
+  /**
+   * advanceMark: see `LockStore.advanceMark`. A mark is an item of its own
+   * (`${prefix}#mark:${kind}:${name}`: `at` N, `note` S), out of reach of `prune`; it moves by
+   * a write conditional on the mark read, so of callers racing for one `to`, one advances it.
+   */
+  async advanceMark(key: ResourceKey, request: MarkRequest, call: StoreCall): Promise<MarkState & { readonly advanced: boolean }> {
+    this.#assertOpen();
+    const Key = { [this.#pk]: { S: this.#markId(key) } };
+    for (;;) {
+      const answer = (await this.#send(new GetItemCommand({ TableName: this.#table, Key, ConsistentRead: true }), call, 'advanceMark')) as { Item?: AttrMap };
+      const current = answer.Item ? markOf(answer.Item) : undefined;
+      const { state, advanced, write } = applyMark(current, request);
+      if (!write) return { ...state, advanced };
+      const written = await this.#send(new UpdateItemCommand({
+        TableName: this.#table,
+        Key,
+        UpdateExpression: `SET #at = :to, #k = :k, #n = :n${state.note === undefined ? ' REMOVE #note' : ', #note = :note'}`,
+        ConditionExpression: current ? '#at = :at' : 'attribute_not_exists(#pk)',
+        ExpressionAttributeNames: { '#at': 'at', '#k': 'kind', '#n': 'name', '#note': 'note', ...(current ? {} : { '#pk': this.#pk }) },
+        ExpressionAttributeValues: {
+          ':to': { N: String(state.at) },
+          ':k': { S: key.kind },
+          ':n': { S: key.name },
+          ...(state.note === undefined ? {} : { ':note': { S: state.note } }),
+          ...(current ? { ':at': { N: String(current.at) } } : {}),
+        } as Record<string, Attr>,
+      } as never), call, 'advanceMark', true);
+      if (written !== CONFLICT) return { ...state, advanced };
+    }
+  }
+
+  async listMarks(filter: { kind?: LockKind } | undefined, call: StoreCall): Promise<(MarkState & { readonly key: ResourceKey })[]> {
+    this.#assertOpen();
+    const marks: (MarkState & { key: ResourceKey })[] = [];
+    const prefix = filter?.kind ? `${this.#prefix}#mark:${filter.kind}:` : `${this.#prefix}#mark:`;
+    await this.#scanPrefix(prefix, call, 'listMarks', (raw) => {
+      const kind = raw.kind?.S as LockKind | undefined;
+      const name = raw.name?.S;
+      if (!kind || name === undefined || !LOCK_KINDS.includes(kind)) return;
+      marks.push({ key: { kind, name }, ...markOf(raw) });
+    });
+    return marks.sort((a, b) => (this.#markId(a.key) < this.#markId(b.key) ? -1 : 1));
   }
 
   async forceRelease(key: ResourceKey, call: StoreCall): Promise<number> {
@@ -422,10 +479,21 @@ export class DynamoDbStore implements LockStore {
     }), call, 'prune', true);
   }
 
-  /** #scan reads every item of this store's prefix (of one kind), page by page, strongly consistent. */
+  /** #scan reads every lock item of this store's prefix (of one kind), page by page, strongly consistent. */
   async #scan(filter: { kind?: LockKind } | undefined, call: StoreCall, verb: string, each: (key: ResourceKey, item: StoredItem) => void): Promise<void> {
     this.#assertOpen();
     const prefix = filter?.kind ? `${this.#prefix}:${filter.kind}:` : `${this.#prefix}:`;
+    await this.#scanPrefix(prefix, call, verb, (raw) => {
+      const id = raw[this.#pk]?.S ?? '';
+      const item = this.#parse(raw, id);
+      if (!LOCK_KINDS.includes(item.kind) || id !== `${this.#prefix}:${item.kind}:${item.name}`) return;
+      this.#keep(id, item);
+      each({ kind: item.kind, name: item.name }, item);
+    });
+  }
+
+  /** #scanPrefix reads every item whose key starts with `prefix`, page by page, strongly consistent. */
+  async #scanPrefix(prefix: string, call: StoreCall, verb: string, each: (raw: AttrMap) => void): Promise<void> {
     let start: AttrMap | undefined;
     do {
       const page = (await this.#send(new ScanCommand({
@@ -437,13 +505,7 @@ export class DynamoDbStore implements LockStore {
         ExpressionAttributeValues: { ':p': { S: prefix } },
         ...(start ? { ExclusiveStartKey: start } : {}),
       } as never), call, verb)) as { Items?: AttrMap[]; LastEvaluatedKey?: AttrMap };
-      for (const raw of page.Items ?? []) {
-        const id = raw[this.#pk]?.S ?? '';
-        const item = this.#parse(raw, id);
-        if (!LOCK_KINDS.includes(item.kind) || id !== `${this.#prefix}:${item.kind}:${item.name}`) continue;
-        this.#keep(id, item);
-        each({ kind: item.kind, name: item.name }, item);
-      }
+      for (const raw of page.Items ?? []) each(raw);
       start = page.LastEvaluatedKey;
     } while (start);
   }
@@ -567,6 +629,10 @@ export class DynamoDbStore implements LockStore {
     return `${this.#prefix}:${key.kind}:${key.name}`;
   }
 
+  #markId(key: ResourceKey): string {
+    return `${this.#prefix}#mark:${key.kind}:${key.name}`;
+  }
+
   #floorId(): string {
     return `${this.#prefix}#floor`;
   }
@@ -591,6 +657,12 @@ export class DynamoDbStore implements LockStore {
       // the message names no endpoint
     }
   }
+}
+
+/** markOf reads a mark item. */
+function markOf(raw: AttrMap): MarkState {
+  const at = Number(raw.at?.N ?? '-1');
+  return raw.note?.S === undefined ? { at } : { at, note: raw.note.S };
 }
 
 /** newRecordVersion: a fresh record version, 72 random bits. */
