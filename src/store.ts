@@ -165,7 +165,12 @@ export interface ResourceState {
 
 /** StoreGuarantees: what a store promises, stated as data so that docs, types and tests agree. */
 export interface StoreGuarantees {
-  /** Whose clock enforces TTLs. */
+  /**
+   * Whose clock enforces TTLs. `observer`: no shared clock; each process counts an entry's TTL
+   * on its own monotonic clock from when it first saw the entry's current record version
+   * (DynamoDB). `wall`: the owners' and observers' wall clocks, trusted to agree within a
+   * stated skew (DynamoDB's opt-in).
+   */
   readonly clock: 'process' | 'host' | 'server' | 'quorum' | 'observer' | 'wall';
   /** Who can share locks through this store. */
   readonly scope: 'process' | 'host' | 'network';

@@ -1,7 +1,7 @@
 /**
  * The examples run, against the built package, as a user would run them: each file in
  * examples/ as its own process (`node examples/NAME.mjs`), killed and failed after 20 s, with
- * its SQLite file in a temporary folder and the Redis and etcd servers it needs started here.
+ * its SQLite file in a temporary folder and the Redis, etcd and DynamoDB (dynalite) servers it needs started here.
  * Every file in examples/ must have a case below: a new example fails this test until it has one.
  */
 import assert from 'node:assert/strict';
@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { cleanUp } from './helpers/clean-up.js';
+import { DYNALITE_CREDENTIALS, DYNALITE_REGION, startDynalite, type DynaliteServer } from './helpers/dynalite-server.js';
 import { startEtcd, type EtcdCluster } from './helpers/etcd-server.js';
 import { runInGroup } from './helpers/process.js';
 import { startRedis, startRedisCluster, type RedisCluster, type RedisServer } from './helpers/redis-server.js';
@@ -19,6 +20,7 @@ const dir = mkdtempSync(join(tmpdir(), 'baton-examples-'));
 const redis: RedisServer[] = [];
 let etcd: EtcdCluster | undefined;
 let cluster: RedisCluster | undefined;
+let dynalite: DynaliteServer | undefined;
 
 /** The example's own lock file: a fresh store, so its tokens start at 1. */
 const db = (file: string): NodeJS.ProcessEnv => ({ BATON_EXAMPLE_DB: join(dir, file.replace(/\.mjs$/, '.db')) });
@@ -123,6 +125,13 @@ const cases: Record<string, (file: string) => Promise<void>> = {
     assert.ok(tokens[3]! > tokens[0]!, stdout);
   },
 
+  'dynamodb.mjs': async (file) => {
+    const stdout = await runExample(file, { DYNAMODB_ENDPOINT: dynalite!.endpoint, AWS_REGION: DYNALITE_REGION, AWS_ACCESS_KEY_ID: DYNALITE_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: DYNALITE_CREDENTIALS.secretAccessKey });
+    assert.match(stdout, /instance b waits in line/);
+    const [first, second] = numbers(stdout, 'with token ');
+    assert.ok(first !== undefined && second !== undefined && second > first, stdout);
+  },
+
   'etcd.mjs': async (file) => {
     const stdout = await runExample(file, { ETCD_URL: etcd!.endpoints.join(',') });
     assert.match(stdout, /instance b waits in line/);
@@ -135,11 +144,12 @@ const files = readdirSync('examples').filter((name) => !name.startsWith('.')).so
 
 describe('examples', () => {
   before(async () => {
-    // Three Redis servers (the first alone for redis.mjs, all three for redlock.mjs), a Redis Cluster of three masters and one etcd member.
+    // Three Redis servers (the first alone for redis.mjs, all three for redlock.mjs), a Redis Cluster of three masters, one etcd member and dynalite.
     const starting = [
       ...[0, 1, 2].map(async () => void redis.push(await startRedis())),
       (async () => void (etcd = await startEtcd(1)))(),
       (async () => void (cluster = await startRedisCluster(3)))(),
+      (async () => void (dynalite = await startDynalite()))(),
     ];
     const started = await Promise.allSettled(starting);
     const failed = started.find((result) => result.status === 'rejected');
@@ -149,6 +159,7 @@ describe('examples', () => {
     ...Object.fromEntries(redis.map((server) => [`stop redis-server on port ${server.port}`, () => server.stop()])),
     'stop etcd': () => etcd?.stop(),
     'stop the Redis Cluster': () => cluster?.stop(),
+    'stop dynalite': () => dynalite?.stop(),
     'remove the lock files': () => rmSync(dir, { recursive: true, force: true }),
   }));
 

@@ -1,5 +1,5 @@
 /**
- * The full fault run: `npm run faults -- [--seconds 60] [--runs 3] [--store memory|sqlite|redis|redlock|redis-cluster|etcd|zookeeper|all] [--scenario NAME,...] [--seed N]`.
+ * The full fault run: `npm run faults -- [--seconds 60] [--runs 3] [--store memory|sqlite|redis|redlock|redis-cluster|etcd|zookeeper|dynamodb|all] [--scenario NAME,...] [--seed N]`.
  * Runs every scenario of each store `runs` times for `seconds` each, prints one table row
  * per scenario with totals, and exits 1 if any checker found anything. Run i (from 0) of a
  * scenario uses seed N + i: each run prints its seed, and a failure names it, so that
@@ -8,7 +8,7 @@
  */
 import { parseArgs } from 'node:util';
 import { faultSeed, problems, runScenario, type RunResult } from './harness.js';
-import { etcdTarget, memoryTarget, redisClusterTarget, redisTarget, redlockTarget, sqliteTarget, zookeeperTarget, type FaultTarget } from './targets.js';
+import { dynamodbTarget, etcdTarget, memoryTarget, redisClusterTarget, redisTarget, redlockTarget, sqliteTarget, zookeeperTarget, type FaultTarget } from './targets.js';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '60' }, runs: { type: 'string', default: '3' }, store: { type: 'string', default: 'sqlite' }, scenario: { type: 'string' }, seed: { type: 'string' } } });
 const only = values.scenario?.split(',');
@@ -16,7 +16,7 @@ const seconds = Number(values.seconds);
 const runs = Number(values.runs);
 const firstSeed = values.seed !== undefined ? Number(values.seed) : process.env.BATON_FAULT_SEED ? faultSeed() : 1;
 if (!Number.isInteger(firstSeed) || firstSeed < 1 || firstSeed + runs > 2 ** 32) throw new Error(`Expected \`--seed\` to be an integer from 1 to 2^32 - 1 - runs, got ${values.seed}`);
-const targets: Record<string, () => FaultTarget> = { memory: memoryTarget, sqlite: sqliteTarget, redis: redisTarget, redlock: redlockTarget, 'redis-cluster': redisClusterTarget, etcd: etcdTarget, zookeeper: zookeeperTarget };
+const targets: Record<string, () => FaultTarget> = { memory: memoryTarget, sqlite: sqliteTarget, redis: redisTarget, redlock: redlockTarget, 'redis-cluster': redisClusterTarget, etcd: etcdTarget, zookeeper: zookeeperTarget, dynamodb: dynamodbTarget };
 const selected = values.store === 'all' ? Object.keys(targets) : values.store!.split(',');
 for (const name of selected) if (!targets[name]) throw new Error(`Unknown store "${name}"; expected ${Object.keys(targets).join(', ')} or all`);
 console.log(`fault run: ${selected.join(', ')}; ${runs} run(s) of ${seconds} s per scenario, seeds ${firstSeed} to ${firstSeed + runs - 1}; started ${new Date().toISOString()}\n`);

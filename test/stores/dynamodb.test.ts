@@ -14,6 +14,7 @@ import { InvalidArgumentError, QueueFullError, StoreUnavailableError, createBato
 import { createDynamoDbStore, type DynamoDbClient } from '../../src/stores/dynamodb/index.js';
 import { runContractSuite } from '../contract/suite.js';
 import { startDynalite, type DynaliteServer } from '../helpers/dynalite-server.js';
+import { freePort } from '../helpers/process.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 let server: DynaliteServer;
@@ -34,6 +35,9 @@ runContractSuite({
       cleanup: async () => undefined,
     };
   },
+  // Every call is an HTTP request through the SDK (2-3 ms each on an idle machine, tens of ms
+  // on a loaded one), not a microsecond's: the suite's short TTLs and sleeps are doubled.
+  scale: 2,
   skip: {
     'a release wakes one waiter, not all of them': 'DynamoDB cannot notify (guarantees.notify is false): every queued waiter polls with backoff, one strongly consistent read a poll',
   },
@@ -154,6 +158,21 @@ describe('dynamodb store', () => {
     await election.proclaim(term, 'node-a:ready');
     assert.deepEqual((await baton.inspect('leader', 'election')).holders.map((h) => h.value), ['node-a:ready']);
     await election.resign(term);
+    await baton.close();
+  });
+
+  it('an endpoint where nothing listens: calls fail by their deadline with StoreUnavailableError saying why', async () => {
+    const port = await freePort();
+    // The SDK retries a refused connection itself (4 attempts, about 0.5 s) before the store sees why.
+    const baton = createBaton(createDynamoDbStore(server.client({ endpoint: `http://127.0.0.1:${port}` }), { table: 'nowhere' }), { storeTimeoutMs: 1500 });
+    const started = monotonicNow();
+    await assert.rejects(baton.mutex('x').tryAcquire(), (error: unknown) => {
+      assert.ok(error instanceof StoreUnavailableError, String(error));
+      assert.match(error.message, new RegExp(`^Cannot reach DynamoDB at http://127\\.0\\.0\\.1:${port}: .*ECONNREFUSED`));
+      return true;
+    });
+    const took = monotonicNow() - started;
+    assert.ok(took >= 1450 && took < 2500, `failed after ${Math.round(took)} ms, its deadline being 1500 ms`);
     await baton.close();
   });
 

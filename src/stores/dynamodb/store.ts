@@ -2,10 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { DeleteItemCommand, GetItemCommand, ScanCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { timedOut } from '../../core/call.js';
 import { monotonicNow } from '../../core/clock.js';
+import { applyMark } from '../../core/mark.js';
 import { decide, type QueueEntry } from '../../core/queue.js';
 import { checkBoolean, checkDuration, checkOptions, checkPositiveInteger } from '../../core/validate.js';
 import { ClosedError, InvalidArgumentError, QueueFullError, StoreUnavailableError } from '../../errors.js';
-import { LOCK_KINDS, type ExtendResult, type GrantRequest, type GrantResult, type LockKind, type LockStore, type ResourceKey, type ResourceState, type StoreCall } from '../../store.js';
+import { CLOSE_TIMEOUT_MS, LOCK_KINDS, type ExtendResult, type GrantRequest, type GrantResult, type LockKind, type LockStore, type MarkRequest, type MarkState, type ResourceKey, type ResourceState, type StoreCall } from '../../store.js';
 import { errorName, isNetworkError, THROTTLED, type Attr, type AttrMap, type DynamoDbClient } from './client.js';
 import { entryAttr, parseItem, type StoredEntry, type StoredItem } from './item.js';
 import { observationsOf, type Observations } from './observations.js';
@@ -109,6 +110,8 @@ export class DynamoDbStore implements LockStore {
   readonly #closeClient: boolean;
   readonly #seen: Observations;
   readonly #items = new Map<string, StoredItem>();
+  /** The changes in flight, which `close()` lets finish within its bound. */
+  readonly #changing = new Set<Promise<unknown>>();
   /** Aborts every request in flight when the store closes. */
   readonly #drop = new AbortController();
   #closed = false;
@@ -205,6 +208,62 @@ export class DynamoDbStore implements LockStore {
     });
   }
 
+  async downgrade(key: ResourceKey, owner: string, call: StoreCall): Promise<boolean> {
+    return this.#change(key, call, 'downgrade', false, ({ item }, now): Plan<boolean> => {
+      const live = this.#live(key, item, now);
+      const mine = live.find((entry) => entry.owner === owner && entry.held);
+      if (!mine) return { result: false };
+      if (mine.mode === 'shared') return { result: true };
+      // Same place, token, TTL and record version: only the mode changes; the readers behind it see it at their next poll.
+      const entry: StoredEntry = { ...mine.stored, mode: 'shared' };
+      return { result: true, write: { entries: live.map((e) => (e === mine ? entry : e.stored)), nextSeq: item!.nextSeq, grant: false } };
+    });
+  }
+
+  /**
+   * advanceMark: see `LockStore.advanceMark`. A mark is an item of its own
+   * (`${prefix}#mark:${kind}:${name}`: `at` N, `note` S), out of reach of `prune`; it moves by
+   * a write conditional on the mark read, so of callers racing for one `to`, one advances it.
+   */
+  async advanceMark(key: ResourceKey, request: MarkRequest, call: StoreCall): Promise<MarkState & { readonly advanced: boolean }> {
+    this.#assertOpen();
+    const Key = { [this.#pk]: { S: this.#markId(key) } };
+    for (;;) {
+      const answer = (await this.#send(new GetItemCommand({ TableName: this.#table, Key, ConsistentRead: true }), call, 'advanceMark')) as { Item?: AttrMap };
+      const current = answer.Item ? markOf(answer.Item) : undefined;
+      const { state, advanced, write } = applyMark(current, request);
+      if (!write) return { ...state, advanced };
+      const written = await this.#send(new UpdateItemCommand({
+        TableName: this.#table,
+        Key,
+        UpdateExpression: `SET #at = :to, #k = :k, #n = :n${state.note === undefined ? ' REMOVE #note' : ', #note = :note'}`,
+        ConditionExpression: current ? '#at = :at' : 'attribute_not_exists(#pk)',
+        ExpressionAttributeNames: { '#at': 'at', '#k': 'kind', '#n': 'name', '#note': 'note', ...(current ? {} : { '#pk': this.#pk }) },
+        ExpressionAttributeValues: {
+          ':to': { N: String(state.at) },
+          ':k': { S: key.kind },
+          ':n': { S: key.name },
+          ...(state.note === undefined ? {} : { ':note': { S: state.note } }),
+          ...(current ? { ':at': { N: String(current.at) } } : {}),
+        } as Record<string, Attr>,
+      } as never), call, 'advanceMark', true);
+      if (written !== CONFLICT) return { ...state, advanced };
+    }
+  }
+
+  async listMarks(filter: { kind?: LockKind } | undefined, call: StoreCall): Promise<(MarkState & { readonly key: ResourceKey })[]> {
+    this.#assertOpen();
+    const marks: (MarkState & { key: ResourceKey })[] = [];
+    const prefix = filter?.kind ? `${this.#prefix}#mark:${filter.kind}:` : `${this.#prefix}#mark:`;
+    await this.#scanPrefix(prefix, call, 'listMarks', (raw) => {
+      const kind = raw.kind?.S as LockKind | undefined;
+      const name = raw.name?.S;
+      if (!kind || name === undefined || !LOCK_KINDS.includes(kind)) return;
+      marks.push({ key: { kind, name }, ...markOf(raw) });
+    });
+    return marks.sort((a, b) => (this.#markId(a.key) < this.#markId(b.key) ? -1 : 1));
+  }
+
   async forceRelease(key: ResourceKey, call: StoreCall): Promise<number> {
     return this.#change(key, call, 'forceRelease', false, ({ item }, now): Plan<number> => {
       const live = this.#live(key, item, now);
@@ -227,6 +286,7 @@ export class DynamoDbStore implements LockStore {
   }
 
   async inspect(key: ResourceKey, call: StoreCall): Promise<ResourceState> {
+    this.#assertOpen();
     const item = await this.#get(this.#id(key), call, 'inspect');
     return this.#state(key, item, monotonicNow());
   }
@@ -272,9 +332,29 @@ export class DynamoDbStore implements LockStore {
     return `Cannot reach DynamoDB at ${this.#endpoint}: ${why}`;
   }
 
-  async close(_call?: StoreCall): Promise<void> {
+  /**
+   * close refuses new reads, lets the changes in flight finish (a release, or the give-back
+   * of a grant that answered after its caller gave up) until `call` aborts or its deadline
+   * (`CLOSE_TIMEOUT_MS` without one), then aborts whatever is still in flight.
+   */
+  async close(call?: StoreCall): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    const deadline = call?.deadline ?? monotonicNow() + CLOSE_TIMEOUT_MS;
+    // Changes that start meanwhile (a give-back) are waited for too.
+    while (this.#changing.size > 0 && monotonicNow() < deadline && !call?.signal.aborted) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, Math.max(0, deadline - monotonicNow()));
+        timer.unref?.();
+        call?.signal.addEventListener('abort', done);
+        void Promise.allSettled([...this.#changing]).then(done);
+        function done(): void {
+          clearTimeout(timer);
+          call?.signal.removeEventListener('abort', done);
+          resolve();
+        }
+      });
+    }
     this.#drop.abort(new ClosedError('This DynamoDB store'));
     this.#items.clear();
     if (this.#closeClient) (this.#client as { destroy?: () => void }).destroy?.();
@@ -290,8 +370,17 @@ export class DynamoDbStore implements LockStore {
    * strongly consistent read. Bounded by the call's deadline and signal. `mayCreate`: the
    * change may make the item, whose fence then starts at the floor (one read more).
    */
-  async #change<T>(key: ResourceKey, call: StoreCall, verb: string, mayCreate: boolean, plan: (read: Read, now: number) => Plan<T>): Promise<T> {
-    this.#assertOpen();
+  #change<T>(key: ResourceKey, call: StoreCall, verb: string, mayCreate: boolean, plan: (read: Read, now: number) => Plan<T>): Promise<T> {
+    // A change still runs while the store closes (a late grant's give-back comes then), until it drops its requests.
+    if (this.#drop.signal.aborted) return Promise.reject(new ClosedError('This DynamoDB store'));
+    const change = this.#changeOnce(key, call, verb, mayCreate, plan);
+    this.#changing.add(change);
+    const forget = (): void => void this.#changing.delete(change);
+    change.then(forget, forget);
+    return change;
+  }
+
+  async #changeOnce<T>(key: ResourceKey, call: StoreCall, verb: string, mayCreate: boolean, plan: (read: Read, now: number) => Plan<T>): Promise<T> {
     const id = this.#id(key);
     let cached = this.#items.get(id);
     for (let conflicts = 0; ; ) {
@@ -353,7 +442,6 @@ export class DynamoDbStore implements LockStore {
 
   /** #get reads an item with a strongly consistent read, notes what it saw, and keeps it. */
   async #get(id: string, call: StoreCall, verb: string): Promise<StoredItem | undefined> {
-    this.#assertOpen();
     const answer = (await this.#send(new GetItemCommand({ TableName: this.#table, Key: { [this.#pk]: { S: id } }, ConsistentRead: true }), call, verb)) as { Item?: AttrMap };
     if (!answer.Item) {
       this.#items.delete(id);
@@ -391,10 +479,21 @@ export class DynamoDbStore implements LockStore {
     }), call, 'prune', true);
   }
 
-  /** #scan reads every item of this store's prefix (of one kind), page by page, strongly consistent. */
+  /** #scan reads every lock item of this store's prefix (of one kind), page by page, strongly consistent. */
   async #scan(filter: { kind?: LockKind } | undefined, call: StoreCall, verb: string, each: (key: ResourceKey, item: StoredItem) => void): Promise<void> {
     this.#assertOpen();
     const prefix = filter?.kind ? `${this.#prefix}:${filter.kind}:` : `${this.#prefix}:`;
+    await this.#scanPrefix(prefix, call, verb, (raw) => {
+      const id = raw[this.#pk]?.S ?? '';
+      const item = this.#parse(raw, id);
+      if (!LOCK_KINDS.includes(item.kind) || id !== `${this.#prefix}:${item.kind}:${item.name}`) return;
+      this.#keep(id, item);
+      each({ kind: item.kind, name: item.name }, item);
+    });
+  }
+
+  /** #scanPrefix reads every item whose key starts with `prefix`, page by page, strongly consistent. */
+  async #scanPrefix(prefix: string, call: StoreCall, verb: string, each: (raw: AttrMap) => void): Promise<void> {
     let start: AttrMap | undefined;
     do {
       const page = (await this.#send(new ScanCommand({
@@ -406,13 +505,7 @@ export class DynamoDbStore implements LockStore {
         ExpressionAttributeValues: { ':p': { S: prefix } },
         ...(start ? { ExclusiveStartKey: start } : {}),
       } as never), call, verb)) as { Items?: AttrMap[]; LastEvaluatedKey?: AttrMap };
-      for (const raw of page.Items ?? []) {
-        const id = raw[this.#pk]?.S ?? '';
-        const item = this.#parse(raw, id);
-        if (!LOCK_KINDS.includes(item.kind) || id !== `${this.#prefix}:${item.kind}:${item.name}`) continue;
-        this.#keep(id, item);
-        each({ kind: item.kind, name: item.name }, item);
-      }
+      for (const raw of page.Items ?? []) each(raw);
       start = page.LastEvaluatedKey;
     } while (start);
   }
@@ -454,14 +547,17 @@ export class DynamoDbStore implements LockStore {
   // ---- requests ----
 
   /**
-   * #send sends one request, bounded by the call: aborted when its signal aborts, at its
-   * deadline, or when the store closes. Throttling (and DynamoDB's own transient errors) is
-   * retried with backoff and jitter until the deadline, never past it. With `conditional`,
-   * a failed condition answers `CONFLICT`.
+   * #send sends one request, bounded by the call: aborted at its deadline or when the store
+   * drops its requests (`close`); a read also as soon as the call's signal aborts. A write
+   * (`conditional`) is left to finish by the deadline: DynamoDB may have applied it already,
+   * and its answer goes to the caller even after the signal aborted, so that core gives back
+   * a grant nobody waits for any more. Throttling (and DynamoDB's own transient errors) is
+   * retried with backoff and jitter until the deadline, never past it. A failed condition
+   * answers `CONFLICT`.
    */
   async #send(command: unknown, call: StoreCall, verb: string, conditional = false): Promise<unknown> {
     for (let attempt = 0; ; attempt++) {
-      this.#assertOpen();
+      if (this.#drop.signal.aborted) throw new ClosedError('This DynamoDB store');
       call.signal.throwIfAborted();
       const left = call.deadline - monotonicNow();
       if (left <= 0) throw timedOut(this, verb);
@@ -469,14 +565,14 @@ export class DynamoDbStore implements LockStore {
       const stop = (): void => controller.abort();
       const timer = setTimeout(stop, left);
       timer.unref?.();
-      call.signal.addEventListener('abort', stop);
+      if (!conditional) call.signal.addEventListener('abort', stop);
       this.#drop.signal.addEventListener('abort', stop);
       try {
         const answer = await this.#client.send(command, { abortSignal: controller.signal });
         this.#unreachable = undefined;
         return answer;
       } catch (error) {
-        if (this.#closed) throw new ClosedError('This DynamoDB store');
+        if (this.#drop.signal.aborted) throw new ClosedError('This DynamoDB store');
         call.signal.throwIfAborted();
         if (controller.signal.aborted || call.deadline <= monotonicNow()) throw timedOut(this, verb);
         const name = errorName(error);
@@ -508,7 +604,7 @@ export class DynamoDbStore implements LockStore {
       };
       const abort = (): void => {
         done();
-        reject(this.#closed ? new ClosedError('This DynamoDB store') : call.signal.reason);
+        reject(this.#drop.signal.aborted ? new ClosedError('This DynamoDB store') : call.signal.reason);
       };
       const timer = setTimeout(() => {
         done();
@@ -531,6 +627,10 @@ export class DynamoDbStore implements LockStore {
 
   #id(key: ResourceKey): string {
     return `${this.#prefix}:${key.kind}:${key.name}`;
+  }
+
+  #markId(key: ResourceKey): string {
+    return `${this.#prefix}#mark:${key.kind}:${key.name}`;
   }
 
   #floorId(): string {
@@ -557,6 +657,12 @@ export class DynamoDbStore implements LockStore {
       // the message names no endpoint
     }
   }
+}
+
+/** markOf reads a mark item. */
+function markOf(raw: AttrMap): MarkState {
+  const at = Number(raw.at?.N ?? '-1');
+  return raw.note?.S === undefined ? { at } : { at, note: raw.note.S };
 }
 
 /** newRecordVersion: a fresh record version, 72 random bits. */
