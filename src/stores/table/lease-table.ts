@@ -3,8 +3,10 @@ import { decide, grantable, type QueueEntry } from '../../core/queue.js';
 import { storageKey, type ExtendResult, type GrantRequest, type GrantResult, type LockKind, type MarkRequest, type MarkState, type ResourceKey, type ResourceState, type StoreCall } from '../../store.js';
 
 /**
- * The lease algorithm of the stores that keep their entries as rows of a table (SQLite;
- * PostgreSQL next), written once over an async transaction, with no driver imported.
+ * The lease algorithm of the stores that keep their entries as rows of a table (SQLite),
+ * written once over an async transaction, with no driver imported. (The PostgreSQL store
+ * runs the same rule and wake-ups server-side, one PL/pgSQL function per verb, so that each
+ * operation is one round trip: stores/postgres/sql.ts, checked against core/queue.ts.)
  *
  * What a table store provides, as a `TableDriver`:
  * - `transaction(mode, call, body)`: runs `body` in one transaction, commits what it wrote
