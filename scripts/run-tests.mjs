@@ -12,10 +12,11 @@
 // - the servers and workers a file started (its PID file, see scripts/reap.mjs) are killed
 //   by PID after the file, however it ended.
 //
-// Limits (ms) from the environment: BATON_TEST_FILE_TIMEOUT_MS (default 6 minutes a file),
-// BATON_TEST_BUDGET_MS (default 80 minutes for the run).
+// Limits (ms) from the environment: BATON_TEST_FILE_TIMEOUT_MS (default 6 minutes a file;
+// a file may state a longer one of its own, see declaredTimeoutMs), BATON_TEST_BUDGET_MS
+// (default 80 minutes for the run).
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { reap } from './reap.mjs';
@@ -82,6 +83,16 @@ function kill(child) {
   }
 }
 
+/**
+ * declaredTimeoutMs: a longer limit a file states for itself, in a line of its own near its
+ * top: `// test-file-timeout-ms: 900000` (a file that starts a process per run of the CLI).
+ * 0 when it states none; BATON_TEST_FILE_TIMEOUT_MS still applies when it is longer.
+ */
+function declaredTimeoutMs(file) {
+  const head = readFileSync(file, 'utf8').slice(0, 4000);
+  return Number(head.match(/^\/\/ test-file-timeout-ms: (\d+)$/m)?.[1] ?? 0);
+}
+
 function runFile(file, index, timeoutMs) {
   const pidFile = join(pidDir, `${index}.pids`);
   // Its own process group (detached), so that the watchdog can kill everything the file started.
@@ -129,7 +140,7 @@ for (const [index, file] of files.entries()) {
     stopped.push(`${file}: not run, the run's ${budgetMs / 60_000} min budget (BATON_TEST_BUDGET_MS) was spent`);
     continue;
   }
-  const timeoutMs = Math.min(fileTimeoutMs, left);
+  const timeoutMs = Math.min(Math.max(fileTimeoutMs, declaredTimeoutMs(file)), left);
   const fileStartedAt = Date.now();
   const { output, code, signal, killed } = await runFile(file, index, timeoutMs);
   const count = (label) => Number(output.match(new RegExp(`^ℹ ${label} (\\d+)$`, 'm'))?.[1] ?? 0);

@@ -1,9 +1,11 @@
+// test-file-timeout-ms: 1200000
 /**
  * Acceptance on PostgreSQL with real processes: 8 shells each run `baton run --store
  * postgres://...` 200 times, and each command adds 1 to a counter file (read, then write:
  * two commands overlapping would lose an update) and appends its `$BATON_TOKEN` to a log.
  * The counter ends at exactly 1600, and the tokens, in the order the commands ran, strictly
- * increase.
+ * increase. 1600 CLI processes take minutes on two cores (379 s with a load average of 14):
+ * the file states a limit of 20 minutes (the first line, read by scripts/run-tests.mjs).
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
