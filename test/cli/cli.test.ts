@@ -559,7 +559,7 @@ describe('baton usage and errors', () => {
       [['run', 'job', '--ttl'], /--ttl needs a value/],
       [['ls', '--kind', 'queue'], /--kind must be one of/],
       [['inspect'], /missing NAME/],
-      [['--store', 'nope://x', 'ls'], /Unknown store URL scheme "nope:".*not supported yet/],
+      [['--store', 'nope://x', 'ls'], /Unknown store URL scheme "nope:"; baton supports sqlite:.*memory:/],
       [['ls', '--store', 'postgres://user:hunter2@db:5432/app?bogus=1'], /Unknown store URL option "bogus" for postgres:\/\//],
       [['--store', 'memory:', 'ls', '--store', 'memory:'], /--store is given twice/],
     ];

@@ -34,7 +34,7 @@ const OPEN_TIMEOUT_MS = 3000;
 export const zookeeperScheme: StoreScheme<'zk' | 'zookeeper', ZooKeeperStoreUrl> = {
   names: ['zk', 'zookeeper'],
   form: FORM,
-  summary: 'a ZooKeeper ensemble, every server listed, locks in Apache Curator\'s layouts (needs node-zookeeper-client); a path is the chroot, user:password digest auth',
+  summary: 'a ZooKeeper ensemble, every server listed, locks in Apache Curator\'s layouts (needs node-zookeeper-client); a path is the chroot, user:password digest auth; zookeeper:// is the same',
   options: ['root', 'sessionTimeoutMs'],
   parse: parseZooKeeper,
   open: openZooKeeper,
