@@ -312,6 +312,8 @@ export class PostgresStore implements LockStore {
         this.#unreachable = undefined;
         return rows;
       } catch (error) {
+        // A caller that gave up gets its own reason, as the contract says, not a failure made of it.
+        if (call.signal.aborted) throw call.signal.reason;
         const failure = this.#failure(error);
         const again = isConnectionFailure(error) && (idempotent || isUnsent(error));
         const pause = backoffMs(attempt, 10, 250);
