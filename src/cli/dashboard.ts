@@ -7,11 +7,11 @@ import { createServer } from 'node:http';
 import { InvalidArgumentError } from '../index.js';
 import { openStore, parseStoreUrl } from '../url.js';
 import { createDashboardHandler } from '../dashboard/index.js';
-import { COMMON_FLAGS, expectPositionals, stringFlag, type FlagSpecs, type ParsedArgs } from './args.js';
+import { COMMON_FLAGS, booleanFlag, expectPositionals, stringFlag, type FlagSpecs, type ParsedArgs } from './args.js';
 import type { Io } from './io.js';
 
-export const DASHBOARD_USAGE = 'baton dashboard [--port N] [--host ADDRESS]';
-export const DASHBOARD_FLAGS: FlagSpecs = Object.freeze({ ...COMMON_FLAGS, port: { type: 'string' }, host: { type: 'string' } });
+export const DASHBOARD_USAGE = 'baton dashboard [--port N] [--host ADDRESS] [--admin]';
+export const DASHBOARD_FLAGS: FlagSpecs = Object.freeze({ ...COMMON_FLAGS, port: { type: 'string' }, host: { type: 'string' }, admin: { type: 'boolean' } });
 
 /** The port when none is given. */
 export const DASHBOARD_PORT = 7070;
@@ -19,6 +19,8 @@ export const DASHBOARD_PORT = 7070;
 export interface DashboardCommandOptions {
   readonly port: number;
   readonly host: string;
+  /** Let the page force-release locks, with a token made for this start. */
+  readonly admin: boolean;
 }
 
 export function parseDashboard(args: ParsedArgs): DashboardCommandOptions {
@@ -30,7 +32,7 @@ export function parseDashboard(args: ParsedArgs): DashboardCommandOptions {
   }
   const host = stringFlag(args, 'host') ?? '127.0.0.1';
   if (host === '') throw new InvalidArgumentError('host', 'invalid --host: empty');
-  return { port, host };
+  return { port, host, admin: booleanFlag(args, 'admin') };
 }
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
@@ -43,7 +45,7 @@ const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 export async function dashboard(url: string, o: DashboardCommandOptions, io: Io): Promise<number> {
   parseStoreUrl(url);
   const storeName = url.slice(0, url.indexOf(':'));
-  const handler = createDashboardHandler(() => openStore(url), { storeName });
+  const handler = createDashboardHandler(() => openStore(url), { storeName, admin: o.admin });
   const server = createServer(handler);
   try {
     await new Promise<void>((resolve, reject) => {
@@ -61,7 +63,10 @@ export async function dashboard(url: string, o: DashboardCommandOptions, io: Io)
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : o.port;
   const host = o.host.includes(':') ? `[${o.host}]` : o.host;
-  io.out(`baton dashboard of the ${storeName} store: http://${host}:${port}/  (Ctrl-C to stop)`);
+  // The token goes in the fragment, which browsers never send to a server or put in a Referer.
+  const token = handler.adminToken === null ? '' : `#token=${handler.adminToken}`;
+  io.out(`baton dashboard of the ${storeName} store: http://${host}:${port}/${token}  (Ctrl-C to stop)`);
+  if (o.admin) io.err('baton: admin actions are on: whoever has the address above, with its token, can force-release locks');
   if (!LOOPBACK.has(o.host)) io.err(`baton: the dashboard has no login and shows every lock of the store to anyone who can reach ${o.host}:${port}`);
   await new Promise<void>((resolve) => {
     const off = io.onStop?.(() => {

@@ -40,7 +40,7 @@ Commands:
   inspect NAME [--kind KIND] [--json]       show a lock's holders, waiters and last token
   release NAME --force [--kind KIND]        free a lock whoever holds it (an admin action)
   prune [--kind KIND] [--dry-run]           remove the locks nobody holds or waits for
-  dashboard [--port N] [--host ADDRESS]     serve a live web view of the locks (127.0.0.1:7070)
+  dashboard [--port N] [--admin]            serve a live web view of the locks (127.0.0.1:7070)
   help [COMMAND]                            show help for a command
 
 Options:
@@ -144,18 +144,21 @@ ${STORE_HELP}
 ${EXIT_CODES_HELP}
 `;
 
-export const DASHBOARD_HELP = `Usage: baton dashboard [--port N] [--host ADDRESS]
+export const DASHBOARD_HELP = `Usage: baton dashboard [--port N] [--host ADDRESS] [--admin]
 
 Serve a live web page of the store's locks until Ctrl-C (SIGINT or SIGTERM; exit 0): each lock
 with its holders (host, pid, command, label), fencing token, time left and waiters in order;
 elections with their leader's value; hand-offs as they happen; and whether the store answers.
 The store is listed once a second while a page is open, whatever the number of pages. The page
-is read-only and has no login.
+is read-only and has no login, unless started with --admin: then it offers force-release,
+with a token made for this start and printed in the address (after #), checked on a
+same-origin POST.
 
 Options:
 ${STORE_HELP}
   --port N          the port (default 7070; 0: any free port, printed at start)
   --host ADDRESS    the address to listen on (default 127.0.0.1: this machine only)
+  --admin           let the page force-release locks (with the printed address's token)
   -h, --help        show help
 `;
 

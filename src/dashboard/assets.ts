@@ -75,6 +75,7 @@ main { display: grid; grid-template-columns: minmax(0, 2fr) minmax(0, 1fr); gap:
 .chart svg { display: block; width: 100%; height: 36px; margin-top: 8px; background: #fafbfc; border-radius: 4px; }
 .chart .holding { fill: none; stroke: var(--bar); stroke-width: 1.5; vector-effect: non-scaling-stroke; }
 .chart .waiting { fill: rgba(217, 119, 6, .3); stroke: none; }
+button.admin { margin-top: 8px; font: inherit; font-size: 12px; color: var(--bad); background: none; border: 1px solid var(--bad); border-radius: 4px; padding: 2px 8px; cursor: pointer; }
 .changes { list-style: none; margin: 0; padding: 0; font-size: 12px; }
 .changes li { padding: 4px 0; border-bottom: 1px solid var(--line); word-break: break-all; }
 .changes time { color: var(--muted); margin-right: 6px; }
@@ -117,6 +118,20 @@ export const APP_JS = String.raw`'use strict';
   var history = new Map();     // kind + name -> { samples: [{ t, h, w }], holds: [ms], waits: [ms] }
   var waitingSince = new Map(); // owner -> when this page first saw it wait
   var SVG = 'http://www.w3.org/2000/svg';
+  // The admin token, when the page was opened at #token=... (a dashboard started with --admin).
+  function tokenOf(hash) { return (/(?:^#|&)token=([0-9a-f]{32})/.exec(hash) || [])[1] || null; }
+  var adminToken = tokenOf(location.hash);
+  window.addEventListener('hashchange', function () { adminToken = tokenOf(location.hash); });
+
+  /** Asks the dashboard to force-release a lock (same-origin POST with the token), and logs the answer. */
+  function forceRelease(lock) {
+    if (!window.confirm('Force-release ' + lock.kind + ' "' + lock.name + '"? Its holders lose it at their next renewal.')) return;
+    fetch('release', { method: 'POST', headers: { 'content-type': 'application/json', 'x-baton-token': adminToken }, body: JSON.stringify({ kind: lock.kind, name: lock.name }) })
+      .then(function (r) { return r.json().then(function (body) { return { ok: r.ok, body: body }; }); })
+      .then(function (r) {
+        logChange(r.ok ? 'force-released: ' + lock.kind + ' ' + lock.name + ' (' + r.body.removed + ' holder' + (r.body.removed === 1 ? '' : 's') + ')' : 'force-release refused: ' + r.body.error);
+      }, function (e) { logChange('force-release failed: ' + e); });
+  }
 
   /** Records a lock's holders and waiters at t, and the holds and waits this page saw end. */
   function remember(lock, t, before) {
@@ -251,6 +266,11 @@ export const APP_JS = String.raw`'use strict';
       c.appendChild(ol);
     }
     c.appendChild(chart(lock, receivedAt));
+    if (adminToken && held) {
+      var button = el('button', 'admin', 'force release');
+      button.addEventListener('click', function () { forceRelease(lock); });
+      c.appendChild(button);
+    }
     return c;
   }
 

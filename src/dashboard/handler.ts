@@ -1,11 +1,12 @@
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { InvalidArgumentError } from '../errors.js';
 import { bounded, storeCall } from '../core/call.js';
 import { monotonicNow } from '../core/clock.js';
 import { parseHolder } from '../core/baton.js';
 import type { HolderDescription } from '../core/options.js';
-import { checkDuration, checkOptions } from '../core/validate.js';
-import type { LockStore, ResourceState } from '../store.js';
+import { checkDuration, checkName, checkOptions } from '../core/validate.js';
+import { LOCK_KINDS, type LockKind, type LockStore, type ResourceKey, type ResourceState } from '../store.js';
 import { APP_CSS, APP_JS, PAGE_HTML } from './assets.js';
 
 /** DashboardOptions for `createDashboardHandler`. */
@@ -18,6 +19,11 @@ export interface DashboardOptions {
   maxLocks?: number;
   /** The store's name to show until an opener (a function given as the source) has opened it. Default `store`. */
   storeName?: string;
+  /**
+   * admin lets the page force-release a lock, with the handler's `adminToken` (made anew for
+   * each handler) in a same-origin POST. Default false: the page is read-only.
+   */
+  admin?: boolean;
 }
 
 /** DashboardHandler: a Node `(req, res)` handler; `close()` ends its streams and its polling. */
@@ -25,6 +31,8 @@ export interface DashboardHandler {
   (req: IncomingMessage, res: ServerResponse): void;
   /** Ends every open stream and stops polling; the handler then answers 503. Resolves once a store the handler opened itself (from an opener) is closed. */
   close(): Promise<void>;
+  /** With `admin`, the token a force-release must carry (32 hex characters, random per handler); open the page at `#token=` it. Null otherwise. */
+  readonly adminToken: string | null;
 }
 
 /** Snapshot: what every page receives, as JSON (tokens as strings). */
@@ -68,7 +76,7 @@ export interface SnapshotLock {
   readonly waiters: readonly { owner: string; mode: string; position: number }[];
 }
 
-const OPTIONS = ['pollMs', 'timeoutMs', 'maxLocks', 'storeName'] as const;
+const OPTIONS = ['pollMs', 'timeoutMs', 'maxLocks', 'storeName', 'admin'] as const;
 
 /** How often an idle stream gets a comment line, so that proxies keep it open and dead peers are found. */
 const HEARTBEAT_MS = 15_000;
@@ -95,15 +103,19 @@ export function createDashboardHandler(source: LockStore | { readonly store: Loc
   const timeoutMs = checkDuration(o.timeoutMs ?? Math.min(store?.defaultTimeoutMs ?? 5000, 5000), 'timeoutMs');
   const maxLocks = checkDuration(o.maxLocks ?? 1000, 'maxLocks');
   const poller = new Poller(store ?? (source as () => Promise<LockStore>), o.storeName ?? 'store', pollMs, timeoutMs, maxLocks);
+  if (o.admin !== undefined && typeof o.admin !== 'boolean') throw new InvalidArgumentError('admin', `Expected \`admin\` to be a boolean, got ${typeof o.admin}`);
+  const adminToken = o.admin ? randomBytes(16).toString('hex') : null;
   const handler = ((req: IncomingMessage, res: ServerResponse) => {
     try {
-      route(req, res, poller);
+      if (req.method === 'POST' && lastSegment(req) === 'release') void forceRelease(req, res, poller, adminToken, timeoutMs);
+      else route(req, res, poller);
     } catch {
       if (!res.headersSent) res.writeHead(500).end();
       else res.end();
     }
   }) as DashboardHandler;
   handler.close = () => poller.close();
+  Object.defineProperty(handler, 'adminToken', { value: adminToken, enumerable: true });
   return handler;
 }
 
@@ -123,9 +135,61 @@ const SECURITY_HEADERS = {
   'cache-control': 'no-store',
 };
 
-function route(req: IncomingMessage, res: ServerResponse, poller: Poller): void {
+function lastSegment(req: IncomingMessage): string {
   const path = (req.url ?? '/').split('?')[0]!;
-  const last = path.slice(path.lastIndexOf('/') + 1);
+  return path.slice(path.lastIndexOf('/') + 1);
+}
+
+/** The longest body a force-release takes: a kind and a name of at most 256 characters, as JSON. */
+const MAX_BODY = 4096;
+
+/**
+ * forceRelease: `POST release` with `{ "kind", "name" }` as JSON. Refused (403) unless the
+ * handler was made with `admin`, the request carries its token (`x-baton-token`), and it
+ * comes from the page itself: an `Origin` equal to the address it was sent to (a form or a
+ * script of another site cannot send both the token and a matching Origin, and JSON with
+ * a custom header needs a CORS preflight, which is never granted).
+ */
+async function forceRelease(req: IncomingMessage, res: ServerResponse, poller: Poller, token: string | null, timeoutMs: number): Promise<void> {
+  const answer = (status: number, body: unknown): void => {
+    res.writeHead(status, { ...SECURITY_HEADERS, 'content-type': 'application/json; charset=utf-8' }).end(`${JSON.stringify(body)}\n`);
+  };
+  const given = req.headers['x-baton-token'];
+  const origin = req.headers.origin;
+  const host = req.headers.host;
+  const sameOrigin = typeof origin === 'string' && typeof host === 'string' && (origin === `http://${host}` || origin === `https://${host}`);
+  if (token === null) return answer(403, { error: 'the dashboard is read-only (start it with --admin)' });
+  if (typeof given !== 'string' || given.length !== token.length || !timingSafeEqual(Buffer.from(given), Buffer.from(token))) return answer(403, { error: 'a force-release needs the admin token' });
+  if (!sameOrigin) return answer(403, { error: 'a force-release must come from the dashboard page itself (same origin)' });
+  if (!String(req.headers['content-type']).startsWith('application/json')) return answer(415, { error: 'expected application/json' });
+  let text = '';
+  for await (const chunk of req) {
+    text += String(chunk);
+    if (text.length > MAX_BODY) return answer(413, { error: 'body too large' });
+  }
+  let kind: unknown;
+  let name: unknown;
+  try {
+    ({ kind, name } = JSON.parse(text) as { kind?: unknown; name?: unknown });
+  } catch {
+    return answer(400, { error: 'expected JSON { "kind", "name" }' });
+  }
+  if (typeof name !== 'string' || !LOCK_KINDS.includes(kind as LockKind)) return answer(400, { error: 'expected JSON { "kind", "name" } with a lock kind and a name' });
+  try {
+    checkName(name);
+  } catch (error) {
+    return answer(400, { error: error instanceof Error ? error.message : String(error) });
+  }
+  try {
+    const removed = await poller.forceRelease({ kind: kind as LockKind, name }, timeoutMs);
+    answer(200, { removed });
+  } catch (error) {
+    answer(502, { error: error instanceof Error ? error.message : String(error) });
+  }
+}
+
+function route(req: IncomingMessage, res: ServerResponse, poller: Poller): void {
+  const last = lastSegment(req);
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     res.writeHead(405, { ...SECURITY_HEADERS, allow: 'GET, HEAD', 'content-type': 'text/plain; charset=utf-8' }).end('read-only\n');
     return;
@@ -227,6 +291,16 @@ class Poller {
       const store = this.#store ?? (await this.#opening?.catch(() => null));
       await store?.close().catch(() => undefined);
     }
+  }
+
+  /** forceRelease removes every holder of `key` (an admin action from the page), bounded like a listing. */
+  async forceRelease(key: ResourceKey, timeoutMs: number): Promise<number> {
+    if (this.closed) throw new Error('The dashboard is closed');
+    const store = await this.#open();
+    const removed = await bounded(storeCall(timeoutMs, this.#stop.signal), (c) => store.forceRelease(key, c), { store, verb: 'forceRelease' });
+    // Every page sees the result at the next listing, which comes now rather than at the next poll.
+    this.#last = null;
+    return removed;
   }
 
   /** The store, opened now if an opener was given and it is not open yet (a failure is tried again at the next listing). */

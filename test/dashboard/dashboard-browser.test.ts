@@ -155,6 +155,38 @@ describe('dashboard in headless Chromium', { timeout: 120_000, skip: CHROMIUM ? 
     await until(async () => (await page.locator('#stream').textContent()) === 'live', 'the stream is live again', { ms: 10_000 });
   });
 
+  it('force-releases a lock from a page opened with the admin token, and offers nothing without it', async () => {
+    const admin = createDashboardHandler(createSqliteStore({ path: join(dir, 'locks.db') }), { pollMs: 250, admin: true });
+    const adminServer = createServer(admin);
+    await new Promise<void>((resolve) => adminServer.listen(0, '127.0.0.1', resolve));
+    const adminBase = `http://127.0.0.1:${(adminServer.address() as { port: number }).port}/`;
+    const holderBaton = createBaton(createSqliteStore({ path: join(dir, 'locks.db') }), { holder: { label: 'stuck job' } });
+    batons.push(holderBaton);
+    const lease = await holderBaton.mutex('stuck').acquire({ ttlMs: 60_000 });
+    const other = await browser.newPage();
+    try {
+      await other.goto(adminBase);
+      const stuck = other.locator('article.lock', { has: other.locator('.name', { hasText: 'stuck' }) });
+      await until(async () => ((await stuck.count()) > 0 && ((await stuck.first().textContent()) ?? '').includes('stuck job')), 'the lock shows', { ms: 15_000 });
+      assert.equal(await stuck.locator('button.admin').count(), 0, 'no admin button without the token');
+      // A change of the fragment alone does not load the page again: reload it with the token.
+      await other.goto(`${adminBase}#token=${admin.adminToken}`);
+      await other.reload();
+      other.on('dialog', (dialog) => void dialog.accept());
+      await stuck.locator('button.admin').first().click({ timeout: 15_000 });
+      await until(async () => ((await other.locator('#changes').textContent()) ?? '').includes('force-released: mutex stuck (1 holder)'), 'the force-release is logged', { ms: 15_000 });
+      await until(async () => ((await stuck.first().textContent()) ?? '').includes('free'), 'the lock shows free', { ms: 15_000 });
+      await assert.rejects(lease.extend(), { code: 'LEASE_LOST', reason: 'revoked' });
+    } finally {
+      await other.close();
+      await admin.close();
+      await new Promise<void>((resolve) => {
+        adminServer.close(() => resolve());
+        adminServer.closeAllConnections();
+      });
+    }
+  });
+
   it('shows a store that does not answer as unreachable, with why', async () => {
     const other = await browser.newPage();
     try {

@@ -120,6 +120,50 @@ describe('dashboard handler', { timeout: 60_000 }, () => {
     assert.deepEqual(exit, { code: 0, signal: null }, fixture.stderr);
   });
 
+  it('refuses a force-release without admin, without the token, with a wrong one, or from another origin; does it with all three', async () => {
+    const store = createMemoryStore();
+    const baton = createBaton(store);
+    await baton.mutex('stuck').acquire({ ttlMs: 60_000 });
+    const readOnly = createDashboardHandler(store);
+    const admin = createDashboardHandler(store, { admin: true });
+    assert.equal(readOnly.adminToken, null);
+    assert.match(admin.adminToken!, /^[0-9a-f]{32}$/);
+    assert.notEqual(createDashboardHandler(store, { admin: true }).adminToken, admin.adminToken, 'a token per handler');
+    const server = createServer((req, res) => (req.url?.startsWith('/ro/') ? readOnly(req, res) : admin(req, res)));
+    const base = await listen(server);
+    const host = base.slice('http://'.length);
+    const post = (path: string, headers: Record<string, string>, body = JSON.stringify({ kind: 'mutex', name: 'stuck' })) =>
+      new Promise<{ status: number; body: string }>((done, fail) => {
+        const req = request(`${base}${path}`, { method: 'POST', agent: false, headers: { 'content-type': 'application/json', ...headers } }, (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => (text += chunk));
+          res.on('end', () => done({ status: res.statusCode!, body: text }));
+        });
+        req.on('error', fail);
+        req.end(body);
+      });
+    const token = admin.adminToken!;
+    try {
+      assert.equal((await post('/ro/release', { 'x-baton-token': token, origin: base })).status, 403, 'read-only');
+      assert.equal((await post('/release', { origin: base })).status, 403, 'no token');
+      assert.equal((await post('/release', { 'x-baton-token': '0'.repeat(32), origin: base })).status, 403, 'wrong token');
+      assert.equal((await post('/release', { 'x-baton-token': token })).status, 403, 'no Origin');
+      assert.equal((await post('/release', { 'x-baton-token': token, origin: 'http://evil.example' })).status, 403, 'another origin');
+      assert.equal((await post('/release', { 'x-baton-token': token, origin: base }, '{"kind":"nope","name":"stuck"}')).status, 400);
+      assert.equal((await baton.inspect('stuck')).holders.length, 1, 'still held after every refusal');
+      const done = await post('/release', { 'x-baton-token': token, origin: `http://${host}` });
+      assert.equal(done.status, 200, done.body);
+      assert.deepEqual(JSON.parse(done.body), { removed: 1 });
+      assert.equal((await baton.inspect('stuck')).holders.length, 0);
+    } finally {
+      await readOnly.close();
+      await admin.close();
+      await stop(server);
+      await baton.close();
+    }
+  });
+
   it('refuses a source that is not a baton or a store, and a poll faster than 250 ms', () => {
     assert.throws(() => createDashboardHandler({} as never), { code: 'INVALID_ARGUMENT', argument: 'source' });
     assert.throws(() => createDashboardHandler(createMemoryStore(), { pollMs: 10 }), { code: 'INVALID_ARGUMENT', argument: 'pollMs' });
