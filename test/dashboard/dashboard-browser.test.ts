@@ -5,7 +5,8 @@
  * holder dies, the hand-off shows the new holder and a higher token; names that are markup
  * show as text and run nothing; a semaphore shows its permits used and an election its
  * leader's value; the page reconnects after the server drops its stream; a store that does
- * not answer shows as unreachable. A screenshot is saved to docs/dashboard.png.
+ * not answer shows as unreachable. Screenshots go to a temporary folder, or to the folder in
+ * BATON_SCREENSHOT_DIR (`BATON_SCREENSHOT_DIR=docs` refreshes the ones the docs show).
  */
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -22,6 +23,10 @@ import { createSqliteStore } from '../../src/stores/sqlite/index.js';
 import { Fixture } from '../helpers/process.js';
 import { until } from '../helpers/wait.js';
 import { wrapStore } from '../helpers/wrap-store.js';
+
+/** Where the screenshots go: never into the checkout unless asked (a test run leaves the work tree as it was). */
+const SHOTS = process.env.BATON_SCREENSHOT_DIR || mkdtempSync(join(tmpdir(), 'baton-shots-'));
+if (!process.env.BATON_SCREENSHOT_DIR) process.once('exit', () => rmSync(SHOTS, { recursive: true, force: true }));
 
 const CHROMIUM = ['/usr/bin/chromium-headless-shell', '/usr/lib/chromium/headless_shell', '/usr/bin/chromium'].find((path) => existsSync(path));
 const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
@@ -139,7 +144,7 @@ describe('dashboard in headless Chromium', { timeout: 120_000, skip: CHROMIUM ? 
     await shows('scheduler', 'leader: <i>node-1</i>', "the election's leader value, as text");
     assert.equal(await page.evaluate('globalThis.__pwned'), undefined, 'no script ran');
     assert.equal(await page.locator('main script, main img, main b, main i').count(), 0, 'no element came from data');
-    await page.screenshot({ path: 'docs/dashboard.png', fullPage: true });
+    await page.screenshot({ path: join(SHOTS, 'dashboard.png'), fullPage: true });
     stop.abort();
     await Promise.all(waiters);
   });
@@ -194,7 +199,7 @@ describe('dashboard in headless Chromium', { timeout: 120_000, skip: CHROMIUM ? 
       await until(async () => ((await other.locator('#health').getAttribute('class')) ?? '').includes('unreachable'), 'the unreachable state', { ms: 15_000 });
       assert.match((await other.locator('#health-text').textContent()) ?? '', /memory store: unreachable · Cannot reach the store at memory: \(injected\)/);
       assert.match((await other.locator('footer').textContent()) ?? '', /no listing yet/);
-      await other.screenshot({ path: 'docs/dashboard-unreachable.png' });
+      await other.screenshot({ path: join(SHOTS, 'dashboard-unreachable.png') });
     } finally {
       await other.close();
     }
