@@ -9,8 +9,9 @@ import { openStore } from '../url.js';
 import { INSPECT_FLAGS, LS_FLAGS, PRUNE_FLAGS, RELEASE_FLAGS, inspect, ls, parseInspect, parseLs, parsePrune, parseRelease, prune, release } from './admin.js';
 import { COMMON_FLAGS, booleanFlag, parseArgs, stringFlag, type FlagSpecs, type ParsedArgs } from './args.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
-import { INSPECT_HELP, LS_HELP, MAIN_HELP, PRUNE_HELP, RELEASE_HELP, RUN_HELP, version } from './help.js';
+import { CRON_HELP, INSPECT_HELP, LS_HELP, MAIN_HELP, PRUNE_HELP, RELEASE_HELP, RUN_HELP, version } from './help.js';
 import { processIo, type Io } from './io.js';
+import { CRON_FLAGS, cron, parseCron } from './cron.js';
 import { RUN_FLAGS, commandLine, parseRun, run } from './run.js';
 
 type AnyBaton = Baton<bigint | null>;
@@ -30,6 +31,7 @@ const COMMANDS: Readonly<Record<string, Command>> = Object.freeze({
   inspect: { flags: INSPECT_FLAGS, help: INSPECT_HELP, prepare: (args) => bind(parseInspect(args), inspect) },
   release: { flags: RELEASE_FLAGS, help: RELEASE_HELP, prepare: (args) => bind(parseRelease(args), release) },
   prune: { flags: PRUNE_FLAGS, help: PRUNE_HELP, prepare: (args) => bind(parsePrune(args), prune) },
+  cron: { flags: CRON_FLAGS, help: CRON_HELP, prepare: (args) => bind(parseCron(args), cron), holder: (args) => ({ command: commandLine(parseCron(args)) }) },
 });
 
 const GLOBAL_FLAGS: FlagSpecs = Object.freeze({ ...COMMON_FLAGS, version: { type: 'boolean', short: 'V' } });
