@@ -72,6 +72,13 @@ const cases: Record<string, (file: string) => Promise<void>> = {
     assert.match(stdout, /lockAll order for \["b", "a", "B", "é"\]: \["B","a","b","é"\]\n/);
   },
 
+  'scheduled-job.mjs': async (file) => {
+    const stdout = await runExample(file, db(file));
+    const match = /(\d+) runs, (\d+) distinct slots: each slot ran once\n/.exec(stdout);
+    assert.ok(match && match[1] === match[2] && Number(match[1]) >= 3, stdout);
+    assert.match(stdout, /last slot \S+: ok in \d+ ms by early\n/);
+  },
+
   'migration.mjs': async (file) => {
     const stdout = await runExample(file, db(file));
     assert.equal(stdout.match(/migrating schema 1 to 2/g)?.length, 1);

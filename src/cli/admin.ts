@@ -6,7 +6,7 @@ import { InvalidArgumentError, type Baton, type LockKind } from '../index.js';
 import { systemClock } from '../core/clock.js';
 import { sleep } from '../core/timing.js';
 import { COMMON_FLAGS, booleanFlag, expectPositionals, formatDuration, parseDuration, parseKind, stringFlag, type FlagSpecs, type ParsedArgs } from './args.js';
-import { lockDetails, lockJson, lockListTable, quote } from './format.js';
+import { jobTable, lockDetails, lockJson, lockListTable, quote } from './format.js';
 import type { Io } from './io.js';
 
 type AnyBaton = Baton<bigint | null>;
@@ -79,6 +79,10 @@ export async function ls(baton: AnyBaton, o: LsOptions, io: Io): Promise<number>
   if (o.json) io.out(JSON.stringify(locks.map(lockJson), null, 2));
   else if (locks.length === 0) io.out('No locks.');
   else io.out(lockListTable(locks));
+  if (!o.json && (o.kind === undefined || o.kind === 'mutex')) {
+    const jobs = await baton.jobs();
+    if (jobs.length > 0) io.out(`\nScheduled jobs, last slot:\n${jobTable(jobs)}`);
+  }
   return 0;
 }
 

@@ -10,8 +10,9 @@ import { INSPECT_FLAGS, LS_FLAGS, PRUNE_FLAGS, RELEASE_FLAGS, inspect, ls, parse
 import { COMMON_FLAGS, booleanFlag, parseArgs, stringFlag, type FlagSpecs, type ParsedArgs } from './args.js';
 import { DASHBOARD_FLAGS, dashboard, parseDashboard } from './dashboard.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
-import { DASHBOARD_HELP, INSPECT_HELP, LS_HELP, MAIN_HELP, PRUNE_HELP, RELEASE_HELP, RUN_HELP, version } from './help.js';
+import { CRON_HELP, DASHBOARD_HELP, INSPECT_HELP, LS_HELP, MAIN_HELP, PRUNE_HELP, RELEASE_HELP, RUN_HELP, version } from './help.js';
 import { processIo, type Io } from './io.js';
+import { CRON_FLAGS, cron, parseCron } from './cron.js';
 import { RUN_FLAGS, commandLine, parseRun, run } from './run.js';
 
 type AnyBaton = Baton<bigint | null>;
@@ -33,6 +34,7 @@ const COMMANDS: Readonly<Record<string, Command>> = Object.freeze({
   inspect: { flags: INSPECT_FLAGS, help: INSPECT_HELP, prepare: (args) => bind(parseInspect(args), inspect) },
   release: { flags: RELEASE_FLAGS, help: RELEASE_HELP, prepare: (args) => bind(parseRelease(args), release) },
   prune: { flags: PRUNE_FLAGS, help: PRUNE_HELP, prepare: (args) => bind(parsePrune(args), prune) },
+  cron: { flags: CRON_FLAGS, help: CRON_HELP, prepare: (args) => bind(parseCron(args), cron), holder: (args) => ({ command: commandLine(parseCron(args)) }) },
   dashboard: {
     flags: DASHBOARD_FLAGS,
     help: DASHBOARD_HELP,

@@ -3,7 +3,7 @@
  * no bigint, so every token is written as a decimal string. A store that issues no fencing
  * token (a Redlock quorum) has none to show: `-` in tables, `null` in JSON.
  */
-import type { HolderDescription, LockInfo } from '../index.js';
+import type { HolderDescription, JobRecord, LockInfo } from '../index.js';
 
 type AnyLockInfo = LockInfo<bigint | null>;
 type AnyHolder = AnyLockInfo['holders'][number];
@@ -19,7 +19,7 @@ function clip(text: string, max: number): string {
  * command, those it has); `foreign: go-service` for a holder that is not baton's (a key set by
  * another program, whose value is shown); `-` when nothing says.
  */
-export function heldBy(h: AnyHolder): string {
+export function heldBy(h: Pick<AnyHolder, 'owner' | 'holder' | 'foreign'>): string {
   if (h.foreign) return `foreign: ${h.owner}`;
   const d = h.holder;
   if (!d) return '-';
@@ -113,4 +113,27 @@ export function lockDetails(info: AnyLockInfo): string {
     lines.push(table([['OWNER', 'POSITION', 'MODE'], ...rows], '  '));
   }
   return lines.join('\n');
+}
+
+/** jobTable: one line per scheduled job for `ls`: its last slot, who ran it, when it started, how long it took, how it ended. */
+export function jobTable(jobs: readonly { name: string; record: JobRecord }[]): string {
+  const rows = jobs.map(({ name, record: r }) => [
+    name,
+    new Date(r.slot).toISOString(),
+    r.outcome,
+    new Date(r.startedAt).toISOString(),
+    r.durationMs === undefined ? '-' : seconds(r.durationMs),
+    clip(`${heldByText(r.by)}${r.error ? ` (${r.error})` : ''}`, 80),
+  ]);
+  return table([['JOB', 'LAST SLOT', 'OUTCOME', 'STARTED', 'TOOK', 'BY'], ...rows]);
+}
+
+/** heldByText: a stored holder description (JSON) as `heldBy` shows it, or the text as it is. */
+function heldByText(by: string): string {
+  try {
+    const parsed = JSON.parse(by) as HolderDescription;
+    return heldBy({ owner: '', holder: parsed });
+  } catch {
+    return by || '-';
+  }
 }

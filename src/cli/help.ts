@@ -36,6 +36,7 @@ Run commands under distributed locks with fencing tokens, and look at or free th
 
 Commands:
   run NAME [options] -- COMMAND [ARGS...]   hold lock NAME while COMMAND runs
+  cron 'SPEC' NAME [options] -- COMMAND     run COMMAND once per slot of SPEC across hosts
   ls [--kind KIND] [--json] [--watch]       list every lock in the store, and who holds it
   inspect NAME [--kind KIND] [--json]       show a lock's holders, waiters and last token
   release NAME --force [--kind KIND]        free a lock whoever holds it (an admin action)
@@ -93,6 +94,38 @@ prints one line, sends COMMAND SIGTERM, then SIGKILL after the grace period, and
 ${DURATIONS_HELP}
 
 ${EXIT_CODES_HELP}
+`;
+
+export const CRON_HELP = `Usage: baton cron 'SPEC' NAME [options] -- COMMAND [ARGS...]
+
+Run COMMAND once per slot of SPEC across every host and process that runs the same line,
+whatever their clocks say: for each slot, the first to reach it claims it in the store (the
+job's mark only moves forward), takes lock NAME and runs COMMAND; the others skip that slot.
+A run killed midway is not run again for its slot. Runs until SIGINT, SIGTERM or SIGHUP,
+which are passed on to a running COMMAND; then exits 0 once it has ended.
+
+SPEC is a cron expression with 5 or 6 fields ('*/5 * * * *', '0 30 2 * * *', read in UTC
+unless --timezone says otherwise), or 'every DURATION' ('every 30s': slots at multiples of
+it since the epoch). In a time zone with summer time, a fixed time skipped by the spring
+change runs just after the gap and one repeated in autumn runs once (croner's rule).
+
+Options:
+  --timezone ZONE     read SPEC in this IANA time zone, e.g. Europe/Paris (default UTC)
+  --ttl DURATION      lockAtMostFor: the lock's TTL, renewed every TTL/3 while COMMAND runs
+                      (default 1m); if the lock is lost, COMMAND gets SIGTERM
+  --at-least DURATION lockAtLeastFor: keep the lock this long after a run starts (default 0)
+  --catch-up WHAT     none (default): only slots from now on; latest: at start, run the
+                      latest slot no one ran; DURATION: the same if it is at most that old
+  --grace DURATION    once the lock is lost, time between SIGTERM and SIGKILL (default 10s)
+  --label TEXT        shown by ls and inspect with this holder's host, pid and COMMAND
+${STORE_HELP}
+  -h, --help          show this help
+
+COMMAND gets BATON_LOCK, BATON_TOKEN and BATON_OWNER as with baton run, and BATON_SLOT, the
+slot it runs for (ISO 8601, UTC). baton ls shows each job's last slot: who ran it, when,
+how long, and how it ended.
+
+${DURATIONS_HELP}
 `;
 
 export const LS_HELP = `Usage: baton ls [--kind KIND] [--json | --watch [--interval DURATION]]

@@ -1,4 +1,4 @@
-import { InvalidArgumentError, LockNotHeldError } from '../errors.js';
+import { InvalidArgumentError, LockNotHeldError, UnsupportedError } from '../errors.js';
 import type { LockStore, ResourceKey, ResourceState, StoreCall } from '../store.js';
 import { bounded, type CallObserver } from './call.js';
 import type { Clock } from './clock.js';
@@ -68,15 +68,15 @@ export class Election<Token extends bigint | null = bigint> {
 
   /**
    * proclaim sets the value of a leadership without giving it up. Rejects with
-   * `LockNotHeldError` when `lease` no longer leads, and with `InvalidArgumentError` when the
-   * store cannot change a value in place.
+   * `LockNotHeldError` when `lease` no longer leads, and with `UnsupportedError` when the
+   * store cannot change a value in place (it has no `proclaim`).
    */
   async proclaim(lease: Lease<Token>, value: string, options?: CallOptions): Promise<void> {
     if (typeof value !== 'string') throw new InvalidArgumentError('value', `Expected \`value\` to be a string, got ${typeof value}`);
     if (lease.kind !== 'election' || lease.name !== this.#key.name) throw new InvalidArgumentError('lease', `Expected a lease of the election "${this.#key.name}"`);
     if (!lease.held) throw new LockNotHeldError(this.#key.name, `The leadership of "${this.#key.name}" was released or lost`);
     const store = this.#host.store;
-    if (!store.proclaim) throw new InvalidArgumentError('store', `The ${store.name} store cannot proclaim a value in place; resign and campaign again`);
+    if (!store.proclaim) throw new UnsupportedError(store.name, 'proclaim', 'it cannot change a leader\'s value in place; resign and campaign again');
     const call = this.#host.call(options);
     const proclaimed = await this.#host.run(() => bounded(call, (c) => store.proclaim!(this.#key, lease.owner, value, c), { store, verb: 'proclaim', observer: this.#host.observer }));
     if (!proclaimed) {

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
@@ -508,6 +508,44 @@ describe('baton on a Redlock quorum, which issues no fencing token', () => {
     const listJson = JSON.parse((await baton(['ls', '--json', '--store', store])).stdout) as { fence: unknown; holders: { token: unknown }[] }[];
     assert.deepEqual(listJson.map((l) => [l.fence, l.holders.map((h) => h.token)]), [[null, [null]]]);
     await holder.stop();
+  });
+});
+
+describe('baton cron', () => {
+  it('3 processes started at staggered times run each slot once, pass BATON_SLOT and the token, exit 0 on SIGTERM; ls shows the last run', async () => {
+    const log = join(dir, 'slots.log');
+    writeFileSync(log, '');
+    const line = `echo "slot=$BATON_SLOT token=$BATON_TOKEN lock=$BATON_LOCK" >> '${log}'`;
+    const crons: Cli[] = [];
+    for (let i = 0; i < 3; i++) {
+      crons.push(new Cli(['cron', 'every 1s', 'tick', '--ttl', '5s', '--', 'sh', '-c', line]));
+      await sleep(700);
+    }
+    await sleep(4000);
+    for (const c of crons) c.child.kill('SIGTERM');
+    for (const c of crons) {
+      const result = await c.done;
+      assert.equal(result.code, 0, result.stderr);
+    }
+    const lines = readFileSync(log, 'utf8').trim().split('\n');
+    const slots = lines.map((l) => /slot=(\S+)/.exec(l)![1]!);
+    assert.ok(slots.length >= 4, `${slots.length} runs: ${lines.join('; ')}`);
+    assert.equal(new Set(slots).size, slots.length, `each slot once: ${lines.join('; ')}`);
+    for (const slot of slots) assert.match(slot, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.000Z$/);
+    const tokens = lines.map((l) => BigInt(/token=(\d+)/.exec(l)![1]!));
+    for (let i = 1; i < tokens.length; i++) assert.ok(tokens[i]! > tokens[i - 1]!, 'tokens grow');
+    assert.ok(lines.every((l) => l.endsWith('lock=tick')));
+    const list = await baton(['ls']);
+    assert.equal(list.code, 0, list.stderr);
+    assert.match(list.stdout, /Scheduled jobs, last slot:\n.*JOB +LAST SLOT +OUTCOME +STARTED +TOOK +BY\ntick +\S+ +ok +\S+ +\d+\.\ds +/);
+    assert.ok(list.stdout.includes(slots.sort().at(-1)!), 'the last slot run is the one shown');
+  });
+
+  it('refuses a bad SPEC or time zone with a usage error', async () => {
+    assertUserError(await baton(['cron', 'not a cron', 'x', '--', 'true']), 64, /cron expression/);
+    assertUserError(await baton(['cron', '0 * * * *', 'x', '--timezone', 'Nowhere/Atlantis', '--', 'true']), 64, /time zone/);
+    assertUserError(await baton(['cron', 'every 10ms', 'x', '--', 'true']), 64);
+    assertUserError(await baton(['cron', '0 * * * *', 'x']), 64, /expected -- and a command/);
   });
 });
 

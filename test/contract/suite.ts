@@ -18,6 +18,7 @@ import {
   LockNotHeldError,
   LockTimeoutError,
   PermitsMismatchError,
+  StoreUnavailableError,
   createBaton,
   monotonicNow,
   storeCall,
@@ -858,8 +859,10 @@ export function runContractSuite(target: ContractTarget): void {
       const controller = new AbortController();
       const aborting = a.lockAll(['m1', 'm2'], { ttlMs: 5000, signal: controller.signal });
       await until(async () => (await a.inspect('m1')).holders.length === 1, 'm1 is taken while m2 is awaited');
-      controller.abort(new Error('stop'));
-      await assert.rejects(aborting, /stop/);
+      const stop = new Error('stop');
+      controller.abort(stop);
+      // The abort's reason; or, on a loaded machine, a store call that failed first: either way all or nothing.
+      await assert.rejects(aborting, (error: unknown) => error === stop || error instanceof StoreUnavailableError);
       await until(async () => (await a.inspect('m1')).holders.length === 0, 'the abort released m1');
       await busy.release();
       const all = await a.lockAll(['m1', 'm2', 'm3'], { ttlMs: 5000, timeoutMs: ms(5000) });

@@ -266,10 +266,24 @@ const cases: Record<string, () => Promise<void>> = {
     assert.deepEqual((await baton.inspect('rw', 'rwlock')).holders.map((h) => h.mode), ['exclusive']);
     await baton.close();
   },
+  'schedule-invalid': async () => {
+    const baton = fresh();
+    assert.throws(() => baton.schedule('job', 'every day', () => undefined), InvalidArgumentError);
+    assert.throws(() => baton.schedule('job', 500, () => undefined), InvalidArgumentError);
+    assert.throws(() => baton.schedule('job', '0 * * * *', () => undefined, { timezone: 'Mars/Olympus' }), InvalidArgumentError);
+    assert.throws(() => baton.schedule('job', 1000, () => undefined, { lockAtMostForMs: 1000, lockAtLeastForMs: 2000 }), InvalidArgumentError);
+    assert.throws(() => baton.schedule('job', 1000, anyArg(42)), InvalidArgumentError);
+    await baton.close();
+  },
+  'schedule-unsupported': async () => {
+    const baton = createBaton(wrapStore(createMemoryStore(), { advanceMark: undefined }));
+    assert.throws(() => baton.schedule('job', 1000, () => undefined), (error: unknown) => error instanceof UnsupportedError && error.store === 'memory');
+    await baton.close();
+  },
   'proclaim-unsupported': async () => {
     const baton = fresh();
     const lease = await baton.election('e').campaign('v', { ttlMs: 1000 });
-    await assert.rejects(baton.election('e').proclaim(lease, 'w'), (error: unknown) => error instanceof InvalidArgumentError && /memory store cannot proclaim/.test(error.message));
+    await assert.rejects(baton.election('e').proclaim(lease, 'w'), (error: unknown) => error instanceof UnsupportedError && error.code === 'UNSUPPORTED' && error.store === 'memory' && /memory store cannot proclaim/.test(error.message));
     await baton.close();
   },
   'proclaim-not-leader': async () => {
