@@ -15,7 +15,7 @@ import { createBaton, monotonicNow } from '../../src/index.js';
 import { openStore } from '../../src/url.js';
 import { Fixture } from '../helpers/process.js';
 import { startEtcd, type EtcdCluster } from '../helpers/etcd-server.js';
-import { openRegister } from '../fixtures/register.js';
+import { checkPausedHolder } from '../helpers/paused-holder.js';
 
 describe('etcd store across processes', () => {
   let dir: string;
@@ -71,41 +71,6 @@ describe('etcd store across processes', () => {
   });
 
   it('a holder SIGSTOPped past its TTL: on resume its signal aborts before its next write, its stale write is refused, its late release frees nothing', async () => {
-    const ttl = 1000;
-    const registerPath = join(dir, 'pause-register.db');
-    const old = spawnFixture('holder.js', [url, registerPath, 'pause', String(ttl), '60000']);
-    await old.waitFor((e) => e.e === 'write');
-    await old.next('write');
-    old.kill('SIGSTOP');
-    const stoppedAt = monotonicNow();
-    const oldToken = BigInt(old.events.find((e) => e.e === 'acquired')!.token as string);
-
-    const next = spawnFixture('holder.js', [url, registerPath, 'pause', String(ttl), '3000']);
-    const nextAcquired = await next.waitFor((e) => e.e === 'acquired');
-    assert.ok(nextAcquired.at - stoppedAt >= ttl - 400, 'the successor could not get the lock while the paused lease was still valid');
-    await next.waitFor((e) => e.e === 'write');
-    const nextToken = BigInt(nextAcquired.token as string);
-    assert.ok(nextToken > oldToken);
-
-    const resumedAt = monotonicNow();
-    old.kill('SIGCONT');
-    const lost = await old.waitFor((e) => e.e === 'lost');
-    assert.equal(lost.reason, 'expired');
-    const afterResume = old.events.filter((e) => e.at >= resumedAt);
-    assert.equal(afterResume.filter((e) => e.e === 'write').length, 0, `wrote after resuming: ${JSON.stringify(afterResume)}`);
-    const lateWrite = await old.waitFor((e) => e.e === 'late-write');
-    assert.equal(lateWrite.accepted, false, 'the register refused the write with the old token');
-    const lateRelease = await old.waitFor((e) => e.e === 'late-release');
-    assert.deepEqual([lateRelease.ok, lateRelease.code], [false, 'LEASE_LOST']);
-
-    const baton = createBaton(await openStore(url));
-    const state = await baton.inspect('pause');
-    assert.deepEqual(state.holders.map((h) => h.owner), [nextAcquired.owner], 'the successor still holds the lock');
-    await baton.close();
-    const register = openRegister(registerPath);
-    assert.equal(register.read().token, nextToken);
-    register.close();
-    assert.equal((await old.exited).code, 0, old.stderr);
-    assert.equal((await next.exited).code, 0, next.stderr);
+    await checkPausedHolder({ url, dir, ttlMs: 1000, spawn: spawnFixture, open: async () => createBaton(await openStore(url)) });
   });
 });

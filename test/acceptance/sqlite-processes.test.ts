@@ -13,8 +13,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { StoreUnavailableError, createBaton, monotonicNow } from '../../src/index.js';
 import { createSqliteStore } from '../../src/stores/sqlite/index.js';
+import { checkPausedHolder } from '../helpers/paused-holder.js';
 import { Fixture } from '../helpers/process.js';
-import { openRegister } from '../fixtures/register.js';
 
 const require = createRequire(import.meta.url);
 
@@ -81,44 +81,8 @@ describe('SQLite store across processes', () => {
   });
 
   it('a holder SIGSTOPped past its TTL: its signal aborts before its next write, its stale write is refused, its late release frees nothing', async () => {
-    const ttl = 1000;
     const db = join(dir, 'pause.db');
-    const registerPath = join(dir, 'pause-register.db');
-    const old = spawnFixture('holder.js', [db, registerPath, 'job', String(ttl), '60000']);
-    await old.waitFor((e) => e.e === 'write');
-    // Stop it just after a write, while it sleeps between writes.
-    await old.next('write');
-    old.kill('SIGSTOP');
-    const stoppedAt = monotonicNow();
-    const oldToken = BigInt(old.events.find((e) => e.e === 'acquired')!.token as string);
-
-    const next = spawnFixture('holder.js', [db, registerPath, 'job', String(ttl), '3000']);
-    const nextAcquired = await next.waitFor((e) => e.e === 'acquired');
-    assert.ok(nextAcquired.at - stoppedAt >= ttl - 400, 'the successor could not get the lock while the paused lease was still valid');
-    await next.waitFor((e) => e.e === 'write');
-    const nextToken = BigInt(nextAcquired.token as string);
-    assert.ok(nextToken > oldToken);
-
-    const resumedAt = monotonicNow();
-    old.kill('SIGCONT');
-    const lost = await old.waitFor((e) => e.e === 'lost');
-    assert.equal(lost.reason, 'expired');
-    const afterResume = old.events.filter((e) => e.at >= resumedAt);
-    assert.equal(afterResume.filter((e) => e.e === 'write').length, 0, `wrote after resuming: ${JSON.stringify(afterResume)}`);
-    const lateWrite = await old.waitFor((e) => e.e === 'late-write');
-    assert.equal(lateWrite.accepted, false, 'the register refused the write with the old token');
-    const lateRelease = await old.waitFor((e) => e.e === 'late-release');
-    assert.deepEqual([lateRelease.ok, lateRelease.code], [false, 'LEASE_LOST']);
-
-    const baton = createBaton(createSqliteStore({ path: db }));
-    const state = await baton.inspect('job');
-    assert.deepEqual(state.holders.map((h) => h.owner), [nextAcquired.owner], 'the successor still holds the lock');
-    await baton.close();
-    const register = openRegister(registerPath);
-    assert.equal(register.read().token, nextToken);
-    register.close();
-    assert.equal((await old.exited).code, 0, old.stderr);
-    assert.equal((await next.exited).code, 0, next.stderr);
+    await checkPausedHolder({ url: db, dir, ttlMs: 1000, spawn: spawnFixture, open: async () => createBaton(createSqliteStore({ path: db })) });
   });
 
   it('a process SIGKILLed inside a SQLite transaction leaves nothing behind; while it hung, others got StoreUnavailableError after busyTimeoutMs', async () => {
