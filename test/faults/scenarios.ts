@@ -83,9 +83,17 @@ export function networkScenarios(store: string, servers: readonly StoreServer[],
         while (monotonicNow() < ctx.until - ctx.ttlMs * 3) {
           for (let i = 0; i < count && monotonicNow() < ctx.until - ctx.ttlMs * 3; i++) {
             const latencyMs = Math.round((ctx.ttlMs * 1.5 * i) / (count - 1));
-            const holder = await ctx.holder();
+            // Nobody can be named as the holder between two holders: ask again 20 ms later
+            // within the step, as onHolder does, so that a short run (few steps, a long TTL)
+            // still slows someone.
+            const stepEnd = monotonicNow() + stepMs;
+            let holder = await ctx.holder();
+            while (!holder && monotonicNow() < stepEnd - 20) {
+              await ctx.sleep(20);
+              holder = await ctx.holder();
+            }
             if (holder) ctx.network(holder, 'latency', { latencyMs, jitterMs: Math.round(latencyMs / 5) });
-            await ctx.sleep(stepMs);
+            await ctx.sleep(Math.max(0, stepEnd - monotonicNow()));
           }
           for (const w of ctx.workers()) if (w.proxies.some((p) => p.mode !== 'pass')) ctx.network(w, 'pass');
           await ctx.sleep(ctx.ttlMs);
