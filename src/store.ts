@@ -159,6 +159,11 @@ export interface ResourceState {
   readonly key: ResourceKey;
   /** The last fencing token issued for this resource (0n if never granted, and always from a store without fencing). */
   readonly fence: bigint;
+  /**
+   * The limit the resource's live entries share (1 for a mutex, N for a semaphore of N
+   * permits), when it has live entries and the store keeps it; left out otherwise.
+   */
+  readonly limit?: number;
   readonly holders: readonly HolderInfo[];
   readonly waiters: readonly WaiterInfo[];
 }
@@ -306,6 +311,13 @@ export interface LockStore {
    * fails them itself). Optional.
    */
   unreachable?(): string | undefined;
+
+  /**
+   * serverTime reads the clock that enforces TTLs (`guarantees.clock` 'server' or 'host'),
+   * in ms since the epoch, so that an operator can see how far a host's clock is from the
+   * store's. Bounded like every call. Optional: stores without such a clock leave it out.
+   */
+  serverTime?(call: StoreCall): Promise<number>;
 
   /**
    * downgrade turns `owner`'s holding entry of `key` into a shared one where it stands: same
